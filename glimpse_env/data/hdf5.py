@@ -1,0 +1,237 @@
+"""Fixed canvas datasets in HDF5, compatible with the ``mnist_cluttered.hdf5`` files of EDRAM.
+
+Schema (what :func:`write_canvas_hdf5` writes and :func:`read_canvas_hdf5` expects):
+
+============  ===============  =============================================================
+dataset       shape / dtype    content
+============  ===============  =============================================================
+features      (N, 1, H, W) u8  canvases, intensities 0-255 ((N, H, W) is accepted on read)
+labels        (N,) u8          digit class ((N, 1) is accepted on read)
+locations     (N, 6) f4        affine ``(sx, 0, tx, 0, sy, ty)``: ``sx = 28 / W``,
+                               ``sy = 28 / H``, ``(tx, ty)`` the digit centre in [-1, 1]
+============  ===============  =============================================================
+
+The root attribute ``split`` is a Fuel ``H5PYDataset`` split array: one row per
+``(split, source)`` with fields ``split``, ``source``, ``start``, ``stop`` (and, in files written
+by newer Fuel or by us, ``indices``, ``available``, ``comment``). We write the train rows first
+(``[0, num_train)``) then the test rows. Files are written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+from tqdm.auto import tqdm
+
+from glimpse_env.data.canvas import CanvasGenerator, affine_to_bboxes, bboxes_to_affine
+from glimpse_env.data.mnist import load_mnist
+from glimpse_env.keyed_random import key_from_generator
+
+SOURCES = ("features", "labels", "locations")
+SCHEMA = (
+    "datasets 'features' (N, 1, H, W) uint8 0-255, 'labels' (N,) uint8, 'locations' (N, 6) "
+    "float32 affine (sx, 0, tx, 0, sy, ty); root attribute 'split': a Fuel split array with "
+    "fields split, source, start, stop"
+)
+
+
+@dataclass(frozen=True)
+class CanvasArrays:
+    """One split of a canvas dataset in memory.
+
+    Attributes:
+        images: ``(N, H, W)`` uint8 0-255.
+        labels: ``(N,)`` int64.
+        affine: ``(N, 6)`` float32 ``(sx, 0, tx, 0, sy, ty)``.
+        bboxes: ``(N, 4)`` int64 pixel boxes ``(x_min, y_min, x_max, y_max)``, max exclusive.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    affine: np.ndarray
+    bboxes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _split_array(rows: dict[str, tuple[int, int]]) -> np.ndarray:
+    """Fuel split array: every split provides every source over the same row range."""
+    dtype = np.dtype(
+        [
+            ("split", "S5"),
+            ("source", "S9"),
+            ("start", np.int64),
+            ("stop", np.int64),
+            ("indices", h5py.ref_dtype),
+            ("available", np.bool_),
+            ("comment", "S1"),
+        ]
+    )
+    table = np.zeros(len(rows) * len(SOURCES), dtype=dtype)
+    for i, (split, (start, stop)) in enumerate(
+        (item for item in rows.items() for _ in SOURCES)
+    ):
+        table[i] = (split, SOURCES[i % len(SOURCES)], start, stop, h5py.Reference(), True, b".")
+    return table
+
+
+def _chunks(total: int, size: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, total, size):
+        yield start, min(start + size, total)
+
+
+def write_canvas_hdf5(
+    path: str | os.PathLike,
+    num_train: int = 60000,
+    num_test: int = 10000,
+    canvas_size: int = 100,
+    num_distractors: int = 8,
+    distractor_size: int = 8,
+    seed: int = 0,
+    data_dir: str | os.PathLike | None = None,
+    chunk_size: int = 1000,
+    progress: bool = True,
+) -> Path:
+    """Generate a fixed dataset of canvases and write it in the ``mnist_cluttered.hdf5`` schema.
+
+    Train rows come from MNIST train digits, test rows from MNIST test digits (distractors too).
+    The file is written to a temporary name in the same directory and renamed when complete.
+    """
+    if num_train < 0 or num_test < 0 or num_train + num_test == 0:
+        raise ValueError(f"need non-negative counts, not both zero: {num_train=}, {num_test=}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    plan = [("train", num_train, key_from_generator(rng)), ("test", num_test, key_from_generator(rng))]
+    total = num_train + num_test
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            shape = (total, 1, canvas_size, canvas_size)
+            features = f.create_dataset("features", shape, dtype=np.uint8,
+                                        chunks=(min(total, 256), 1, canvas_size, canvas_size))
+            labels = f.create_dataset("labels", (total,), dtype=np.uint8)
+            locations = f.create_dataset("locations", (total, 6), dtype=np.float32)
+            for axis, name in enumerate(("batch", "channel", "height", "width")):
+                features.dims[axis].label = name
+            labels.dims[0].label = "batch"
+            locations.dims[0].label, locations.dims[1].label = "batch", "affine"
+            rows, offset = {}, 0
+            with tqdm(total=total, desc=f"writing {path.name}", unit="canvas",
+                      disable=not progress) as bar:
+                for split, count, key in plan:
+                    rows[split] = (offset, offset + count)
+                    if count == 0:
+                        continue
+                    mnist = load_mnist(split, data_dir)
+                    generator = CanvasGenerator(mnist.images, mnist.labels, canvas_size,
+                                                num_distractors, distractor_size)
+                    for start, stop in _chunks(count, chunk_size):
+                        episodes = np.arange(start, stop, dtype=np.int64)
+                        batch = generator.generate(np.full(len(episodes), key, np.uint64), episodes)
+                        rows_ = slice(offset + start, offset + stop)
+                        features[rows_] = batch.images.numpy()[:, None]
+                        labels[rows_] = batch.labels.numpy().astype(np.uint8)
+                        locations[rows_] = bboxes_to_affine(batch.bboxes, canvas_size, canvas_size)
+                        bar.update(stop - start)
+                    offset += count
+            f.attrs["split"] = _split_array(rows)
+            f.attrs.update(
+                generator="glimpse_env", canvas_size=canvas_size, num_distractors=num_distractors,
+                distractor_size=distractor_size, seed=seed,
+            )
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _text(value: object) -> str:
+    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+
+def split_rows(f: h5py.File, split: str) -> tuple[int, int]:
+    """``(start, stop)`` rows of ``split`` from the Fuel ``split`` attribute (same for all sources)."""
+    where = f"{f.filename}"
+    if "split" not in f.attrs:
+        raise ValueError(f"{where}: no root attribute 'split'. Expected {SCHEMA}")
+    table = np.asarray(f.attrs["split"])
+    names = table.dtype.names or ()
+    missing = {"split", "source", "start", "stop"} - set(names)
+    if missing:
+        raise ValueError(
+            f"{where}: attribute 'split' lacks fields {sorted(missing)} (has {list(names)}). "
+            f"Expected {SCHEMA}"
+        )
+    ranges = {
+        _text(row["source"]): (int(row["start"]), int(row["stop"]))
+        for row in table
+        if _text(row["split"]) == split and ("available" not in names or bool(row["available"]))
+    }
+    if not ranges:
+        available = sorted({_text(row["split"]) for row in table})
+        raise ValueError(f"{where}: no split {split!r}; the file has {available}")
+    if not set(SOURCES) <= set(ranges):
+        raise ValueError(f"{where}: split {split!r} provides {sorted(ranges)}, need {list(SOURCES)}")
+    if len({ranges[s] for s in SOURCES}) != 1:
+        raise ValueError(f"{where}: split {split!r} has different rows per source: {ranges}")
+    return ranges["features"]
+
+
+def read_canvas_hdf5(path: str | os.PathLike, split: str = "train") -> CanvasArrays:
+    """Read one split of a canvas dataset (ours or any file in the same schema) into memory.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: not an HDF5 file, or the schema differs; the message lists what was expected.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"canvas dataset not found: {path}")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ValueError(f"{path}: not a readable HDF5 file ({exc})") from exc
+    with f:
+        absent = [name for name in SOURCES if name not in f]
+        if absent:
+            raise ValueError(f"{path}: missing datasets {absent} (has {list(f)}). Expected {SCHEMA}")
+        features, labels, locations = (f[name] for name in SOURCES)
+        problems = []
+        if features.dtype != np.uint8 or not (
+            features.ndim == 4 and features.shape[1] == 1 or features.ndim == 3
+        ):
+            problems.append(f"'features' is {features.dtype} {features.shape}")
+        if labels.ndim not in (1, 2) or labels.ndim == 2 and labels.shape[1] != 1:
+            problems.append(f"'labels' has shape {labels.shape}")
+        if not np.issubdtype(labels.dtype, np.integer):
+            problems.append(f"'labels' is {labels.dtype}")
+        if locations.ndim != 2 or locations.shape[1] != 6:
+            problems.append(f"'locations' has shape {locations.shape}")
+        if len({len(features), len(labels), len(locations)}) != 1:
+            problems.append(
+                f"row counts differ: {len(features)} features, {len(labels)} labels, "
+                f"{len(locations)} locations"
+            )
+        if problems:
+            raise ValueError(f"{path}: wrong schema: {'; '.join(problems)}. Expected {SCHEMA}")
+        start, stop = split_rows(f, split)
+        if not 0 <= start <= stop <= len(features):
+            raise ValueError(f"{path}: split {split!r} rows [{start}, {stop}) outside the file")
+        images = features[start:stop].reshape(stop - start, *features.shape[-2:])
+        labels_ = labels[start:stop].reshape(-1).astype(np.int64)
+        affine = locations[start:stop].astype(np.float32)
+    if len(labels_) and (labels_.min() < 0 or labels_.max() > 9):
+        raise ValueError(f"{path}: labels must be 0-9")
+    height, width = images.shape[1:]
+    return CanvasArrays(images=images, labels=labels_, affine=affine,
+                        bboxes=affine_to_bboxes(affine, height, width))

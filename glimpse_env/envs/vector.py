@@ -1,0 +1,200 @@
+"""Native vector env: N glimpse episodes stepped as tensors in one call.
+
+Same observations, rewards and infos as N :class:`ClutteredMNISTEnv` seeded ``seed, seed + 1,
+...`` (the convention of :class:`gymnasium.vector.SyncVectorEnv`), but one batched canvas
+generation per reset and one retina call per step. Registered as the ``vector_entry_point`` of
+every id, so ``gym.make_vec(id, num_envs=N)`` returns it.
+
+With ``output="torch"`` observations, rewards, terminations and info arrays are torch tensors on
+``device`` (no numpy round trip), and actions may be tensors on that device: the mode agents
+train in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from glimpse_env.envs.cluttered_mnist import action_space, observation_space, parse_action
+from glimpse_env.envs.core import GlimpseEpisodes, TaskConfig
+from glimpse_env.keyed_random import key_from_generator
+
+OUTPUTS = ("numpy", "torch")
+
+
+class GlimpseVectorEnv(VectorEnv):
+    """``num_envs`` glimpse episodes as one batched environment.
+
+    Args:
+        num_envs: number of parallel episodes N.
+        autoreset_mode: Gymnasium autoreset semantics, ``"NextStep"`` (default, as
+            ``SyncVectorEnv``: the step after a termination returns the reset observation, reward
+            0, and ignores the action) or ``"SameStep"`` (the terminating step already returns the
+            next episode's first observation; the terminal one is in ``info["final_obs"]``).
+        output: ``"numpy"`` or ``"torch"`` (tensors on ``device``).
+        device: where canvases and glimpses live (``"cpu"``, ``"cuda"``, ...).
+        **task: fields of :class:`TaskConfig` (canvas_size, num_glimpses, ...).
+
+    Every episode has exactly ``num_glimpses`` steps, so all N episodes end on the same step.
+    ``reset(options={"reset_mask": mask})`` resets a subset (Gymnasium 1.x convention).
+    """
+
+    metadata = {
+        "render_modes": [],
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
+
+    def __init__(
+        self,
+        num_envs: int,
+        autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+        output: str = "numpy",
+        device: str | torch.device = "cpu",
+        render_mode: str | None = None,
+        **task: Any,
+    ) -> None:
+        if render_mode is not None:
+            raise ValueError(
+                "the native vector env does not render; use glimpse_env.render on "
+                "env.canvases and the locations, or a single env with render_mode='rgb_array'"
+            )
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+        self.autoreset_mode = AutoresetMode(autoreset_mode)
+        if self.autoreset_mode == AutoresetMode.DISABLED:
+            raise ValueError("autoreset_mode 'Disabled' is not supported; use NextStep or SameStep")
+        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
+        self.config = TaskConfig(**task)
+        self.num_envs = num_envs
+        self.output = output
+        self.device = torch.device(device)
+        self.single_observation_space = observation_space(self.config)
+        self.single_action_space = action_space()
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.render_mode = None
+        self._episodes = GlimpseEpisodes(self.config, num_envs, self.device)
+        self._autoreset = np.zeros(num_envs, dtype=bool)
+        self._started = False
+
+    # ---- accessors -------------------------------------------------------------------------
+    @property
+    def canvases(self) -> torch.Tensor:
+        """``(N, H, W)`` uint8 current canvases on ``device`` (privileged)."""
+        return self._episodes.images
+
+    @property
+    def episodes(self) -> GlimpseEpisodes:
+        """The batched episode state (canvases, labels, boxes, locations, step counts)."""
+        return self._episodes
+
+    # ---- conversions -----------------------------------------------------------------------
+    def _out(self, value: torch.Tensor) -> torch.Tensor | np.ndarray:
+        return value if self.output == "torch" else value.cpu().numpy()
+
+    def _observation(self, glimpses: torch.Tensor) -> dict[str, Any]:
+        return {"glimpse": self._out(glimpses), "location": self._out(self._episodes.locations.clone())}
+
+    def _info(self) -> dict[str, Any]:
+        everyone = self._out(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
+        return {
+            "label": self._out(self._episodes.labels.clone()),
+            "_label": everyone,
+            "bbox": self._out(self._episodes.bboxes.clone()),
+            "_bbox": everyone,
+        }
+
+    # ---- Gymnasium API ---------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Reset all environments (or those in ``options["reset_mask"]``).
+
+        ``seed`` may be an int (environment i gets ``seed + i``) or a list of N ints/None.
+        """
+        mask = None
+        if options and "reset_mask" in options:
+            mask = np.asarray(
+                options["reset_mask"].cpu() if isinstance(options["reset_mask"], torch.Tensor)
+                else options["reset_mask"], dtype=bool,
+            )
+            if mask.shape != (self.num_envs,):
+                raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {mask.shape}")
+        selected = np.ones(self.num_envs, bool) if mask is None else mask
+        if isinstance(seed, int):
+            self._np_random, _ = seeding.np_random(seed)
+            seeds: list[int | None] = [seed + i for i in range(self.num_envs)]
+        elif seed is None:
+            seeds = [None] * self.num_envs
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"need {self.num_envs} seeds, got {len(seeds)}")
+        rekey = selected & np.array(
+            [s is not None or not self._started for s in seeds], dtype=bool
+        )
+        if rekey.any():
+            keys = [
+                key_from_generator(seeding.np_random(s)[0]) if s is not None
+                else key_from_generator(self.np_random)
+                for s, r in zip(seeds, rekey) if r
+            ]
+            self._episodes.set_keys(np.array(keys, dtype=np.uint64), rekey)
+        self._started = True
+        glimpses = self._episodes.reset(mask)
+        self._autoreset[selected] = False
+        return self._observation(glimpses), self._info()
+
+    def step(
+        self, actions: dict[str, Any]
+    ) -> tuple[dict[str, Any], Any, Any, Any, dict[str, Any]]:
+        if not self._started:
+            raise RuntimeError("call reset() before step()")
+        locations, labels = parse_action(actions, self.num_envs)
+        pending = self._autoreset
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP and pending.any():
+            if not pending.all():
+                # Mixed: only possible after a partial reset. Step the others, then reset these.
+                keep = torch.from_numpy(~pending).to(self.device)
+                result = self._episodes.step(locations, labels)
+                glimpses = self._episodes.reset(pending)
+                rewards = torch.where(keep, result.rewards, 0.0)
+                terminated = result.terminated & keep
+            else:
+                glimpses = self._episodes.reset()
+                rewards = torch.zeros(self.num_envs, device=self.device)
+                terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+            infos = self._info()
+        else:
+            result = self._episodes.step(locations, labels)
+            glimpses, rewards, terminated = result.glimpses, result.rewards, result.terminated
+            infos = self._info()
+            self._add_success(infos, result.rewards, terminated)
+            if self.autoreset_mode == AutoresetMode.SAME_STEP and bool(terminated.any()):
+                done = terminated.cpu().numpy()
+                infos["final_obs"] = self._observation(glimpses)
+                infos["_final_obs"] = self._out(terminated.clone())
+                infos["final_info"] = dict(infos)
+                infos["_final_info"] = infos["_final_obs"]
+                glimpses = self._episodes.reset(done)
+                infos.update(self._info())
+        self._autoreset = terminated.cpu().numpy().copy()
+        truncated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        return (
+            self._observation(glimpses),
+            self._out(rewards.to(torch.float32)) if self.output == "torch"
+            else rewards.cpu().numpy().astype(np.float64),
+            self._out(terminated),
+            self._out(truncated),
+            infos,
+        )
+
+    def _add_success(self, infos: dict[str, Any], rewards: torch.Tensor, done: torch.Tensor) -> None:
+        if bool(done.any()):
+            infos["is_success"] = self._out(rewards > 0)
+            infos["_is_success"] = self._out(done.clone())

@@ -1,0 +1,204 @@
+"""The glimpse sensor: multi-resolution square patches around a location, batched and exact.
+
+This is the one place in the project that cuts patches; the single env, the vector env and the
+agents all call it.
+
+Coordinates
+-----------
+A location is ``(x, y)`` normalised to [-1, 1] on both axes: ``(-1, -1)`` is the top-left corner
+of the image, ``(1, 1)`` the bottom-right corner, x runs along columns and y along rows. In pixel
+units (pixel ``i`` spans ``[i, i + 1)``) the centre is ``c = (l + 1) / 2 * size``, so ``l = 0`` is
+the middle of the image and ``l = -1`` its outer edge. :func:`to_pixels` / :func:`to_normalised`
+convert, and every other module uses them.
+
+Patches
+-------
+Patch ``i`` (``i = 0 .. num_scales - 1``) has side ``p_i = g * s**i`` pixels (``g`` the glimpse
+size, ``s`` the integer scale factor) and covers columns ``[x0, x0 + p_i)`` with
+``x0 = floor(c_x - p_i / 2 + 1/2)``: the patch whose centre is nearest to ``c`` (for even ``p_i``,
+``c`` rounded to the nearest pixel boundary; ties go up). Rows likewise. Pixels outside the image
+read as zero. Each patch is reduced to ``g x g`` by averaging non-overlapping ``s**i x s**i``
+blocks (area averaging), so every output value is a mean of image pixels, exactly.
+
+How
+---
+Through a summed-area table (integral image) ``S`` with ``S[y, x] = sum(image[:y, :x])``: the sum
+of any box is four reads of ``S``, and the ``g x g`` block sums of one patch need only the
+``(g + 1)^2`` table entries at its block corners. Every scale therefore costs the same, whatever
+its side. Zero padding is free: clamping the corners into ``[0, H] x [0, W]`` gives the sum over
+the part of the box inside the image. For uint8 images the table holds integers, in float32 while
+every sum is below 2^24 (any image up to 256x256), else float64: either way exactly, and each
+output is one correctly rounded division. Float images are summed in float64. An environment that takes several glimpses of one canvas builds the table
+once per episode (:func:`integral_image`) and passes it instead of the image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class IntegralImage:
+    """Summed-area tables of a batch of images.
+
+    Attributes:
+        table: ``(N, H + 1, W + 1)`` float32 or float64 sums of pixel values.
+        divisor: what a pixel value is divided by to give intensity (255 for uint8 images, else 1).
+    """
+
+    table: torch.Tensor
+    divisor: float
+
+    @property
+    def height(self) -> int:
+        return int(self.table.shape[1]) - 1
+
+    @property
+    def width(self) -> int:
+        return int(self.table.shape[2]) - 1
+
+    def __len__(self) -> int:
+        return int(self.table.shape[0])
+
+
+def to_pixels(locations: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Normalised ``(..., 2)`` (x, y) in [-1, 1] -> pixel coordinates ``(x, y)`` (edges at 0, size)."""
+    size = torch.tensor([width, height], dtype=locations.dtype, device=locations.device)
+    return (locations + 1.0) * 0.5 * size
+
+
+def to_normalised(pixels: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Pixel coordinates ``(..., 2)`` (x, y) -> normalised [-1, 1]; inverse of :func:`to_pixels`."""
+    size = torch.tensor([width, height], dtype=pixels.dtype, device=pixels.device)
+    return pixels / size * 2.0 - 1.0
+
+
+def integral_image(images: torch.Tensor | np.ndarray) -> IntegralImage:
+    """Summed-area tables of ``(N, H, W)`` images (uint8 0-255, or float intensities).
+
+    uint8 images give an exact integer table and intensities ``value / 255``; float images are
+    taken as intensities and summed in float64.
+    """
+    images = torch.as_tensor(images)
+    if images.ndim != 3:
+        raise ValueError(f"images must be (N, H, W), got shape {tuple(images.shape)}")
+    n, h, w = images.shape
+    if images.dtype == torch.uint8:
+        exact_in_float32 = 255 * h * w < 2**24
+        dtype, divisor = (torch.float32 if exact_in_float32 else torch.float64), 255.0
+    elif images.dtype.is_floating_point:
+        dtype, divisor = torch.float64, 1.0
+    else:
+        raise ValueError(f"images must be uint8 or floating point, got {images.dtype}")
+    table = torch.zeros((n, h + 1, w + 1), dtype=dtype, device=images.device)
+    table[:, 1:, 1:] = images
+    # In place, along rows first (the contiguous axis): measured fastest on CPU.
+    torch.cumsum(table, 2, out=table)
+    torch.cumsum(table, 1, out=table)
+    return IntegralImage(table=table, divisor=divisor)
+
+
+def patch_sizes(glimpse_size: int, num_scales: int, scale_factor: int = 2) -> list[int]:
+    """Sides in pixels of the patches of one glimpse: ``[g, g*s, g*s^2, ...]``."""
+    return [glimpse_size * scale_factor**i for i in range(num_scales)]
+
+
+def check_glimpse_config(glimpse_size: int, num_scales: int, scale_factor: int) -> None:
+    if not isinstance(glimpse_size, int) or glimpse_size < 1:
+        raise ValueError(f"glimpse_size must be a positive int (pixels), got {glimpse_size!r}")
+    if not isinstance(num_scales, int) or num_scales < 1:
+        raise ValueError(f"num_scales must be a positive int, got {num_scales!r}")
+    if not isinstance(scale_factor, int) or scale_factor < 1:
+        raise ValueError(
+            f"scale_factor must be a positive int (patch i has side g * s**i and is averaged over "
+            f"s**i x s**i blocks), got {scale_factor!r}"
+        )
+
+
+def patch_corners(
+    locations: torch.Tensor, height: int, width: int, sides: torch.Tensor
+) -> torch.Tensor:
+    """Top-left pixel ``(x0, y0)`` of each patch: ``floor(c - side / 2 + 1/2)``.
+
+    Args:
+        locations: ``(N, 2)`` normalised (x, y), finite.
+        sides: ``(k,)`` patch sides in pixels.
+
+    Returns:
+        ``(N, k, 2)`` float64 integral values (pixels; may lie outside the image).
+    """
+    locations = locations.to(torch.float64)
+    sides = sides.to(device=locations.device, dtype=torch.float64)
+    # Keep far-away centres from overflowing later integer casts; such patches read zeros anyway.
+    reach = 2.0 * max(height, width) + float(sides.max())
+    centre = to_pixels(locations, height, width).clamp(-reach, reach)
+    return torch.floor(centre[:, None, :] - sides[None, :, None] / 2 + 0.5)
+
+
+def patch_boxes(
+    locations: torch.Tensor | np.ndarray,
+    height: int,
+    width: int,
+    glimpse_size: int,
+    num_scales: int,
+    scale_factor: int = 2,
+) -> np.ndarray:
+    """Pixel boxes ``(N, k, 4)`` int64 ``(x_min, y_min, x_max, y_max)`` (max exclusive) of the
+    patches :func:`extract_glimpses` reads, for drawing."""
+    check_glimpse_config(glimpse_size, num_scales, scale_factor)
+    sides = torch.tensor(patch_sizes(glimpse_size, num_scales, scale_factor), dtype=torch.float64)
+    corner = patch_corners(torch.as_tensor(locations).reshape(-1, 2).cpu(), height, width, sides)
+    return torch.cat([corner, corner + sides[None, :, None]], dim=2).long().numpy()
+
+
+def extract_glimpses(
+    images: torch.Tensor | np.ndarray | IntegralImage,
+    locations: torch.Tensor | np.ndarray,
+    glimpse_size: int,
+    num_scales: int,
+    scale_factor: int = 2,
+) -> torch.Tensor | np.ndarray:
+    """Multi-resolution glimpses of a batch of images.
+
+    Args:
+        images: ``(N, H, W)`` uint8 (0-255) or float images, or their :class:`IntegralImage`.
+        locations: ``(N, 2)`` glimpse centres ``(x, y)`` normalised to [-1, 1] (see module
+            docstring); any finite value is allowed, patches past the border read zeros.
+        glimpse_size: ``g``, side of each output patch in pixels.
+        num_scales: ``k``, patches per glimpse.
+        scale_factor: ``s``, integer ratio between successive patch sides.
+
+    Returns:
+        ``(N, k, g, g)`` float32 intensities (in [0, 1] for uint8 images); a numpy array when
+        ``images`` was one, else a tensor on the images' device.
+
+    Raises:
+        ValueError: wrong shapes, mismatched batch sizes, non-finite locations, bad config.
+    """
+    check_glimpse_config(glimpse_size, num_scales, scale_factor)
+    as_numpy = isinstance(images, np.ndarray)
+    sat = images if isinstance(images, IntegralImage) else integral_image(images)
+    table = sat.table
+    n, h, w = len(sat), sat.height, sat.width
+    locations = torch.as_tensor(locations).to(device=table.device)
+    if locations.shape != (n, 2):
+        raise ValueError(f"locations must be (N, 2) = ({n}, 2) (x, y), got {tuple(locations.shape)}")
+    if not bool(torch.isfinite(locations).all()):
+        raise ValueError("locations contain NaN or inf")
+
+    g, k, dev = glimpse_size, num_scales, table.device
+    block = torch.tensor([scale_factor**i for i in range(k)], dtype=torch.float64, device=dev)
+    corner = patch_corners(locations, h, w, block * g)  # (N, k, 2)
+    steps = torch.arange(g + 1, dtype=torch.float64, device=dev)
+    edges = corner[..., None] + block[None, :, None, None] * steps  # (N, k, 2, g+1)
+    xs = edges[:, :, 0].clamp(0, w).long()
+    ys = edges[:, :, 1].clamp(0, h).long()
+    index = ys[..., :, None] * (w + 1) + xs[..., None, :]  # (N, k, g+1, g+1)
+    corners = table.view(n, -1).gather(1, index.view(n, -1)).view(n, k, g + 1, g + 1)
+    sums = corners[..., 1:, 1:] - corners[..., :-1, 1:] - corners[..., 1:, :-1] + corners[..., :-1, :-1]
+    denominator = (block**2 * sat.divisor).to(table.dtype).view(1, k, 1, 1)
+    glimpses = (sums / denominator).to(torch.float32)
+    return glimpses.numpy() if as_numpy else glimpses
