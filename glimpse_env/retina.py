@@ -16,7 +16,8 @@ Patches
 Patch ``i`` (``i = 0 .. num_scales - 1``) has side ``p_i = g * s**i`` pixels (``g`` the glimpse
 size, ``s`` the integer scale factor) and covers columns ``[x0, x0 + p_i)`` with
 ``x0 = floor(c_x - p_i / 2 + 1/2)``: the patch whose centre is nearest to ``c`` (for even ``p_i``,
-``c`` rounded to the nearest pixel boundary; ties go up). Rows likewise. Pixels outside the image
+``c`` rounded to the nearest pixel boundary; ties go up), computed in float64 from the given
+location. Rows likewise. Pixels outside the image
 read as zero. Each patch is reduced to ``g x g`` by averaging non-overlapping ``s**i x s**i``
 blocks (area averaging), so every output value is a mean of image pixels, exactly.
 
@@ -34,6 +35,7 @@ once per episode (:func:`integral_image`) and passes it instead of the image.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,6 +120,20 @@ def check_glimpse_config(glimpse_size: int, num_scales: int, scale_factor: int) 
         )
 
 
+@functools.lru_cache(maxsize=64)
+def _geometry(
+    glimpse_size: int, num_scales: int, scale_factor: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Constant tensors of one retina configuration (float64 on ``device``):
+    patch sides ``(k,)``, block-edge offsets from a patch's corner ``(k, g + 1)``, block areas
+    ``(k,)``."""
+    block = torch.tensor(
+        [scale_factor**i for i in range(num_scales)], dtype=torch.float64, device=device
+    )
+    offsets = block[:, None] * torch.arange(glimpse_size + 1, dtype=torch.float64, device=device)
+    return block * glimpse_size, offsets, block**2
+
+
 def patch_corners(
     locations: torch.Tensor, height: int, width: int, sides: torch.Tensor
 ) -> torch.Tensor:
@@ -133,8 +149,7 @@ def patch_corners(
     locations = locations.to(torch.float64)
     sides = sides.to(device=locations.device, dtype=torch.float64)
     # Keep far-away centres from overflowing later integer casts; such patches read zeros anyway.
-    reach = 2.0 * max(height, width) + float(sides.max())
-    centre = to_pixels(locations, height, width).clamp(-reach, reach)
+    centre = to_pixels(locations, height, width).clamp(-1e9, 1e9)
     return torch.floor(centre[:, None, :] - sides[None, :, None] / 2 + 0.5)
 
 
@@ -189,16 +204,15 @@ def extract_glimpses(
     if not bool(torch.isfinite(locations).all()):
         raise ValueError("locations contain NaN or inf")
 
-    g, k, dev = glimpse_size, num_scales, table.device
-    block = torch.tensor([scale_factor**i for i in range(k)], dtype=torch.float64, device=dev)
-    corner = patch_corners(locations, h, w, block * g)  # (N, k, 2)
-    steps = torch.arange(g + 1, dtype=torch.float64, device=dev)
-    edges = corner[..., None] + block[None, :, None, None] * steps  # (N, k, 2, g+1)
-    xs = edges[:, :, 0].clamp(0, w).long()
-    ys = edges[:, :, 1].clamp(0, h).long()
+    g, k = glimpse_size, num_scales
+    sides, offsets, block_areas = _geometry(g, k, scale_factor, table.device)
+    corner = patch_corners(locations, h, w, sides)  # (N, k, 2)
+    edges = corner[..., None] + offsets[:, None, :]  # (N, k, 2, g+1): block edges per axis
+    xs = edges[:, :, 0].clamp_(0, w).long()
+    ys = edges[:, :, 1].clamp_(0, h).long()
     index = ys[..., :, None] * (w + 1) + xs[..., None, :]  # (N, k, g+1, g+1)
     corners = table.view(n, -1).gather(1, index.view(n, -1)).view(n, k, g + 1, g + 1)
     sums = corners[..., 1:, 1:] - corners[..., :-1, 1:] - corners[..., 1:, :-1] + corners[..., :-1, :-1]
-    denominator = (block**2 * sat.divisor).to(table.dtype).view(1, k, 1, 1)
+    denominator = (block_areas * sat.divisor).to(table.dtype).view(1, k, 1, 1)
     glimpses = (sums / denominator).to(torch.float32)
     return glimpses.numpy() if as_numpy else glimpses
