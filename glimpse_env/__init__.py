@@ -23,6 +23,12 @@ __version__ = "0.1.0"
 register_envs()
 
 __all__ = [
-    "ENV_IDS", "ClutteredMNISTEnv", "GlimpseVectorEnv", "TaskConfig", "__version__",
-    "extract_glimpses", "integral_image", "register_envs",
+    "ENV_IDS",
+    "ClutteredMNISTEnv",
+    "GlimpseVectorEnv",
+    "TaskConfig",
+    "__version__",
+    "extract_glimpses",
+    "integral_image",
+    "register_envs",
 ]

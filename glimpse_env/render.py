@@ -73,8 +73,11 @@ def draw_trajectory(
         boxes = patch_boxes(locations[-1:], h, w, glimpse_size, num_scales, scale_factor)[0]
         for i, (x0, y0, x1, y1) in enumerate(boxes):
             colour = SCALE_COLOURS[i % len(SCALE_COLOURS)]
-            draw.rectangle([x0 * scale, y0 * scale, x1 * scale - 1, y1 * scale - 1],
-                           outline=colour, width=max(1, scale // 2))
+            draw.rectangle(
+                [x0 * scale, y0 * scale, x1 * scale - 1, y1 * scale - 1],
+                outline=colour,
+                width=max(1, scale // 2),
+            )
     if caption:
         draw.text((4, 2), caption, fill=(255, 255, 0))
     return np.asarray(image)
@@ -91,8 +94,8 @@ def glimpse_panel(glimpse: np.ndarray, height: int) -> np.ndarray:
     for i in range(k):
         top = i * cell
         tile = canvas_to_rgb(glimpse[i], zoom)
-        panel[top:top + g * zoom + 4, :] = SCALE_COLOURS[i % len(SCALE_COLOURS)]
-        panel[top + 2:top + 2 + g * zoom, 2:2 + g * zoom] = tile
+        panel[top : top + g * zoom + 4, :] = SCALE_COLOURS[i % len(SCALE_COLOURS)]
+        panel[top + 2 : top + 2 + g * zoom, 2 : 2 + g * zoom] = tile
     return panel
 
 
@@ -109,8 +112,14 @@ def trajectory_frames(
     ``(T, k, g, g)`` is given) the patches the agent received, to the right."""
     frames = []
     for t in range(len(locations)):
-        frame = draw_trajectory(canvas, locations[: t + 1], glimpse_size, num_scales, scale_factor,
-                                caption=f"{caption or ''} t={t + 1}".strip())
+        frame = draw_trajectory(
+            canvas,
+            locations[: t + 1],
+            glimpse_size,
+            num_scales,
+            scale_factor,
+            caption=f"{caption or ''} t={t + 1}".strip(),
+        )
         if glimpses is not None:
             frame = np.concatenate([frame, glimpse_panel(glimpses[t], frame.shape[0])], axis=1)
         frames.append(frame)
@@ -118,7 +127,7 @@ def trajectory_frames(
 
 
 def image_grid(images: Sequence[np.ndarray], columns: int = 4, pad: int = 4) -> np.ndarray:
-    """Tile equally sized ``(h, w, 3)`` images into one ``(H, W, 3)`` grid (e.g. for TensorBoard)."""
+    """Tile equally sized ``(h, w, 3)`` images into one ``(H, W, 3)`` grid (for TensorBoard)."""
     if not images:
         raise ValueError("image_grid needs at least one image")
     h, w, _ = images[0].shape
@@ -129,7 +138,10 @@ def image_grid(images: Sequence[np.ndarray], columns: int = 4, pad: int = 4) -> 
         if image.shape != (h, w, 3):
             raise ValueError(f"image {i} has shape {image.shape}, expected {(h, w, 3)}")
         r, c = divmod(i, columns)
-        grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = image
+        grid[
+            pad + r * (h + pad) : pad + r * (h + pad) + h,
+            pad + c * (w + pad) : pad + c * (w + pad) + w,
+        ] = image
     return grid
 
 
@@ -143,8 +155,14 @@ def save_gif(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float =
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".gif")
     os.close(fd)
     try:
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
-                       duration=int(1000 / fps), loop=0)
+        images[0].save(
+            tmp,
+            format="GIF",
+            save_all=True,
+            append_images=images[1:],
+            duration=int(1000 / fps),
+            loop=0,
+        )
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -29,8 +29,9 @@ of any box is four reads of ``S``, and the ``g x g`` block sums of one patch nee
 its side. Zero padding is free: clamping the corners into ``[0, H] x [0, W]`` gives the sum over
 the part of the box inside the image. For uint8 images the table holds integers, in float32 while
 every sum is below 2^24 (any image up to 256x256), else float64: either way exactly, and each
-output is one correctly rounded division. Float images are summed in float64. An environment that takes several glimpses of one canvas builds the table
-once per episode (:func:`integral_image`) and passes it instead of the image.
+output is one correctly rounded division. Float images are summed in float64. An environment
+that takes several glimpses of one canvas builds the table once per episode
+(:func:`integral_image`) and passes it instead of the image.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class IntegralImage:
 
 
 def to_pixels(locations: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Normalised ``(..., 2)`` (x, y) in [-1, 1] -> pixel coordinates ``(x, y)`` (edges at 0, size)."""
+    """Normalised ``(..., 2)`` (x, y) in [-1, 1] -> pixel coordinates (edges at 0 and size)."""
     size = torch.tensor([width, height], dtype=locations.dtype, device=locations.device)
     return (locations + 1.0) * 0.5 * size
 
@@ -200,7 +201,9 @@ def extract_glimpses(
     n, h, w = len(sat), sat.height, sat.width
     locations = torch.as_tensor(locations).to(device=table.device)
     if locations.shape != (n, 2):
-        raise ValueError(f"locations must be (N, 2) = ({n}, 2) (x, y), got {tuple(locations.shape)}")
+        raise ValueError(
+            f"locations must be (N, 2) = ({n}, 2) (x, y), got {tuple(locations.shape)}"
+        )
     if not bool(torch.isfinite(locations).all()):
         raise ValueError("locations contain NaN or inf")
 
@@ -212,7 +215,12 @@ def extract_glimpses(
     ys = edges[:, :, 1].clamp_(0, h).long()
     index = ys[..., :, None] * (w + 1) + xs[..., None, :]  # (N, k, g+1, g+1)
     corners = table.view(n, -1).gather(1, index.view(n, -1)).view(n, k, g + 1, g + 1)
-    sums = corners[..., 1:, 1:] - corners[..., :-1, 1:] - corners[..., 1:, :-1] + corners[..., :-1, :-1]
+    sums = (
+        corners[..., 1:, 1:]
+        - corners[..., :-1, 1:]
+        - corners[..., 1:, :-1]
+        + corners[..., :-1, :-1]
+    )
     denominator = (block_areas * sat.divisor).to(table.dtype).view(1, k, 1, 1)
     glimpses = (sums / denominator).to(torch.float32)
     return glimpses.numpy() if as_numpy else glimpses

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from glimpse_env.data.canvas import (
-    CanvasGenerator,
     _STREAM_DIGIT_POSITION,
     _STREAM_DISTRACTOR_CROP,
     _STREAM_DISTRACTOR_POSITION,
     _STREAM_DISTRACTOR_SOURCE,
+    CanvasGenerator,
     affine_to_bboxes,
     bboxes_to_affine,
 )
@@ -28,10 +28,10 @@ def _reference_canvas(digits, key, episode, digit_index, size, k, d):
     place = place.reshape(k, 2)
     for j in range(k):
         (cx, cy), (px, py) = crop[j], place[j]
-        canvas[py:py + d, px:px + d] += digits[source[j], cy:cy + d, cx:cx + d] / 255.0
+        canvas[py : py + d, px : px + d] += digits[source[j], cy : cy + d, cx : cx + d] / 255.0
         canvas = np.minimum(canvas, 1.0)
     x, y = random_integers(keys, eps, _STREAM_DIGIT_POSITION, 2, size - 27)[0]
-    canvas[y:y + 28, x:x + 28] += digits[digit_index] / 255.0
+    canvas[y : y + 28, x : x + 28] += digits[digit_index] / 255.0
     return np.minimum(canvas, 1.0), (x, y, x + 28, y + 28)
 
 
@@ -44,8 +44,9 @@ def test_batched_canvases_match_the_recipe(mnist_train, size, k):
     assert batch.images.shape == (4, size, size) and batch.images.dtype == torch.uint8
     digit_idx = gen.digit_indices(keys, episodes)
     for i in range(4):
-        ref, box = _reference_canvas(mnist_train.images, keys[i], episodes[i], digit_idx[i], size,
-                                     k, 8)
+        ref, box = _reference_canvas(
+            mnist_train.images, keys[i], episodes[i], digit_idx[i], size, k, 8
+        )
         np.testing.assert_allclose(batch.images[i].numpy() / 255.0, ref, atol=0.5 / 255)
         assert tuple(batch.bboxes[i].tolist()) == box
         assert int(batch.labels[i]) == int(mnist_train.labels[digit_idx[i]])
@@ -79,7 +80,7 @@ def test_each_pass_visits_every_digit_once(mnist_test):
     keys = np.full(150, 5, np.uint64)
     idx = gen.digit_indices(keys, np.arange(150))
     for p in range(3):
-        assert sorted(idx[p * 50:(p + 1) * 50].tolist()) == list(range(50))
+        assert sorted(idx[p * 50 : (p + 1) * 50].tolist()) == list(range(50))
     assert idx[:50].tolist() != idx[50:100].tolist()
 
 
@@ -101,11 +102,14 @@ def test_affine_round_trip_and_convention():
     np.testing.assert_array_equal(affine_to_bboxes(affine, 100, 100), boxes)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(canvas_size=20), "canvas_size"),
-    (dict(num_distractors=-1), "num_distractors"),
-    (dict(distractor_size=30), "distractor_size"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(canvas_size=20), "canvas_size"),
+        (dict(num_distractors=-1), "num_distractors"),
+        (dict(distractor_size=30), "distractor_size"),
+    ],
+)
 def test_bad_settings_are_rejected(mnist_test, kwargs, match):
     with pytest.raises(ValueError, match=match):
         CanvasGenerator(mnist_test.images, mnist_test.labels, **kwargs)

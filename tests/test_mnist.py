@@ -73,8 +73,9 @@ def _link_files(source: Path, target: Path) -> None:
         (target / f"{stem}.gz").symlink_to(source / f"{stem}.gz")
 
 
-def test_lookup_order_argument_then_env_var_then_cache(mnist_dir, tmp_path, isolated_cache,
-                                                       monkeypatch):
+def test_lookup_order_argument_then_env_var_then_cache(
+    mnist_dir, tmp_path, isolated_cache, monkeypatch
+):
     explicit, from_env = tmp_path / "explicit", tmp_path / "env"
     for d in (explicit, from_env, isolated_cache):
         _link_files(mnist_dir, d)

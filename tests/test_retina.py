@@ -24,7 +24,7 @@ def naive_glimpse(image: np.ndarray, location, g: int, k: int, s: int) -> np.nda
         crop = np.zeros((p, p))  # zero padding: copy only the part inside the image
         ys, xs = slice(max(y0, 0), min(y0 + p, h)), slice(max(x0, 0), min(x0 + p, w))
         if ys.start < ys.stop and xs.start < xs.stop:
-            crop[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0] = values[ys, xs]
+            crop[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0] = values[ys, xs]
         out.append(crop.reshape(g, s**i, g, s**i).mean(axis=(1, 3)))
     return np.stack(out)
 
@@ -54,8 +54,20 @@ def test_matches_naive_reference_at_random_locations(locations, g, k, s, seed):
 
 def test_corners_edges_and_far_outside():
     images = _canvases(9, 60, 60, 1)
-    locs = np.array([[-1, -1], [1, 1], [-1, 1], [1, -1], [0, 0], [1.0, 0.0],
-                     [-0.999, 0.5], [5.0, -7.0], [1e12, -1e12]], dtype=np.float32)
+    locs = np.array(
+        [
+            [-1, -1],
+            [1, 1],
+            [-1, 1],
+            [1, -1],
+            [0, 0],
+            [1.0, 0.0],
+            [-0.999, 0.5],
+            [5.0, -7.0],
+            [1e12, -1e12],
+        ],
+        dtype=np.float32,
+    )
     got = extract_glimpses(images, locs, 12, 3, 2)
     want = np.stack([naive_glimpse(images[i], locs[i], 12, 3, 2) for i in range(9)])
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
@@ -91,12 +103,15 @@ def test_patch_boxes_are_the_boxes_that_are_read():
     assert boxes[1, 0].tolist() == [-6, 54, 6, 66]
 
 
-@pytest.mark.parametrize("locs,match", [
-    (np.array([[np.nan, 0.0]]), "NaN or inf"),
-    (np.array([[np.inf, 0.0]]), "NaN or inf"),
-    (np.zeros((2, 2)), r"\(N, 2\) = \(1, 2\)"),
-    (np.zeros((1, 3)), r"\(N, 2\)"),
-])
+@pytest.mark.parametrize(
+    "locs,match",
+    [
+        (np.array([[np.nan, 0.0]]), "NaN or inf"),
+        (np.array([[np.inf, 0.0]]), "NaN or inf"),
+        (np.zeros((2, 2)), r"\(N, 2\) = \(1, 2\)"),
+        (np.zeros((1, 3)), r"\(N, 2\)"),
+    ],
+)
 def test_bad_locations_are_rejected(locs, match):
     with pytest.raises(ValueError, match=match):
         extract_glimpses(_canvases(1, 20, 20, 0), locs, 4, 2)

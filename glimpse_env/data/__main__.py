@@ -1,8 +1,8 @@
 """Command line for the data module.
 
-    python -m glimpse_env.data make-hdf5 mnist_cluttered.hdf5 --canvas-size 100 --num-distractors 8
-    python -m glimpse_env.data info mnist_cluttered.hdf5
-    python -m glimpse_env.data download [--data-dir DIR]
+python -m glimpse_env.data make-hdf5 mnist_cluttered.hdf5 --canvas-size 100 --num-distractors 8
+python -m glimpse_env.data info mnist_cluttered.hdf5
+python -m glimpse_env.data download [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -19,8 +19,11 @@ from glimpse_env.data.mnist import load_mnist, resolve_data_dir
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m glimpse_env.data", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m glimpse_env.data",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     make = commands.add_parser("make-hdf5", help="generate a fixed canvas dataset (EDRAM schema)")
@@ -31,7 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     make.add_argument("--num-train", type=int, default=60000, help="train canvases (MNIST train)")
     make.add_argument("--num-test", type=int, default=10000, help="test canvases (MNIST test)")
     make.add_argument("--seed", type=int, default=0)
-    make.add_argument("--data-dir", default=None, help="MNIST directory (else $GLIMPSE_ENV_DATA, cache)")
+    make.add_argument(
+        "--data-dir", default=None, help="MNIST directory (else $GLIMPSE_ENV_DATA, cache)"
+    )
     make.add_argument("--chunk-size", type=int, default=1000, help="canvases generated per batch")
     make.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -47,10 +52,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "make-hdf5":
         path = write_canvas_hdf5(
-            args.output, num_train=args.num_train, num_test=args.num_test,
-            canvas_size=args.canvas_size, num_distractors=args.num_distractors,
-            distractor_size=args.distractor_size, seed=args.seed, data_dir=args.data_dir,
-            chunk_size=args.chunk_size, progress=not args.no_progress,
+            args.output,
+            num_train=args.num_train,
+            num_test=args.num_test,
+            canvas_size=args.canvas_size,
+            num_distractors=args.num_distractors,
+            distractor_size=args.distractor_size,
+            seed=args.seed,
+            data_dir=args.data_dir,
+            chunk_size=args.chunk_size,
+            progress=not args.no_progress,
         )
         print(f"wrote {path}")
     elif args.command == "info":
@@ -68,8 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for split in ("train", "test"):
             arrays = read_canvas_hdf5(args.path, split)
             counts = np.bincount(arrays.labels, minlength=10)
-            print(f"{split}: {len(arrays)} canvases {arrays.images.shape[1:]}, "
-                  f"mean intensity {arrays.images.mean() / 255:.4f}, labels per class {counts.tolist()}")
+            print(
+                f"{split}: {len(arrays)} canvases {arrays.images.shape[1:]}, "
+                f"mean intensity {arrays.images.mean() / 255:.4f}, "
+                f"labels per class {counts.tolist()}"
+            )
     elif args.command == "download":
         directory = resolve_data_dir(args.data_dir)
         for split in ("train", "test"):

@@ -11,7 +11,8 @@ One canvas (``H = W = canvas_size`` pixels, intensities in [0, 1] stored as uint
 
 All contributions are non-negative, so "add, clip, add, clip" equals one clipped sum: the batch is
 summed in int16 and clamped once. Patches are pasted through ``unfold`` window views, so each
-canvas costs one indexed patch copy per layer rather than a scatter of single pixels. Draws are counter-based
+canvas costs one indexed patch copy per layer rather than a scatter of single pixels. Draws are
+counter-based
 (:mod:`glimpse_env.keyed_random`): canvas ``e`` of the stream with key ``k`` is a pure function of
 ``(k, e)``, which is what lets N environments be generated in one call and still match N single
 environments seeded alike.
@@ -76,7 +77,7 @@ def bboxes_to_affine(bboxes: torch.Tensor | np.ndarray, height: int, width: int)
 
 
 def affine_to_bboxes(affine: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Inverse of :func:`bboxes_to_affine`, rounded to whole pixels: ``(N, 6)`` -> ``(N, 4)`` int64."""
+    """Inverse of :func:`bboxes_to_affine`, rounded to whole pixels: ``(N, 6)`` -> ``(N, 4)``."""
     affine = np.asarray(affine, dtype=np.float64)
     box_w, box_h = affine[:, 0] * width, affine[:, 4] * height
     cx, cy = (affine[:, 2] + 1.0) * width / 2.0, (affine[:, 5] + 1.0) * height / 2.0

@@ -75,9 +75,7 @@ def _split_array(rows: dict[str, tuple[int, int]]) -> np.ndarray:
         ]
     )
     table = np.zeros(len(rows) * len(SOURCES), dtype=dtype)
-    for i, (split, (start, stop)) in enumerate(
-        (item for item in rows.items() for _ in SOURCES)
-    ):
+    for i, (split, (start, stop)) in enumerate(item for item in rows.items() for _ in SOURCES):
         table[i] = (split, SOURCES[i % len(SOURCES)], start, stop, h5py.Reference(), True, b".")
     return table
 
@@ -109,15 +107,22 @@ def write_canvas_hdf5(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    plan = [("train", num_train, key_from_generator(rng)), ("test", num_test, key_from_generator(rng))]
+    plan = [
+        ("train", num_train, key_from_generator(rng)),
+        ("test", num_test, key_from_generator(rng)),
+    ]
     total = num_train + num_test
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         with h5py.File(tmp, "w") as f:
             shape = (total, 1, canvas_size, canvas_size)
-            features = f.create_dataset("features", shape, dtype=np.uint8,
-                                        chunks=(min(total, 256), 1, canvas_size, canvas_size))
+            features = f.create_dataset(
+                "features",
+                shape,
+                dtype=np.uint8,
+                chunks=(min(total, 256), 1, canvas_size, canvas_size),
+            )
             labels = f.create_dataset("labels", (total,), dtype=np.uint8)
             locations = f.create_dataset("locations", (total, 6), dtype=np.float32)
             for axis, name in enumerate(("batch", "channel", "height", "width")):
@@ -125,15 +130,17 @@ def write_canvas_hdf5(
             labels.dims[0].label = "batch"
             locations.dims[0].label, locations.dims[1].label = "batch", "affine"
             rows, offset = {}, 0
-            with tqdm(total=total, desc=f"writing {path.name}", unit="canvas",
-                      disable=not progress) as bar:
+            with tqdm(
+                total=total, desc=f"writing {path.name}", unit="canvas", disable=not progress
+            ) as bar:
                 for split, count, key in plan:
                     rows[split] = (offset, offset + count)
                     if count == 0:
                         continue
                     mnist = load_mnist(split, data_dir)
-                    generator = CanvasGenerator(mnist.images, mnist.labels, canvas_size,
-                                                num_distractors, distractor_size)
+                    generator = CanvasGenerator(
+                        mnist.images, mnist.labels, canvas_size, num_distractors, distractor_size
+                    )
                     for start, stop in _chunks(count, chunk_size):
                         episodes = np.arange(start, stop, dtype=np.int64)
                         batch = generator.generate(np.full(len(episodes), key, np.uint64), episodes)
@@ -145,8 +152,11 @@ def write_canvas_hdf5(
                     offset += count
             f.attrs["split"] = _split_array(rows)
             f.attrs.update(
-                generator="glimpse_env", canvas_size=canvas_size, num_distractors=num_distractors,
-                distractor_size=distractor_size, seed=seed,
+                generator="glimpse_env",
+                canvas_size=canvas_size,
+                num_distractors=num_distractors,
+                distractor_size=distractor_size,
+                seed=seed,
             )
         os.replace(tmp, path)
     except BaseException:
@@ -160,7 +170,7 @@ def _text(value: object) -> str:
 
 
 def split_rows(f: h5py.File, split: str) -> tuple[int, int]:
-    """``(start, stop)`` rows of ``split`` from the Fuel ``split`` attribute (same for all sources)."""
+    """``(start, stop)`` rows of ``split`` from the ``split`` attribute (same for all sources)."""
     where = f"{f.filename}"
     if "split" not in f.attrs:
         raise ValueError(f"{where}: no root attribute 'split'. Expected {SCHEMA}")
@@ -181,7 +191,9 @@ def split_rows(f: h5py.File, split: str) -> tuple[int, int]:
         available = sorted({_text(row["split"]) for row in table})
         raise ValueError(f"{where}: no split {split!r}; the file has {available}")
     if not set(SOURCES) <= set(ranges):
-        raise ValueError(f"{where}: split {split!r} provides {sorted(ranges)}, need {list(SOURCES)}")
+        raise ValueError(
+            f"{where}: split {split!r} provides {sorted(ranges)}, need {list(SOURCES)}"
+        )
     if len({ranges[s] for s in SOURCES}) != 1:
         raise ValueError(f"{where}: split {split!r} has different rows per source: {ranges}")
     return ranges["features"]
@@ -204,14 +216,16 @@ def read_canvas_hdf5(path: str | os.PathLike, split: str = "train") -> CanvasArr
     with f:
         absent = [name for name in SOURCES if name not in f]
         if absent:
-            raise ValueError(f"{path}: missing datasets {absent} (has {list(f)}). Expected {SCHEMA}")
+            raise ValueError(
+                f"{path}: missing datasets {absent} (has {list(f)}). Expected {SCHEMA}"
+            )
         features, labels, locations = (f[name] for name in SOURCES)
         problems = []
         if features.dtype != np.uint8 or not (
-            features.ndim == 4 and features.shape[1] == 1 or features.ndim == 3
+            (features.ndim == 4 and features.shape[1] == 1) or features.ndim == 3
         ):
             problems.append(f"'features' is {features.dtype} {features.shape}")
-        if labels.ndim not in (1, 2) or labels.ndim == 2 and labels.shape[1] != 1:
+        if labels.ndim not in (1, 2) or (labels.ndim == 2 and labels.shape[1] != 1):
             problems.append(f"'labels' has shape {labels.shape}")
         if not np.issubdtype(labels.dtype, np.integer):
             problems.append(f"'labels' is {labels.dtype}")
@@ -233,5 +247,6 @@ def read_canvas_hdf5(path: str | os.PathLike, split: str = "train") -> CanvasArr
     if len(labels_) and (labels_.min() < 0 or labels_.max() > 9):
         raise ValueError(f"{path}: labels must be 0-9")
     height, width = images.shape[1:]
-    return CanvasArrays(images=images, labels=labels_, affine=affine,
-                        bboxes=affine_to_bboxes(affine, height, width))
+    return CanvasArrays(
+        images=images, labels=labels_, affine=affine, bboxes=affine_to_bboxes(affine, height, width)
+    )

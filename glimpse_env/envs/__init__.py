@@ -14,17 +14,21 @@ from glimpse_env.envs.vector import GlimpseVectorEnv
 #: ``gym.make(id, field=value)``.
 ENV_IDS: dict[str, dict[str, Any]] = {
     # Mnih et al. 2014, 60x60 cluttered MNIST: 4 distractors of 8x8, 6 glimpses of 3 scales.
-    "ClutteredMNIST-v0": dict(canvas_size=60, num_distractors=4, glimpse_size=12, num_scales=3,
-                              num_glimpses=6),
+    "ClutteredMNIST-v0": dict(
+        canvas_size=60, num_distractors=4, glimpse_size=12, num_scales=3, num_glimpses=6
+    ),
     # Mnih et al. 2014, 100x100 cluttered MNIST: 8 distractors, 8 glimpses of 4 scales.
-    "ClutteredMNIST100-v0": dict(canvas_size=100, num_distractors=8, glimpse_size=12,
-                                 num_scales=4, num_glimpses=8),
+    "ClutteredMNIST100-v0": dict(
+        canvas_size=100, num_distractors=8, glimpse_size=12, num_scales=4, num_glimpses=8
+    ),
     # Mnih et al. 2014, 60x60 translated MNIST: no clutter, 6 glimpses of 3 scales.
-    "TranslatedMNIST-v0": dict(canvas_size=60, num_distractors=0, glimpse_size=12, num_scales=3,
-                               num_glimpses=6),
+    "TranslatedMNIST-v0": dict(
+        canvas_size=60, num_distractors=0, glimpse_size=12, num_scales=3, num_glimpses=6
+    ),
     # Mnih et al. 2014, 28x28 centred MNIST: 6 glimpses of one 8x8 patch.
-    "MNIST-v0": dict(canvas_size=28, num_distractors=0, glimpse_size=8, num_scales=1,
-                     num_glimpses=6),
+    "MNIST-v0": dict(
+        canvas_size=28, num_distractors=0, glimpse_size=8, num_scales=1, num_glimpses=6
+    ),
 }
 
 
@@ -42,6 +46,10 @@ def register_envs() -> None:
 
 
 __all__ = [
-    "ENV_IDS", "ClutteredMNISTEnv", "GlimpseEpisodes", "GlimpseVectorEnv", "TaskConfig",
+    "ENV_IDS",
+    "ClutteredMNISTEnv",
+    "GlimpseEpisodes",
+    "GlimpseVectorEnv",
+    "TaskConfig",
     "register_envs",
 ]

@@ -46,7 +46,9 @@ def parse_action(action: Any, num_envs: int | None) -> tuple[torch.Tensor, torch
             + (f" with keys {sorted(action.keys())}" if hasattr(action, "keys") else "")
         )
     location, label = action["location"], action["label"]
-    location = location if isinstance(location, torch.Tensor) else torch.as_tensor(np.asarray(location))
+    location = (
+        location if isinstance(location, torch.Tensor) else torch.as_tensor(np.asarray(location))
+    )
     label = label if isinstance(label, torch.Tensor) else torch.as_tensor(np.asarray(label))
     loc_shape, label_shape = ((2,), ()) if num_envs is None else ((num_envs, 2), (num_envs,))
     if tuple(location.shape) != loc_shape:
@@ -114,10 +116,17 @@ class ClutteredMNISTEnv(gym.Env):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
         self.config = TaskConfig(
-            canvas_size=canvas_size, num_distractors=num_distractors,
-            distractor_size=distractor_size, glimpse_size=glimpse_size, num_scales=num_scales,
-            scale_factor=scale_factor, num_glimpses=num_glimpses, split=split,
-            initial_location=initial_location, data_dir=data_dir, dataset_path=dataset_path,
+            canvas_size=canvas_size,
+            num_distractors=num_distractors,
+            distractor_size=distractor_size,
+            glimpse_size=glimpse_size,
+            num_scales=num_scales,
+            scale_factor=scale_factor,
+            num_glimpses=num_glimpses,
+            split=split,
+            initial_location=initial_location,
+            data_dir=data_dir,
+            dataset_path=dataset_path,
         )
         self.render_mode = render_mode
         self.observation_space = observation_space(self.config)

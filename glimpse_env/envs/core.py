@@ -64,15 +64,17 @@ class TaskConfig:
             raise ValueError(f"split must be 'train' or 'test', got {self.split!r}")
         if self.initial_location not in INITIAL_LOCATIONS:
             raise ValueError(
-                f"initial_location must be one of {INITIAL_LOCATIONS}, got {self.initial_location!r}"
+                f"initial_location must be one of {INITIAL_LOCATIONS}, "
+                f"got {self.initial_location!r}"
             )
         if not isinstance(self.num_glimpses, int) or self.num_glimpses < 1:
             raise ValueError(f"num_glimpses must be a positive int, got {self.num_glimpses!r}")
         check_glimpse_config(self.glimpse_size, self.num_scales, self.scale_factor)
 
     def to_dict(self) -> dict:
-        return {k: (os.fspath(v) if isinstance(v, os.PathLike) else v)
-                for k, v in asdict(self).items()}
+        return {
+            k: (os.fspath(v) if isinstance(v, os.PathLike) else v) for k, v in asdict(self).items()
+        }
 
     def replace(self, **changes) -> TaskConfig:
         return replace(self, **changes)
@@ -93,8 +95,12 @@ class GeneratedCanvases:
     def __init__(self, config: TaskConfig, device: torch.device) -> None:
         mnist = load_mnist(config.split, config.data_dir)
         self._generator = CanvasGenerator(
-            mnist.images, mnist.labels, config.canvas_size, config.num_distractors,
-            config.distractor_size, device,
+            mnist.images,
+            mnist.labels,
+            config.canvas_size,
+            config.num_distractors,
+            config.distractor_size,
+            device,
         )
         self.height = self.width = config.canvas_size
 
@@ -184,7 +190,9 @@ class GlimpseEpisodes:
     def glimpse(self, locations: torch.Tensor) -> torch.Tensor:
         """``(N, k, g, g)`` glimpses of the current canvases at ``(N, 2)`` locations."""
         c = self.config
-        return extract_glimpses(self.tables, locations, c.glimpse_size, c.num_scales, c.scale_factor)
+        return extract_glimpses(
+            self.tables, locations, c.glimpse_size, c.num_scales, c.scale_factor
+        )
 
     def reset(self, mask: np.ndarray | None = None) -> torch.Tensor:
         """Start the next episode of the masked environments (all by default).

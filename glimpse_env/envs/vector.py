@@ -98,7 +98,10 @@ class GlimpseVectorEnv(VectorEnv):
         return value if self.output == "torch" else value.cpu().numpy()
 
     def _observation(self, glimpses: torch.Tensor) -> dict[str, Any]:
-        return {"glimpse": self._out(glimpses), "location": self._out(self._episodes.locations.clone())}
+        return {
+            "glimpse": self._out(glimpses),
+            "location": self._out(self._episodes.locations.clone()),
+        }
 
     def _info(self) -> dict[str, Any]:
         everyone = self._out(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
@@ -120,8 +123,10 @@ class GlimpseVectorEnv(VectorEnv):
         mask = None
         if options and "reset_mask" in options:
             mask = np.asarray(
-                options["reset_mask"].cpu() if isinstance(options["reset_mask"], torch.Tensor)
-                else options["reset_mask"], dtype=bool,
+                options["reset_mask"].cpu()
+                if isinstance(options["reset_mask"], torch.Tensor)
+                else options["reset_mask"],
+                dtype=bool,
             )
             if mask.shape != (self.num_envs,):
                 raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {mask.shape}")
@@ -135,14 +140,14 @@ class GlimpseVectorEnv(VectorEnv):
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(f"need {self.num_envs} seeds, got {len(seeds)}")
-        rekey = selected & np.array(
-            [s is not None or not self._started for s in seeds], dtype=bool
-        )
+        rekey = selected & np.array([s is not None or not self._started for s in seeds], dtype=bool)
         if rekey.any():
             keys = [
-                key_from_generator(seeding.np_random(s)[0]) if s is not None
+                key_from_generator(seeding.np_random(s)[0])
+                if s is not None
                 else key_from_generator(self.np_random)
-                for s, r in zip(seeds, rekey) if r
+                for s, r in zip(seeds, rekey, strict=True)
+                if r
             ]
             self._episodes.set_keys(np.array(keys, dtype=np.uint64), rekey)
         self._started = True
@@ -150,9 +155,7 @@ class GlimpseVectorEnv(VectorEnv):
         self._autoreset[selected] = False
         return self._observation(glimpses), self._info()
 
-    def step(
-        self, actions: dict[str, Any]
-    ) -> tuple[dict[str, Any], Any, Any, Any, dict[str, Any]]:
+    def step(self, actions: dict[str, Any]) -> tuple[dict[str, Any], Any, Any, Any, dict[str, Any]]:
         if not self._started:
             raise RuntimeError("call reset() before step()")
         locations, labels = parse_action(actions, self.num_envs)
@@ -187,14 +190,17 @@ class GlimpseVectorEnv(VectorEnv):
         truncated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         return (
             self._observation(glimpses),
-            self._out(rewards.to(torch.float32)) if self.output == "torch"
+            self._out(rewards.to(torch.float32))
+            if self.output == "torch"
             else rewards.cpu().numpy().astype(np.float64),
             self._out(terminated),
             self._out(truncated),
             infos,
         )
 
-    def _add_success(self, infos: dict[str, Any], rewards: torch.Tensor, done: torch.Tensor) -> None:
+    def _add_success(
+        self, infos: dict[str, Any], rewards: torch.Tensor, done: torch.Tensor
+    ) -> None:
         if bool(done.any()):
             infos["is_success"] = self._out(rewards > 0)
             infos["_is_success"] = self._out(done.clone())

@@ -1,0 +1,165 @@
+"""The single Gymnasium env: API, episode rules, errors, seeding, rendering."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import glimpse_env
+from glimpse_env import ENV_IDS
+
+
+@pytest.mark.parametrize("env_id", sorted(ENV_IDS))
+def test_registered_ids_pass_the_gymnasium_checker(env_id):
+    env = gym.make(env_id, render_mode="rgb_array")
+    check_env(env.unwrapped)
+    c = env.unwrapped.config
+    assert env.observation_space["glimpse"].shape == (c.num_scales, c.glimpse_size, c.glimpse_size)
+    for key, value in ENV_IDS[env_id].items():
+        assert getattr(c, key) == value
+
+
+def test_registered_settings_are_the_papers():
+    c = gym.make("ClutteredMNIST100-v0").unwrapped.config
+    assert (c.canvas_size, c.num_distractors, c.glimpse_size, c.num_scales, c.num_glimpses) == (
+        100,
+        8,
+        12,
+        4,
+        8,
+    )
+    c = gym.make("MNIST-v0").unwrapped.config
+    assert (c.canvas_size, c.glimpse_size, c.num_scales) == (28, 8, 1)
+
+
+def _label_action(env, label, location=(0.0, 0.0)):
+    return {"location": np.array(location, np.float32), "label": label}
+
+
+def test_episode_has_num_glimpses_observations_and_scores_the_last_step():
+    env = gym.make("ClutteredMNIST-v0")
+    obs, info = env.reset(seed=3)
+    np.testing.assert_array_equal(obs["location"], [0.0, 0.0])
+    assert 0.0 <= obs["glimpse"].min() and obs["glimpse"].max() <= 1.0
+    for _ in range(5):  # observations 2..6
+        obs, reward, terminated, truncated, info = env.step(_label_action(env, info["label"]))
+        assert reward == 0.0 and not terminated and not truncated
+    obs, reward, terminated, truncated, info = env.step(_label_action(env, info["label"]))
+    assert reward == 1.0 and terminated and not truncated and info["is_success"]
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(_label_action(env, 0))
+    obs, info = env.reset()
+    for _ in range(6):
+        obs, reward, terminated, _, step_info = env.step(
+            _label_action(env, (info["label"] + 1) % 10)
+        )
+    assert reward == 0.0 and terminated and not step_info["is_success"]
+
+
+def test_glimpse_is_the_retina_at_the_moved_location():
+    env = gym.make("ClutteredMNIST-v0").unwrapped
+    env.reset(seed=0)
+    obs, *_ = env.step(_label_action(env, 0, (0.3, -0.4)))
+    np.testing.assert_allclose(obs["location"], [0.3, -0.4])
+    want = glimpse_env.extract_glimpses(
+        env.canvas[None], np.array([[0.3, -0.4]], np.float32), 12, 3, 2
+    )[0]
+    np.testing.assert_array_equal(obs["glimpse"], want)
+
+
+def test_info_carries_the_true_label_and_the_digit_box():
+    env = gym.make("TranslatedMNIST-v0").unwrapped
+    _, info = env.reset(seed=5)
+    x0, y0, x1, y1 = info["bbox"]
+    assert (x1 - x0, y1 - y0) == (28, 28)
+    canvas = env.canvas.copy()
+    assert canvas[y0:y1, x0:x1].sum() == canvas.sum() > 0  # the digit is all there is
+    assert 0 <= info["label"] <= 9
+
+
+def test_locations_outside_the_square_are_clipped():
+    env = gym.make("ClutteredMNIST-v0")
+    env.reset(seed=0)
+    obs, *_ = env.step(_label_action(env, 0, (3.0, -7.5)))
+    np.testing.assert_array_equal(obs["location"], [1.0, -1.0])
+
+
+@pytest.mark.parametrize(
+    "action,match",
+    [
+        ({"location": np.array([np.nan, 0.0], np.float32), "label": 1}, "NaN or inf"),
+        ({"location": np.array([0.0, np.inf], np.float32), "label": 1}, "NaN or inf"),
+        ({"location": np.zeros(3, np.float32), "label": 1}, r"shape \(2,\)"),
+        ({"location": np.zeros((1, 2), np.float32), "label": 1}, r"shape \(2,\)"),
+        ({"location": np.zeros(2, np.float32), "label": 10}, "0..9"),
+        ({"location": np.zeros(2, np.float32), "label": 1.5}, "integer class"),
+        ({"location": np.zeros(2, np.float32)}, "keys 'location' and 'label'"),
+        (np.zeros(3), "dict with keys"),
+    ],
+)
+def test_bad_actions_raise_clear_errors(action, match):
+    env = gym.make("ClutteredMNIST-v0").unwrapped
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=match):
+        env.step(action)
+
+
+def _rollout(env, seed, steps=13):
+    obs, info = env.reset(seed=seed)
+    trace = [obs["glimpse"].copy()]
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        action = {"location": rng.uniform(-1, 1, 2).astype(np.float32), "label": 3}
+        obs, _, terminated, _, _ = env.step(action)
+        trace.append(obs["glimpse"].copy())
+        if terminated:
+            obs, _ = env.reset()
+            trace.append(obs["glimpse"].copy())
+    return np.stack(trace)
+
+
+def test_seeding_reproduces_episodes_and_seeds_differ():
+    a = _rollout(gym.make("ClutteredMNIST-v0"), seed=11)
+    b = _rollout(gym.make("ClutteredMNIST-v0"), seed=11)
+    c = _rollout(gym.make("ClutteredMNIST-v0"), seed=12)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_random_initial_location_and_split_choice(mnist_test):
+    env = gym.make("ClutteredMNIST-v0", initial_location="random", split="test")
+    starts = np.array([env.reset(seed=s)[0]["location"] for s in range(50)])
+    assert starts.min() >= -1 and starts.max() <= 1 and starts.std(axis=0).min() > 0.3
+    with pytest.raises(ValueError, match="initial_location"):
+        gym.make("ClutteredMNIST-v0", initial_location="corner")
+    with pytest.raises(ValueError, match="split"):
+        gym.make("ClutteredMNIST-v0", split="validation")
+
+
+def test_render_draws_the_canvas_and_the_glimpse_squares():
+    env = gym.make("ClutteredMNIST-v0", render_mode="rgb_array")
+    env.reset(seed=0)
+    env.step(_label_action(env, 0, (0.5, 0.5)))
+    frame = env.render()
+    assert frame.shape == (300, 300, 3) and frame.dtype == np.uint8
+    coloured = (frame[..., 0] != frame[..., 1]) | (frame[..., 1] != frame[..., 2])
+    assert coloured.sum() > 500  # squares and path are drawn in colour over a grey canvas
+    # The innermost square around (0.5, 0.5) covers canvas pixels 39..50; its top edge is red.
+    scale = 300 // 60
+    assert tuple(frame[39 * scale, 45 * scale]) == (255, 64, 64)
+
+
+def test_make_without_import_uses_the_module_prefix():
+    code = (
+        "import gymnasium as gym, sys\n"
+        "env = gym.make('glimpse_env:ClutteredMNIST-v0')\n"
+        "obs, info = env.reset(seed=0)\n"
+        "print(type(env.unwrapped).__name__, obs['glimpse'].shape)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ClutteredMNISTEnv (3, 12, 12)"

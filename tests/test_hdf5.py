@@ -1,0 +1,154 @@
+"""HDF5 canvas datasets: the EDRAM schema, reading foreign files, schema errors, serving an env."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import h5py
+import numpy as np
+import pytest
+
+from glimpse_env.data.__main__ import main as data_cli
+from glimpse_env.data.canvas import CanvasGenerator
+from glimpse_env.data.hdf5 import read_canvas_hdf5, write_canvas_hdf5
+from glimpse_env.keyed_random import key_from_generator
+
+
+@pytest.fixture(scope="module")
+def small_file(tmp_path_factory, mnist_dir):
+    path = tmp_path_factory.mktemp("h5") / "mnist_cluttered.hdf5"
+    assert (
+        data_cli(
+            [
+                "make-hdf5",
+                str(path),
+                "--canvas-size",
+                "40",
+                "--num-distractors",
+                "3",
+                "--num-train",
+                "60",
+                "--num-test",
+                "25",
+                "--seed",
+                "7",
+                "--chunk-size",
+                "16",
+                "--no-progress",
+                "--data-dir",
+                str(mnist_dir),
+            ]
+        )
+        == 0
+    )
+    return path
+
+
+def test_written_file_has_the_edram_schema(small_file):
+    with h5py.File(small_file, "r") as f:
+        assert f["features"].shape == (85, 1, 40, 40) and f["features"].dtype == np.uint8
+        assert f["labels"].shape == (85,) and f["labels"].dtype == np.uint8
+        assert f["locations"].shape == (85, 6) and f["locations"].dtype == np.float32
+        split = f.attrs["split"]
+        rows = {(r["split"].decode(), r["source"].decode()): (r["start"], r["stop"]) for r in split}
+        assert rows[("train", "features")] == (0, 60) and rows[("test", "labels")] == (60, 85)
+        loc = f["locations"][:]
+    np.testing.assert_allclose(loc[:, [0, 4]], 28 / 40)
+    np.testing.assert_array_equal(loc[:, [1, 3]], 0.0)
+    assert np.abs(loc[:, [2, 5]]).max() <= 1 - 14 / 20 + 1e-6
+    assert not [p for p in small_file.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_round_trip_matches_the_generator(small_file, mnist_train, mnist_test):
+    train, test = read_canvas_hdf5(small_file, "train"), read_canvas_hdf5(small_file, "test")
+    assert (len(train), len(test)) == (60, 25)
+    # Recompute both splits: the file's train and test streams are the first two keys drawn
+    # from the seed, and test canvases are made of MNIST test digits (distractors too).
+    rng = np.random.default_rng(7)
+    keys = key_from_generator(rng), key_from_generator(rng)
+    for arrays, mnist, key in [(train, mnist_train, keys[0]), (test, mnist_test, keys[1])]:
+        gen = CanvasGenerator(mnist.images, mnist.labels, 40, 3, 8)
+        batch = gen.generate(np.full(len(arrays), key, np.uint64), np.arange(len(arrays)))
+        np.testing.assert_array_equal(arrays.images, batch.images.numpy())
+        np.testing.assert_array_equal(arrays.labels, batch.labels.numpy())
+        np.testing.assert_array_equal(arrays.bboxes, batch.bboxes.numpy())
+
+
+def test_reads_a_fuel_file_written_by_other_tools(tmp_path):
+    """Old-style Fuel split array (no 'indices' field) and labels stored as (N, 1)."""
+    path = tmp_path / "foreign.hdf5"
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        f["features"] = rng.integers(0, 256, (7, 1, 100, 100), dtype=np.uint8)
+        f["labels"] = rng.integers(0, 10, (7, 1), dtype=np.uint8)
+        f["locations"] = np.tile(np.array([0.28, 0, -0.72, 0, 0.28, 0.72], np.float32), (7, 1))
+        dtype = np.dtype(
+            [
+                ("split", "S5"),
+                ("source", "S9"),
+                ("start", np.int64),
+                ("stop", np.int64),
+                ("available", bool),
+                ("comment", "S1"),
+            ]
+        )
+        rows = [
+            (s, src, a, b, True, b".")
+            for s, a, b in [(b"train", 0, 5), (b"test", 5, 7)]
+            for src in (b"features", b"labels", b"locations")
+        ]
+        f.attrs["split"] = np.array(rows, dtype=dtype)
+    test = read_canvas_hdf5(path, "test")
+    assert test.images.shape == (2, 100, 100) and test.labels.shape == (2,)
+    assert test.bboxes.tolist() == [[0, 72, 28, 100]] * 2
+
+
+@pytest.mark.parametrize(
+    "breakage,match",
+    [
+        (lambda f: f.__delitem__("locations"), r"missing datasets \['locations'\]"),
+        (
+            lambda f: (
+                f.__delitem__("features"),
+                f.create_dataset("features", data=np.zeros((85, 1, 40, 40), np.float32)),
+            ),
+            "'features' is float32",
+        ),
+        (lambda f: f.attrs.__delitem__("split"), "no root attribute 'split'"),
+    ],
+)
+def test_wrong_schema_names_what_was_expected(small_file, tmp_path, breakage, match):
+    broken = tmp_path / "broken.hdf5"
+    broken.write_bytes(small_file.read_bytes())
+    with h5py.File(broken, "a") as f:
+        breakage(f)
+    with pytest.raises(ValueError, match=match) as err:
+        read_canvas_hdf5(broken, "train")
+    assert "Expected datasets 'features' (N, 1, H, W) uint8" in str(err.value)
+
+
+def test_not_hdf5_and_missing_file(tmp_path):
+    junk = tmp_path / "junk.hdf5"
+    junk.write_bytes(b"not an hdf5 file")
+    with pytest.raises(ValueError, match="not a readable HDF5 file"):
+        read_canvas_hdf5(junk)
+    with pytest.raises(FileNotFoundError, match=r"missing\.hdf5"):
+        read_canvas_hdf5(tmp_path / "missing.hdf5")
+
+
+def test_env_serves_canvases_from_the_file(small_file):
+    test = read_canvas_hdf5(small_file, "test")
+    env = gym.make("ClutteredMNIST-v0", dataset_path=str(small_file), split="test").unwrapped
+    seen = set()
+    for seed in range(25):
+        _, info = env.reset(seed=seed)
+        matches = [i for i in range(len(test)) if np.array_equal(test.images[i], env.canvas)]
+        assert matches, "canvas must be a row of the file"
+        assert info["label"] == test.labels[matches[0]]
+        assert info["bbox"].tolist() == test.bboxes[matches[0]].tolist()
+        seen.add(matches[0])
+    assert len(seen) > 5
+
+
+def test_counts_must_be_sensible(tmp_path):
+    with pytest.raises(ValueError, match="counts"):
+        write_canvas_hdf5(tmp_path / "x.hdf5", num_train=0, num_test=0)
