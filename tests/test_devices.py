@@ -1,0 +1,43 @@
+"""Device-agnostic: on an accelerator the env and the retina give exactly the CPU results.
+
+Collected only where CUDA is available (CI has none; the note of each GPU session records its
+run). The CPU path is covered by every other test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from glimpse_env import GlimpseVectorEnv, extract_glimpses
+
+DEVICES = ["cuda"] if torch.cuda.is_available() else []
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_native_vector_env_on_device_equals_cpu(device):
+    cpu = GlimpseVectorEnv(64, output="torch", device="cpu", initial_location="random")
+    dev = GlimpseVectorEnv(64, output="torch", device=device, initial_location="random")
+    a, ai = cpu.reset(seed=5)
+    b, bi = dev.reset(seed=5)
+    assert b["glimpse"].device.type == torch.device(device).type
+    torch.testing.assert_close(a["glimpse"], b["glimpse"].cpu(), rtol=0, atol=0)
+    rng = np.random.default_rng(0)
+    for _ in range(14):
+        loc = torch.from_numpy(rng.uniform(-1, 1, (64, 2)).astype(np.float32))
+        label = ai["label"]
+        a, ra, ta, _, ai = cpu.step({"location": loc, "label": label})
+        b, rb, tb, _, bi = dev.step({"location": loc.to(device), "label": label.to(device)})
+        torch.testing.assert_close(a["glimpse"], b["glimpse"].cpu(), rtol=0, atol=0)
+        assert torch.equal(ra, rb.cpu()) and torch.equal(ta, tb.cpu())
+        assert torch.equal(ai["bbox"], bi["bbox"].cpu())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_retina_on_device_equals_cpu(device):
+    images = torch.randint(0, 256, (32, 100, 100), dtype=torch.uint8)
+    locations = torch.rand(32, 2) * 2.4 - 1.2
+    want = extract_glimpses(images, locations, 12, 4, 2)
+    got = extract_glimpses(images.to(device), locations.to(device), 12, 4, 2)
+    torch.testing.assert_close(got.cpu(), want, rtol=0, atol=0)

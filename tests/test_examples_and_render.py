@@ -1,0 +1,67 @@
+"""The examples run as documented; the render helpers produce what they promise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from glimpse_env.render import draw_trajectory, image_grid, save_gif, trajectory_frames
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_random_agent_example_runs():
+    out = subprocess.run(
+        [sys.executable, "examples/random_agent.py", "--episodes", "3", "--num-envs", "64"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "single env: 3 episodes" in out.stdout
+    assert "vector env: 64 episodes in one batch" in out.stdout
+
+
+def test_render_glimpses_example_writes_a_gif_with_squares(tmp_path):
+    gif = tmp_path / "glimpses.gif"
+    subprocess.run(
+        [sys.executable, "examples/render_glimpses.py", "--out", str(gif), "--episodes", "2"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    image = Image.open(gif)
+    assert image.n_frames >= 6
+    frame = np.asarray(image.convert("RGB"))
+    red = (frame[..., 0] > 200) & (frame[..., 1] < 100) & (frame[..., 2] < 100)
+    assert red.sum() > 50  # the innermost glimpse square
+    assert (tmp_path / "glimpses.png").is_file()
+
+
+def test_trajectory_frames_grid_and_gif_round_trip(tmp_path):
+    canvas = np.zeros((60, 60), np.uint8)
+    canvas[20:40, 20:40] = 255
+    locations = np.array([[0, 0], [0.5, 0.5], [-0.5, 0.2]], np.float32)
+    glimpses = np.random.default_rng(0).random((3, 3, 12, 12)).astype(np.float32)
+    frames = trajectory_frames(canvas, locations, glimpses, 12, 3, 2, caption="label 1")
+    assert len(frames) == 3 and frames[0].shape[0] == 300 and frames[0].shape[1] > 300
+    assert not np.array_equal(frames[0], frames[2])
+    grid = image_grid(frames, columns=2)
+    assert grid.shape == (2 * (300 + 4) + 4, 2 * (frames[0].shape[1] + 4) + 4, 3)
+    path = save_gif(frames, tmp_path / "sub" / "t.gif", fps=4)
+    assert Image.open(path).n_frames == 3
+    assert not [p for p in path.parent.iterdir() if p.name != "t.gif"]  # no temp file left
+
+
+def test_drawing_without_locations_is_just_the_canvas():
+    canvas = np.full((28, 28), 7, np.uint8)
+    frame = draw_trajectory(canvas, np.zeros((0, 2)), 8, 1, scale=2)
+    assert frame.shape == (56, 56, 3) and (frame == 7).all()
+    with pytest.raises(ValueError, match="at least one"):
+        save_gif([], "never.gif")
