@@ -35,7 +35,8 @@ class GlimpseVectorEnv(VectorEnv):
         autoreset_mode: Gymnasium autoreset semantics, ``"NextStep"`` (default, as
             ``SyncVectorEnv``: the step after a termination returns the reset observation, reward
             0, and ignores the action) or ``"SameStep"`` (the terminating step already returns the
-            next episode's first observation; the terminal one is in ``info["final_obs"]``).
+            next episode's first observation; the terminal ones are in ``info["final_obs"]``, a
+            batched dict like the observation, with ``info["final_info"]`` likewise).
         output: ``"numpy"`` or ``"torch"`` (tensors on ``device``).
         device: where canvases and glimpses live (``"cpu"``, ``"cuda"``, ...).
         **task: fields of :class:`TaskConfig` (canvas_size, num_glimpses, ...).
