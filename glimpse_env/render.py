@@ -8,13 +8,13 @@ Everything returns ``(height, width, 3)`` uint8 arrays, ready for ``imageio``, T
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from glimpse_env.atomic import atomic_path
 from glimpse_env.retina import patch_boxes
 
 #: One colour per scale (innermost first), then the path colour.
@@ -149,12 +149,8 @@ def save_gif(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float =
     """Write frames as a looping animated GIF (atomically: temp file, then rename)."""
     if not frames:
         raise ValueError("save_gif needs at least one frame")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     images = [Image.fromarray(np.asarray(f, dtype=np.uint8)) for f in frames]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".gif")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         images[0].save(
             tmp,
             format="GIF",
@@ -163,8 +159,4 @@ def save_gif(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float =
             duration=int(1000 / fps),
             loop=0,
         )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)

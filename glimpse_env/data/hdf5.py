@@ -20,7 +20,6 @@ by newer Fuel or by us, ``indices``, ``available``, ``comment``). We write the t
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
+from glimpse_env.atomic import atomic_path
 from glimpse_env.data.canvas import CanvasGenerator, affine_to_bboxes, bboxes_to_affine
 from glimpse_env.data.mnist import load_mnist
 from glimpse_env.keyed_random import key_from_generator
@@ -112,9 +112,7 @@ def write_canvas_hdf5(
         ("test", num_test, key_from_generator(rng)),
     ]
     total = num_train + num_test
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             shape = (total, 1, canvas_size, canvas_size)
             features = f.create_dataset(
@@ -158,10 +156,6 @@ def write_canvas_hdf5(
                 distractor_size=distractor_size,
                 seed=seed,
             )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
