@@ -122,3 +122,23 @@ def test_unseeded_resets_differ_and_step_requires_reset():
     first = env.reset()[0]["glimpse"]
     second = GlimpseVectorEnv(2).reset()[0]["glimpse"]
     assert not np.array_equal(first, second)
+
+
+def test_after_a_partial_reset_episodes_end_on_their_own_steps():
+    env = GlimpseVectorEnv(4)
+    _, info = env.reset(seed=2)
+    act = {"location": np.zeros((4, 2), np.float32), "label": info["label"]}
+    env.step(act)  # everyone has taken 1 step
+    _, info = env.reset(options={"reset_mask": np.array([True, False, True, False])})
+    act["label"] = info["label"]
+    for _ in range(4):  # envs 1 and 3 reach step 5
+        _, reward, terminated, _, info = env.step(act)
+        assert not terminated.any()
+    _, reward, terminated, _, info = env.step(act)  # step 6 for envs 1 and 3
+    np.testing.assert_array_equal(terminated, [False, True, False, True])
+    np.testing.assert_array_equal(reward, [0.0, 1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(info["_is_success"], [False, True, False, True])
+    _, reward, terminated, _, info = env.step(act)  # 1 and 3 autoreset; 0 and 2 end
+    np.testing.assert_array_equal(terminated, [True, False, True, False])
+    np.testing.assert_array_equal(reward, [1.0, 0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(info["_is_success"], [True, False, True, False])

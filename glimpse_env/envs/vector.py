@@ -169,11 +169,13 @@ class GlimpseVectorEnv(VectorEnv):
                 glimpses = self._episodes.reset(pending)
                 rewards = torch.where(keep, result.rewards, 0.0)
                 terminated = result.terminated & keep
+                infos = self._info()
+                self._add_success(infos, rewards, terminated)
             else:
                 glimpses = self._episodes.reset()
                 rewards = torch.zeros(self.num_envs, device=self.device)
                 terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
-            infos = self._info()
+                infos = self._info()
         else:
             result = self._episodes.step(locations, labels)
             glimpses, rewards, terminated = result.glimpses, result.rewards, result.terminated
