@@ -11,7 +11,7 @@ location) is a pure function of ``(key_i, e)``, see :mod:`glimpse_env.keyed_rand
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -70,14 +70,6 @@ class TaskConfig:
         if not isinstance(self.num_glimpses, int) or self.num_glimpses < 1:
             raise ValueError(f"num_glimpses must be a positive int, got {self.num_glimpses!r}")
         check_glimpse_config(self.glimpse_size, self.num_scales, self.scale_factor)
-
-    def to_dict(self) -> dict:
-        return {
-            k: (os.fspath(v) if isinstance(v, os.PathLike) else v) for k, v in asdict(self).items()
-        }
-
-    def replace(self, **changes) -> TaskConfig:
-        return replace(self, **changes)
 
 
 class CanvasSource(Protocol):
