@@ -173,11 +173,29 @@ class GlimpseEpisodes:
     def canvas_shape(self) -> tuple[int, int]:
         return self.source.height, self.source.width
 
-    def set_keys(self, keys: np.ndarray, mask: np.ndarray | None = None) -> None:
-        """Give environments new stream keys and restart their episode counters."""
+    def set_keys(
+        self,
+        keys: np.ndarray,
+        mask: np.ndarray | None = None,
+        next_episodes: np.ndarray | None = None,
+    ) -> None:
+        """Give environments new stream keys and set which episode the next reset starts.
+
+        Args:
+            keys: uint64 stream keys, one per selected environment.
+            mask: ``(N,)`` bool, which environments (all by default).
+            next_episodes: episode index the next :meth:`reset` of each selected environment
+                draws (default 0, a fresh stream).
+        """
         mask = np.ones(self.num_envs, bool) if mask is None else np.asarray(mask, bool)
         self.keys[mask] = np.asarray(keys, dtype=np.uint64)
-        self.episodes[mask] = -1
+        if next_episodes is None:
+            self.episodes[mask] = -1
+        else:
+            next_episodes = np.asarray(next_episodes, dtype=np.int64)
+            if (next_episodes < 0).any():
+                raise ValueError(f"episode indices must be >= 0, got {next_episodes.min()}")
+            self.episodes[mask] = next_episodes - 1
 
     def glimpse(self, locations: torch.Tensor) -> torch.Tensor:
         """``(N, k, g, g)`` glimpses of the current canvases at ``(N, 2)`` locations."""

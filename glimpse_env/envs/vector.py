@@ -156,6 +156,34 @@ class GlimpseVectorEnv(VectorEnv):
         self._autoreset[selected] = False
         return self._observation(glimpses), self._info()
 
+    def reset_to(
+        self, keys: int | np.ndarray, episodes: np.ndarray
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Reset every environment to a chosen canvas: episode ``episodes[i]`` of stream
+        ``keys[i]``.
+
+        A canvas is a pure function of (stream key, episode index), so this addresses a fixed set
+        of canvases without stepping through the ones before it: evaluation on a fixed test set
+        (one key, episodes ``0 .. n-1`` visit the split's digits once each, in a keyed random
+        order), Monte-Carlo evaluation (the same pair repeated puts one canvas in several
+        environments), and resuming training at the episode it had reached.
+        Keys come from :func:`glimpse_env.keyed_random.key_from_generator`. Afterwards ``reset()``
+        continues each stream at the next episode.
+
+        Args:
+            keys: one uint64 key for all environments, or ``(N,)`` keys.
+            episodes: ``(N,)`` non-negative episode indices.
+        """
+        keys = np.broadcast_to(np.asarray(keys, dtype=np.uint64), (self.num_envs,))
+        episodes = np.asarray(episodes, dtype=np.int64)
+        if episodes.shape != (self.num_envs,):
+            raise ValueError(f"episodes must have shape ({self.num_envs},), got {episodes.shape}")
+        self._episodes.set_keys(keys, next_episodes=episodes)
+        self._started = True
+        glimpses = self._episodes.reset()
+        self._autoreset[:] = False
+        return self._observation(glimpses), self._info()
+
     def step(self, actions: dict[str, Any]) -> tuple[dict[str, Any], Any, Any, Any, dict[str, Any]]:
         if not self._started:
             raise RuntimeError("call reset() before step()")

@@ -1,0 +1,114 @@
+"""The command line shared by ``train/ram_agent.py`` and the other REINFORCE agents' scripts.
+
+Every :class:`agents.config.TrainConfig` field is a flag (``location_std`` -> ``--location-std``);
+flags override the chosen ``--preset``. ``--resume`` continues a run from its checkpoint and
+``--eval`` only evaluates one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from agents.config import PRESETS, TrainConfig, preset_config
+from agents.trainer import Trainer, TrainingDiverged, evaluate_checkpoint
+
+_PARSERS = {"int": int, "float": float, "str": str}
+#: Flags handled by the script itself rather than copied into the config.
+_OWN = {"preset"}
+
+
+def _field_type(annotation: str) -> tuple[Any, bool]:
+    """(parser, optional) of a field annotation such as ``"int | None"``."""
+    parts = [p.strip() for p in annotation.split("|")]
+    optional = "None" in parts
+    base = next(p for p in parts if p != "None")
+    return _PARSERS.get(base, base), optional
+
+
+def build_parser(agent: str, default_preset: str) -> argparse.ArgumentParser:
+    presets = sorted(name for name, values in PRESETS.items() if _agent_of(values) == agent)
+    parser = argparse.ArgumentParser(
+        description=f"Train the {agent.upper()} agent; flags override the preset.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--preset", default=default_preset, help=f"one of {', '.join(presets)}")
+    parser.add_argument("--logdir", default="runs", help="runs go in LOGDIR/<preset>-<time>/")
+    parser.add_argument("--resume", metavar="PATH", help="continue the run of this checkpoint")
+    parser.add_argument("--eval", metavar="PATH", help="only evaluate this checkpoint")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    config_group = parser.add_argument_group("config fields (default: the preset's value)")
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in _OWN:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        if field.type == "bool":
+            config_group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+            continue
+        parse, optional = _field_type(str(field.type))
+        if not callable(parse):
+            raise TypeError(f"no command-line parser for field {field.name}: {field.type}")
+        kwargs: dict[str, Any] = {"type": parse, "default": None}
+        if optional:
+            kwargs["help"] = "(optional)"
+        config_group.add_argument(flag, **kwargs)
+    return parser
+
+
+def _agent_of(values: dict[str, Any]) -> str:
+    return values.get("agent", TrainConfig.agent)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The preset's config with every given flag applied."""
+    overrides = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in _OWN and getattr(args, f.name, None) is not None
+    }
+    return preset_config(args.preset, **overrides)
+
+
+def main(agent: str, default_preset: str, argv: Sequence[str] | None = None) -> int:
+    """Run the command line of ``agent``; returns the process exit status."""
+    parser = build_parser(agent, default_preset)
+    args = parser.parse_args(argv)
+    try:
+        if args.eval:
+            greedy, mc = evaluate_checkpoint(args.eval, args.device, args.final_eval_canvases)
+            print(greedy)
+            print(mc)
+            return 0
+        if args.resume:
+            allowed = ("updates", "device", "num_threads", "log_every", "eval_every")
+            overrides = {k: getattr(args, k) for k in allowed if getattr(args, k) is not None}
+            trainer = Trainer.from_checkpoint(
+                args.resume, progress=not args.no_progress, **overrides
+            )
+            print(f"Resuming {trainer.run_dir} at update {trainer.update}")
+        else:
+            config = config_from_args(args)
+            if config.agent != agent:
+                parser.error(f"preset {args.preset!r} is for agent {config.agent!r}, not {agent!r}")
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            run_dir = Path(args.logdir) / f"{config.preset}-{stamp}"
+            trainer = Trainer(config, run_dir, progress=not args.no_progress)
+            print(f"Run directory: {run_dir}  (tensorboard --logdir {args.logdir})")
+        result = trainer.train()
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as error:
+        print(f"error: training diverged: {error}", file=sys.stderr)
+        return 3
+    if result.interrupted:
+        return 130
+    print(f"Finished {result.update} updates in {result.wall_clock_s:.0f} s: {result.run_dir}")
+    print(result.greedy)
+    print(result.mc)
+    return 0

@@ -1,0 +1,181 @@
+"""Training configuration of the attention agents, and the named presets.
+
+One flat dataclass, so that every field is a command-line override (``--location-std 0.2``)
+and the resolved configuration is one JSON object beside the logs. Task fields left ``None``
+take the value of the registered environment id (:data:`glimpse_env.envs.ENV_IDS`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from glimpse_env.envs import ENV_IDS
+
+#: Fields of :class:`glimpse_env.envs.TaskConfig` a preset or the command line may override.
+TASK_FIELDS = (
+    "canvas_size",
+    "num_distractors",
+    "distractor_size",
+    "glimpse_size",
+    "num_scales",
+    "num_glimpses",
+    "initial_location",
+    "data_dir",
+    "dataset_path",
+)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on.
+
+    Task (``None``: the value of ``env_id``):
+        env_id: registered task, e.g. ``"ClutteredMNIST-v0"``.
+        canvas_size ... dataset_path: :class:`glimpse_env.envs.TaskConfig` overrides (pixels).
+
+    Model:
+        agent: model family (``"ram"``).
+        core: ``"lstm"`` or ``"rnn"`` (RAM's core type).
+        glimpse_hidden, location_hidden, hidden: layer sizes (units).
+        location_std: std of the Gaussian location policy, normalised units (image half-width
+            is 1).
+        reinforce_trains_core: let the REINFORCE gradient into the core and glimpse network
+            (default: location network only).
+
+    Loss:
+        reinforce_weight, baseline_weight: weights of the REINFORCE and baseline-MSE terms (the
+            cross-entropy has weight 1).
+
+    Optimisation (Adam, staircase exponential decay ``lr * lr_decay ** (update // lr_decay_every)``
+    floored at ``min_lr``):
+        batch_size: episodes per update (= number of parallel environments).
+        updates: number of parameter updates.
+        lr, lr_decay, lr_decay_every, min_lr: the schedule.
+        max_grad_norm: clip the global gradient norm (None: no clipping, as the replications).
+
+    Run:
+        seed: seeds the model initialisation, the training environments and the policy noise.
+        device: ``"cpu"`` or ``"cuda"`` (or ``"cuda:1"``, ...).
+        num_threads: torch CPU threads (0: torch's default).
+        log_every: updates between logged training scalars.
+        eval_every: updates between test-split evaluations during training (0: none).
+        eval_canvases: test canvases per evaluation during training (greedy).
+        final_eval_canvases: test canvases of the final evaluation (greedy and Monte-Carlo);
+            10,000 is the whole MNIST test set, each digit once.
+        mc_samples: sampled glimpse paths averaged per canvas in Monte-Carlo evaluation.
+        eval_batch_size: canvases per evaluation batch.
+        eval_seed: picks the fixed test canvases and the Monte-Carlo noise (same for every run).
+        checkpoint_every: updates between checkpoints (one is also written at the end).
+        images: trajectories drawn in each evaluation's TensorBoard image grid.
+    """
+
+    preset: str = "custom"
+    env_id: str = "ClutteredMNIST-v0"
+    canvas_size: int | None = None
+    num_distractors: int | None = None
+    distractor_size: int | None = None
+    glimpse_size: int | None = None
+    num_scales: int | None = None
+    num_glimpses: int | None = None
+    initial_location: str | None = None
+    data_dir: str | None = None
+    dataset_path: str | None = None
+
+    agent: str = "ram"
+    core: str = "lstm"
+    glimpse_hidden: int = 128
+    location_hidden: int = 128
+    hidden: int = 256
+    location_std: float = 0.11
+    reinforce_trains_core: bool = False
+
+    reinforce_weight: float = 1.0
+    baseline_weight: float = 1.0
+
+    batch_size: int = 128
+    updates: int = 100_000
+    lr: float = 1e-3
+    lr_decay: float = 0.97
+    lr_decay_every: int = 1750
+    min_lr: float = 1e-4
+    max_grad_norm: float | None = None
+
+    seed: int = 0
+    device: str = "cpu"
+    num_threads: int = 0
+    log_every: int = 100
+    eval_every: int = 10_000
+    eval_canvases: int = 2000
+    final_eval_canvases: int = 10_000
+    mc_samples: int = 10
+    eval_batch_size: int = 1000
+    eval_seed: int = 20140624
+    checkpoint_every: int = 5000
+    images: int = 16
+    notes: str = field(default="", metadata={"help": "free text stored with the run"})
+
+    def __post_init__(self) -> None:
+        if self.env_id not in ENV_IDS:
+            raise ValueError(f"unknown env_id {self.env_id!r}; registered: {sorted(ENV_IDS)}")
+        positive = ("batch_size", "updates", "lr_decay_every", "log_every", "eval_canvases")
+        positive += ("final_eval_canvases", "mc_samples", "eval_batch_size", "checkpoint_every")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not self.location_std > 0:
+            raise ValueError(f"location_std must be > 0, got {self.location_std}")
+        if not 0 < self.min_lr <= self.lr:
+            raise ValueError(f"need 0 < min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
+        if not 0 < self.lr_decay <= 1:
+            raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
+
+    def task_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of the task: the env id's settings with this config's overrides."""
+        kwargs = dict(ENV_IDS[self.env_id])
+        for name in TASK_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                kwargs[name] = value
+        return kwargs
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config fields {unknown}")
+        return cls(**values)
+
+
+#: Named presets: the papers' tasks with the replication's optimiser. Each is a set of field
+#: values over the :class:`TrainConfig` defaults (Adam 1e-3, x0.97 every 1,750 updates, floor 1e-4,
+#: batch 128, location std 0.11, LSTM core). The schedule reaches its floor after 132k updates.
+PRESETS: dict[str, dict[str, Any]] = {
+    # 28x28 centred MNIST, 6 glimpses of one 8x8 patch (Mnih et al. Table 1a).
+    "ram-mnist28-6g": dict(env_id="MNIST-v0", updates=100_000),
+    # 60x60 translated MNIST, 6 glimpses of 3 scales of 12x12 (Table 1b).
+    "ram-translated60-6g": dict(env_id="TranslatedMNIST-v0", updates=100_000),
+    # 60x60 cluttered MNIST, 4 distractors, 6 glimpses of 3 scales (Table 2a).
+    "ram-cluttered60-6g": dict(env_id="ClutteredMNIST-v0", updates=100_000),
+    # The same with 8 glimpses (Table 2a).
+    "ram-cluttered60-8g": dict(env_id="ClutteredMNIST-v0", num_glimpses=8, updates=100_000),
+    # 100x100 cluttered MNIST, 8 distractors, 8 glimpses of 4 scales (Table 2b).
+    "ram-cluttered100-8g": dict(env_id="ClutteredMNIST100-v0", updates=100_000),
+}
+
+
+def preset_config(name: str, **overrides: Any) -> TrainConfig:
+    """The :class:`TrainConfig` of preset ``name`` with ``overrides`` applied.
+
+    Raises:
+        ValueError: unknown preset name or unknown field.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; available: {', '.join(sorted(PRESETS))}")
+    return TrainConfig.from_dict({**PRESETS[name], "preset": name, **overrides})

@@ -1,0 +1,163 @@
+"""Test-split evaluation of attention agents: greedy and Monte-Carlo, on a fixed canvas set.
+
+The test canvases are episodes ``0 .. n-1`` of one stream key drawn from ``eval_seed``: with
+``n = 10,000`` every MNIST test digit appears exactly once, each with its own translation and
+clutter, and every run (any seed, any agent) is scored on the same canvases.
+
+- Greedy: each glimpse location is the policy's mean.
+- Monte-Carlo: ``M`` glimpse paths are sampled per canvas (the same canvas in ``M`` environments)
+  and the class probabilities are averaged, as the published replications do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from agents.rollout import AttentionAgent, rollout
+from glimpse_env.envs.vector import GlimpseVectorEnv
+from glimpse_env.keyed_random import key_from_generator
+from glimpse_env.render import draw_trajectory, image_grid
+
+MODES = ("greedy", "mc")
+
+
+@dataclass
+class Trajectories:
+    """Glimpse paths of a few test episodes, for pictures.
+
+    Attributes:
+        canvases: ``(n, H, W)`` uint8.
+        locations: ``(n, T, 2)`` normalised (x, y) glimpse centres in visiting order.
+        labels, predictions: ``(n,)`` true class and the agent's answer.
+    """
+
+    canvases: np.ndarray
+    locations: np.ndarray
+    labels: np.ndarray
+    predictions: np.ndarray
+
+
+@dataclass
+class EvalResult:
+    """Errors on ``total`` test canvases with one evaluation ``mode``, and example paths."""
+
+    mode: str
+    errors: int
+    total: int
+    examples: Trajectories | None = None
+
+    @property
+    def error_pct(self) -> float:
+        """Test error in percent."""
+        return 100.0 * self.errors / self.total
+
+    def __str__(self) -> str:
+        return f"{self.mode} test error {self.error_pct:.2f}% ({self.errors}/{self.total})"
+
+
+def test_stream_key(eval_seed: int) -> int:
+    """The stream key whose episodes are the fixed test canvases."""
+    return key_from_generator(np.random.default_rng(eval_seed))
+
+
+@torch.no_grad()
+def evaluate(
+    agent: AttentionAgent,
+    env: GlimpseVectorEnv,
+    location_std: float,
+    num_canvases: int,
+    mode: str = "greedy",
+    mc_samples: int = 10,
+    eval_seed: int = 20140624,
+) -> EvalResult:
+    """Score ``agent`` on the first ``num_canvases`` test canvases.
+
+    Args:
+        agent: the model (put in eval mode for the duration).
+        env: a ``split="test"``, ``output="torch"`` vector env. For ``mode="mc"`` its
+            ``num_envs`` must be a multiple of ``mc_samples`` (canvases per batch =
+            ``num_envs / mc_samples``).
+        location_std: policy std for the sampled paths of Monte-Carlo evaluation.
+        num_canvases: how many test canvases (10,000 = the MNIST test set once).
+        mode: ``"greedy"`` or ``"mc"``.
+        mc_samples: ``M``, paths per canvas in Monte-Carlo mode.
+        eval_seed: picks the canvases and the Monte-Carlo noise.
+
+    Returns:
+        The :class:`EvalResult`, with the paths of the first batch's canvases (in Monte-Carlo
+        mode the first sampled path of each) as ``examples``.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if env.episodes.config.split != "test":
+        raise ValueError(f"evaluation env must use split='test', got {env.episodes.config.split!r}")
+    repeats = mc_samples if mode == "mc" else 1
+    if env.num_envs % repeats:
+        raise ValueError(f"num_envs {env.num_envs} is not a multiple of mc_samples {repeats}")
+    per_batch = env.num_envs // repeats
+    key = test_stream_key(eval_seed)
+    generator = torch.Generator(device=env.device).manual_seed(eval_seed)
+    was_training = getattr(agent, "training", False)
+    if isinstance(agent, nn.Module):
+        agent.eval()
+    errors, examples = 0, None
+    try:
+        for start in range(0, num_canvases, per_batch):
+            ids = np.arange(start, start + per_batch)
+            valid = torch.from_numpy(ids < num_canvases).to(env.device)
+            first_step = env.reset_to(key, np.repeat(ids, repeats))
+            episodes = rollout(
+                agent, env, first_step, location_std, sample=mode == "mc", generator=generator
+            )
+            if mode == "mc":
+                probs = episodes.logits.softmax(-1).view(per_batch, repeats, -1).mean(1)
+                predictions = probs.argmax(-1)
+                labels = episodes.labels.view(per_batch, repeats)[:, 0]
+            else:
+                predictions, labels = episodes.predictions, episodes.labels
+            errors += int(((predictions != labels) & valid).sum())
+            if examples is None:
+                take = slice(None, None, repeats)
+                examples = Trajectories(
+                    canvases=env.canvases[take].cpu().numpy(),
+                    locations=episodes.locations[take].cpu().numpy(),
+                    labels=labels.cpu().numpy(),
+                    predictions=predictions.cpu().numpy(),
+                )
+    finally:
+        if isinstance(agent, nn.Module):
+            agent.train(was_training)
+    return EvalResult(mode, errors, num_canvases, examples)
+
+
+def trajectory_grid(
+    examples: Trajectories,
+    glimpse_size: int,
+    num_scales: int,
+    scale_factor: int = 2,
+    count: int = 16,
+    columns: int = 4,
+) -> np.ndarray:
+    """An ``(H, W, 3)`` uint8 grid of the first ``count`` glimpse paths of ``examples``.
+
+    Each cell is the canvas with the path of glimpse centres and the squares of the last
+    glimpse, captioned ``"label -> answer"``.
+    """
+    count = min(count, len(examples.canvases))
+    cells = [
+        draw_trajectory(
+            examples.canvases[i],
+            examples.locations[i],
+            glimpse_size,
+            num_scales,
+            scale_factor,
+            scale=3,
+            caption=f"{examples.labels[i]} -> {examples.predictions[i]}",
+        )
+        for i in range(count)
+    ]
+    return image_grid(cells, columns=columns)

@@ -1,0 +1,54 @@
+"""The hybrid loss of RAM / DRAM: supervised classification plus REINFORCE for the locations.
+
+``loss = cross_entropy(logits, label)
+       + reinforce_weight * mean_n( -sum_t log pi(l_t) * (R - b_t) )
+       + baseline_weight  * mean_{n,t}( (b_t - R)^2 )``
+
+``R`` is the episode's reward (1 if the final classification was right, else 0), the same for
+every location choice of an episode. The advantage ``R - b_t`` is detached, so the REINFORCE
+term trains only what produced the location means, and the baseline is trained only by its MSE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+from agents.rollout import Rollout
+
+
+@dataclass
+class HybridLoss:
+    """The loss terms of one batch (scalars; ``total`` carries the gradient)."""
+
+    total: torch.Tensor
+    classification: torch.Tensor
+    reinforce: torch.Tensor
+    baseline: torch.Tensor
+
+    def scalars(self) -> dict[str, float]:
+        """The terms as floats, for logging."""
+        return {
+            "loss/total": float(self.total.detach()),
+            "loss/classification": float(self.classification),
+            "loss/reinforce": float(self.reinforce),
+            "loss/baseline_mse": float(self.baseline),
+        }
+
+
+def hybrid_loss(
+    episodes: Rollout, reinforce_weight: float = 1.0, baseline_weight: float = 1.0
+) -> HybridLoss:
+    """The hybrid loss of a batch of sampled episodes (see the module docstring)."""
+    classification = F.cross_entropy(episodes.logits, episodes.labels)
+    reward = episodes.rewards.unsqueeze(1)  # (N, 1), broadcast over the T-1 choices
+    advantage = (reward - episodes.baselines).detach()
+    reinforce = -(episodes.log_probs * advantage).sum(1).mean()
+    if episodes.baselines.numel():
+        baseline = F.mse_loss(episodes.baselines, reward.expand_as(episodes.baselines))
+    else:  # one-glimpse episodes choose no location
+        baseline = episodes.baselines.sum()
+    total = classification + reinforce_weight * reinforce + baseline_weight * baseline
+    return HybridLoss(total, classification, reinforce, baseline)

@@ -1,0 +1,83 @@
+"""What a training run writes beside its checkpoints: TensorBoard events and ``metrics.jsonl``.
+
+``metrics.jsonl`` holds the same scalars as TensorBoard, one JSON object per logged update
+(``{"update": u, "tag": value, ...}``), so learning curves can be plotted and compared without
+TensorBoard (``benchmarks/plot_curves.py``) and tests can read the loss curve back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The records of ``run_dir/metrics.jsonl`` in order (empty if there is none)."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    with path.open() as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+class RunLog:
+    """Scalars, images and hparams of one run in ``run_dir``.
+
+    Args:
+        run_dir: the run's directory.
+        resume_update: when resuming from a checkpoint taken at this update, records after it
+            (written by the interrupted process after its last checkpoint) are dropped from
+            ``metrics.jsonl`` and TensorBoard (``purge_step``), so the curve has no duplicates.
+    """
+
+    def __init__(self, run_dir: str | Path, resume_update: int | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics_path = self.run_dir / METRICS_FILE
+        if resume_update is not None:
+            kept = [r for r in read_metrics(self.run_dir) if r["update"] <= resume_update]
+            with self.metrics_path.open("w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in kept)
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=resume_update)
+
+    def scalars(self, update: int, values: dict[str, float]) -> None:
+        """Log ``values`` (tag -> number) at ``update``."""
+        for tag, value in values.items():
+            self.writer.add_scalar(tag, value, update)
+        record = {"update": update, **{k: _json_number(v) for k, v in values.items()}}
+        with self.metrics_path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def image(self, tag: str, image: np.ndarray, update: int) -> None:
+        """Log an ``(H, W, 3)`` uint8 image."""
+        self.writer.add_image(tag, image, update, dataformats="HWC")
+
+    def hparams(self, config: dict[str, Any], metrics: dict[str, float]) -> None:
+        """Record the run's configuration with its final metrics (TensorBoard's HPARAMS tab)."""
+        clean = {
+            k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in config.items()
+        }
+        experiment, start, end = hparams(clean, metrics)
+        for summary in (experiment, start, end):
+            self.writer.file_writer.add_summary(summary)
+        for tag, value in metrics.items():
+            self.writer.add_scalar(tag, value)
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _json_number(value: float) -> float | str:
+    value = float(value)
+    return value if math.isfinite(value) else str(value)

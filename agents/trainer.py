@@ -1,0 +1,404 @@
+"""The training loop of the REINFORCE-trained attention agents (RAM; DRAM reuses it).
+
+One update: reset the ``batch_size`` training environments to their next canvases, play the
+episodes with locations sampled from the policy (:func:`agents.rollout.rollout`), take one Adam
+step on the hybrid loss (:func:`agents.hybrid_loss.hybrid_loss`).
+
+Everything a run depends on is in its :class:`agents.config.TrainConfig`. A run directory holds
+``config.json`` (the resolved configuration), ``checkpoint.pt`` (latest, written atomically),
+``metrics.jsonl`` and TensorBoard events, and ``final.json`` (test errors) once it finishes.
+
+Reproducibility: the seed fixes the model initialisation (in a forked RNG; no global state is
+touched), the stream keys of the training environments and the policy-noise generator. Update
+``u`` always trains on episode ``u`` of every environment's stream, so a run resumed from a
+checkpoint continues exactly as the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from agents.checkpoint import load_checkpoint, save_checkpoint
+from agents.config import TrainConfig
+from agents.evaluate import EvalResult, evaluate, trajectory_grid
+from agents.hybrid_loss import hybrid_loss
+from agents.ram import RAM, RAMSizes
+from agents.rollout import rollout
+from agents.run_log import RunLog
+from glimpse_env.atomic import atomic_path
+from glimpse_env.envs.vector import GlimpseVectorEnv
+
+CHECKPOINT_FILE = "checkpoint.pt"
+CONFIG_FILE = "config.json"
+FINAL_FILE = "final.json"
+
+
+def build_ram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
+    sizes = RAMSizes(config.glimpse_hidden, config.location_hidden, config.hidden, config.core)
+    return RAM(glimpse_shape, sizes, reinforce_trains_core=config.reinforce_trains_core)
+
+
+#: Model builders by ``config.agent``; a new agent is a model file plus an entry here.
+AGENT_BUILDERS: dict[str, Callable[[TrainConfig, tuple[int, int, int]], nn.Module]] = {
+    "ram": build_ram,
+}
+
+
+def build_agent(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
+    """The model of ``config.agent``, initialised from ``config.seed`` without touching the
+    global RNG."""
+    if config.agent not in AGENT_BUILDERS:
+        raise ValueError(f"unknown agent {config.agent!r}; known: {sorted(AGENT_BUILDERS)}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return AGENT_BUILDERS[config.agent](config, glimpse_shape)
+
+
+class StaircaseDecay:
+    """LR multiplier ``max(floor, decay ** (update // every))`` (picklable, for LambdaLR)."""
+
+    def __init__(self, decay: float, every: int, floor: float) -> None:
+        self.decay, self.every, self.floor = decay, every, floor
+
+    def __call__(self, update: int) -> float:
+        return max(self.floor, self.decay ** (update // self.every))
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the run stopped before applying that update."""
+
+
+@dataclass
+class TrainResult:
+    """How a call to :meth:`Trainer.train` ended."""
+
+    run_dir: Path
+    update: int
+    interrupted: bool
+    wall_clock_s: float
+    greedy: EvalResult | None = None
+    mc: EvalResult | None = None
+
+
+def make_env(config: TrainConfig, split: str, num_envs: int) -> GlimpseVectorEnv:
+    """A native vector env of the config's task on its device, with torch output."""
+    return GlimpseVectorEnv(
+        num_envs, output="torch", device=config.device, split=split, **config.task_kwargs()
+    )
+
+
+class _StopOnSigint:
+    """First Ctrl-C: ask the loop to checkpoint and stop after the current update. Second:
+    the usual KeyboardInterrupt."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _StopOnSigint:
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave Ctrl-C alone
+            self._previous = None
+        return self
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        tqdm.write("Interrupted: saving a checkpoint after this update (Ctrl-C again to abort).")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class Trainer:
+    """Trains one agent according to a :class:`TrainConfig`, in ``run_dir``.
+
+    Args:
+        config: the run's configuration.
+        run_dir: where logs and checkpoints go.
+        checkpoint: a loaded checkpoint to continue from (see :meth:`from_checkpoint`).
+        progress: show a tqdm progress bar.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        run_dir: str | Path,
+        checkpoint: dict[str, Any] | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        if config.num_threads > 0:
+            torch.set_num_threads(config.num_threads)
+        self.device = torch.device(config.device)
+        self.env = make_env(config, "train", config.batch_size)
+        self.env.reset(seed=config.seed)
+        self.train_keys = self.env.episodes.keys.copy()
+        self.glimpse_shape: tuple[int, int, int] = tuple(
+            self.env.single_observation_space["glimpse"].shape
+        )
+        self.model = build_agent(config, self.glimpse_shape).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        floor = config.min_lr / config.lr
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, StaircaseDecay(config.lr_decay, config.lr_decay_every, floor)
+        )
+        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.update = 0
+        self.wall_clock_s = 0.0
+        self.resumed_from: int | None = None
+        self._clock_mark = time.perf_counter()
+        self._eval_envs: dict[str, GlimpseVectorEnv] = {}
+        if checkpoint is not None:
+            self._restore(checkpoint)
+
+    # ---- checkpoints -------------------------------------------------------------------
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        progress: bool = True,
+        **overrides: Any,
+    ) -> Trainer:
+        """Continue the run whose checkpoint is ``path``, in that checkpoint's directory.
+
+        ``overrides`` may change fields that do not alter the run's course (``updates`` to
+        extend it, ``device``, ``num_threads``, logging and evaluation settings).
+        """
+        allowed = {"updates", "device", "num_threads", "log_every", "eval_every"}
+        allowed |= {"checkpoint_every", "eval_canvases", "final_eval_canvases", "eval_batch_size"}
+        unknown = sorted(set(overrides) - allowed)
+        if unknown:
+            raise ValueError(f"cannot change {unknown} when resuming; allowed: {sorted(allowed)}")
+        payload = load_checkpoint(path)
+        config = TrainConfig.from_dict({**payload["config"], **overrides})
+        return cls(config, Path(path).parent, checkpoint=payload, progress=progress)
+
+    def _restore(self, payload: dict[str, Any]) -> None:
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        self.generator.set_state(payload["rng"]["policy_noise"].cpu())
+        self.train_keys = np.asarray(payload["train_keys"], dtype=np.uint64)
+        self.update = int(payload["update"])
+        self.wall_clock_s = float(payload.get("wall_clock_s", 0.0))
+        self.resumed_from = self.update
+
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / CHECKPOINT_FILE
+
+    def save_checkpoint(self) -> Path:
+        """Write the full training state at the current update (atomically)."""
+        return save_checkpoint(
+            self.checkpoint_path(),
+            {
+                "config": self.config.to_dict(),
+                "update": self.update,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "rng": {"policy_noise": self.generator.get_state()},
+                "train_keys": self.train_keys.tolist(),
+                "wall_clock_s": self._clock(),
+            },
+        )
+
+    # ---- one update --------------------------------------------------------------------
+    def train_step(self) -> dict[str, float]:
+        """One update on the next batch of training episodes; returns its scalars."""
+        config = self.config
+        lr = self.optimizer.param_groups[0]["lr"]
+        first = self.env.reset_to(self.train_keys, np.full(config.batch_size, self.update))
+        episodes = rollout(
+            self.model, self.env, first, config.location_std, generator=self.generator
+        )
+        loss = hybrid_loss(episodes, config.reinforce_weight, config.baseline_weight)
+        if not bool(torch.isfinite(loss.total)):
+            last = f"{self.checkpoint_path()}" if self.checkpoint_path().exists() else "none yet"
+            raise TrainingDiverged(
+                f"loss is {float(loss.total)} at update {self.update} "
+                f"(classification {float(loss.classification)}, reinforce "
+                f"{float(loss.reinforce)}, baseline {float(loss.baseline)}); stopped before "
+                f"applying it. Last good checkpoint: {last}. Try a lower --lr or --max-grad-norm."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.total.backward()
+        if config.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.update += 1
+        correct = (episodes.predictions == episodes.labels).float().mean()
+        return {
+            **loss.scalars(),
+            "train/reward": float(episodes.rewards.mean()),
+            "train/accuracy": float(correct),
+            "train/baseline": float(episodes.baselines.mean()) if episodes.baselines.numel() else 0,
+            "train/lr": lr,
+            "train/location_std": config.location_std,
+        }
+
+    # ---- evaluation --------------------------------------------------------------------
+    def eval_env(self, mode: str) -> GlimpseVectorEnv:
+        """The test-split env of an evaluation mode (made once, reused)."""
+        if mode not in self._eval_envs:
+            size = self.config.eval_batch_size
+            if mode == "mc":
+                size = max(1, size // self.config.mc_samples) * self.config.mc_samples
+            self._eval_envs[mode] = make_env(self.config, "test", size)
+        return self._eval_envs[mode]
+
+    def evaluate(self, mode: str, num_canvases: int) -> EvalResult:
+        """Test error of the current model (see :func:`agents.evaluate.evaluate`)."""
+        return evaluate(
+            self.model,
+            self.eval_env(mode),
+            self.config.location_std,
+            num_canvases,
+            mode=mode,
+            mc_samples=self.config.mc_samples,
+            eval_seed=self.config.eval_seed,
+        )
+
+    def _trajectory_image(self, result: EvalResult) -> np.ndarray:
+        task = self.env.episodes.config
+        assert result.examples is not None
+        return trajectory_grid(
+            result.examples, task.glimpse_size, task.num_scales, task.scale_factor,
+            count=self.config.images,
+        )  # fmt: skip
+
+    # ---- the loop ----------------------------------------------------------------------
+    def train(self) -> TrainResult:
+        """Train to ``config.updates``, then evaluate on the test split.
+
+        Ctrl-C stops after the current update with a checkpoint (``interrupted=True``); a NaN
+        loss raises :class:`TrainingDiverged` and leaves the last checkpoint as it was.
+        """
+        config = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.run_dir / CONFIG_FILE) as tmp:
+            tmp.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        log = RunLog(self.run_dir, resume_update=self.resumed_from)
+        window: dict[str, list[float]] = defaultdict(list)
+        running_accuracy: float | None = None
+        interrupted = False
+        bar = tqdm(
+            total=config.updates,
+            initial=self.update,
+            unit="upd",
+            desc=config.preset,
+            disable=not self.progress,
+            dynamic_ncols=True,
+        )
+        self._clock_mark = window_start = time.perf_counter()
+        window_update = self.update
+        try:
+            with _StopOnSigint() as stop:
+                while self.update < config.updates:
+                    scalars = self.train_step()
+                    for tag, value in scalars.items():
+                        window[tag].append(value)
+                    accuracy = scalars["train/accuracy"]
+                    running_accuracy = (
+                        accuracy
+                        if running_accuracy is None
+                        else 0.98 * running_accuracy + 0.02 * accuracy
+                    )
+                    bar.update(1)
+                    if self.update % config.log_every == 0 or self.update == config.updates:
+                        now = time.perf_counter()
+                        rate = (self.update - window_update) / max(now - window_start, 1e-9)
+                        means = {tag: float(np.mean(v)) for tag, v in window.items()}
+                        means["perf/updates_per_s"] = rate
+                        means["perf/samples_per_s"] = rate * config.batch_size
+                        log.scalars(self.update, means)
+                        window.clear()
+                        window_start, window_update = now, self.update
+                        bar.set_postfix(
+                            acc=f"{running_accuracy:.3f}", lr=f"{scalars['train/lr']:.1e}"
+                        )
+                    if config.eval_every and self.update % config.eval_every == 0:
+                        result = self.evaluate("greedy", config.eval_canvases)
+                        log.scalars(self.update, {"eval/test_error_greedy": result.error_pct})
+                        log.image("eval/trajectories", self._trajectory_image(result), self.update)
+                        bar.write(f"update {self.update}: {result}")
+                    if self.update % config.checkpoint_every == 0:
+                        self.save_checkpoint()
+                    if stop.requested:
+                        interrupted = True
+                        break
+        finally:
+            bar.close()
+        path = self.save_checkpoint()
+        if interrupted:
+            tqdm.write(f"Saved {path} at update {self.update}; continue with --resume {path}")
+            log.close()
+            return TrainResult(self.run_dir, self.update, True, self._clock())
+        greedy = self.evaluate("greedy", config.final_eval_canvases)
+        mc = self.evaluate("mc", config.final_eval_canvases)
+        self._clock()
+        final = {
+            "test/error_greedy": greedy.error_pct,
+            "test/error_mc": mc.error_pct,
+        }
+        log.scalars(self.update, final)
+        log.image("test/trajectories", self._trajectory_image(greedy), self.update)
+        log.hparams(
+            config.to_dict(),
+            {"hparam/test_error_greedy": greedy.error_pct, "hparam/test_error_mc": mc.error_pct},
+        )
+        log.close()
+        summary = {
+            "preset": config.preset,
+            "updates": self.update,
+            "wall_clock_s": round(self.wall_clock_s, 1),
+            "test_error_greedy": greedy.error_pct,
+            "test_errors_greedy": greedy.errors,
+            "test_error_mc": mc.error_pct,
+            "test_errors_mc": mc.errors,
+            "test_canvases": greedy.total,
+            "mc_samples": config.mc_samples,
+        }
+        with atomic_path(self.run_dir / FINAL_FILE) as tmp:
+            tmp.write_text(json.dumps(summary, indent=2) + "\n")
+        return TrainResult(self.run_dir, self.update, False, self.wall_clock_s, greedy, mc)
+
+    def _clock(self) -> float:
+        """Add the time since the last call to ``wall_clock_s`` and return it."""
+        now = time.perf_counter()
+        self.wall_clock_s += now - self._clock_mark
+        self._clock_mark = now
+        return self.wall_clock_s
+
+
+def evaluate_checkpoint(
+    path: str | Path, device: str | None = None, num_canvases: int | None = None
+) -> tuple[EvalResult, EvalResult]:
+    """Greedy and Monte-Carlo test errors of a saved model (no training)."""
+    overrides: dict[str, Any] = {}
+    if device is not None:
+        overrides["device"] = device
+    if num_canvases is not None:
+        overrides["final_eval_canvases"] = num_canvases
+    trainer = Trainer.from_checkpoint(path, progress=False, **overrides)
+    canvases = trainer.config.final_eval_canvases
+    return trainer.evaluate("greedy", canvases), trainer.evaluate("mc", canvases)
