@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ from typing import Any
 from agents.config import PRESETS, TrainConfig, preset_config
 from agents.trainer import Trainer, TrainingDiverged, evaluate_checkpoint
 
+COMMAND_FILE = "command.txt"
 _PARSERS = {"int": int, "float": float, "str": str}
 #: Flags handled by the script itself rather than copied into the config.
 _OWN = {"preset"}
@@ -74,9 +76,27 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return preset_config(args.preset, **overrides)
 
 
-def main(agent: str, default_preset: str, argv: Sequence[str] | None = None) -> int:
-    """Run the command line of ``agent``; returns the process exit status."""
+def _record_command(run_dir: Path, script: str, argv: Sequence[str]) -> None:
+    """Append the command line to ``run_dir/command.txt`` (one line per start or resume)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with (run_dir / COMMAND_FILE).open("a") as f:
+        f.write(shlex.join(["python", script, *argv]) + "\n")
+
+
+def main(
+    agent: str,
+    default_preset: str,
+    argv: Sequence[str] | None = None,
+    script: str | None = None,
+) -> int:
+    """Run the command line of ``agent``; returns the process exit status.
+
+    ``script`` is the entry point's path as recorded in the run's ``command.txt`` (default
+    ``train/<agent>_agent.py``).
+    """
     parser = build_parser(agent, default_preset)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    script = script or f"train/{agent}_agent.py"
     args = parser.parse_args(argv)
     try:
         if args.eval:
@@ -99,6 +119,7 @@ def main(agent: str, default_preset: str, argv: Sequence[str] | None = None) -> 
             run_dir = Path(args.logdir) / f"{config.preset}-{stamp}"
             trainer = Trainer(config, run_dir, progress=not args.no_progress)
             print(f"Run directory: {run_dir}  (tensorboard --logdir {args.logdir})")
+        _record_command(trainer.run_dir, script, argv)
         result = trainer.train()
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -30,12 +30,13 @@ class HybridLoss:
 
     def scalars(self) -> dict[str, float]:
         """The terms as floats, for logging."""
-        return {
-            "loss/total": float(self.total.detach()),
-            "loss/classification": float(self.classification),
-            "loss/reinforce": float(self.reinforce),
-            "loss/baseline_mse": float(self.baseline),
+        terms = {
+            "loss/total": self.total,
+            "loss/classification": self.classification,
+            "loss/reinforce": self.reinforce,
+            "loss/baseline_mse": self.baseline,
         }
+        return {tag: float(value.detach()) for tag, value in terms.items()}
 
 
 def hybrid_loss(

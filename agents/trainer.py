@@ -251,7 +251,9 @@ class Trainer:
             **loss.scalars(),
             "train/reward": float(episodes.rewards.mean()),
             "train/accuracy": float(correct),
-            "train/baseline": float(episodes.baselines.mean()) if episodes.baselines.numel() else 0,
+            "train/baseline": float(episodes.baselines.detach().mean())
+            if episodes.baselines.numel()
+            else 0.0,
             "train/lr": lr,
             "train/location_std": config.location_std,
         }

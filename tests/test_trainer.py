@@ -1,0 +1,233 @@
+"""The training machinery: learning on real data, checkpoints and resume, evaluation, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+from agents.checkpoint import load_checkpoint
+from agents.cli import main
+from agents.config import PRESETS, TrainConfig, preset_config
+from agents.run_log import read_metrics
+from agents.trainer import Trainer, TrainingDiverged, evaluate_checkpoint
+from glimpse_env.envs.vector import GlimpseVectorEnv
+
+#: A small, fast configuration: centred 28x28 MNIST, 4 glimpses of one 8x8 patch.
+TINY = dict(
+    env_id="MNIST-v0",
+    num_glimpses=4,
+    glimpse_hidden=32,
+    location_hidden=16,
+    hidden=32,
+    batch_size=32,
+    lr=3e-3,
+    log_every=1,
+    eval_every=0,
+    eval_canvases=200,
+    final_eval_canvases=200,
+    eval_batch_size=100,
+    checkpoint_every=1000,
+    num_threads=1,
+)
+
+
+def tiny(**overrides) -> TrainConfig:
+    return TrainConfig(**{**TINY, **overrides})
+
+
+def test_short_training_on_real_data_beats_chance_by_far(tmp_path):
+    config = tiny(
+        num_glimpses=4, glimpse_hidden=64, hidden=64, batch_size=64, updates=400, log_every=50
+    )
+    result = Trainer(config, tmp_path / "run", progress=False).train()
+    assert result.greedy is not None and result.mc is not None
+    # Chance is 90% error; 400 updates reach about 25%.
+    assert result.greedy.error_pct < 50.0, result.greedy
+    assert result.mc.error_pct < 50.0, result.mc
+    curve = read_metrics(tmp_path / "run")
+    train_acc = [r["train/accuracy"] for r in curve if "train/accuracy" in r]
+    assert train_acc[-1] > train_acc[0] + 0.3
+    final = json.loads((tmp_path / "run" / "final.json").read_text())
+    assert final["test_errors_greedy"] == result.greedy.errors
+    assert final["updates"] == 400
+
+
+def _losses(run_dir) -> list[tuple[int, float, float, float]]:
+    return [
+        (r["update"], r["loss/classification"], r["loss/reinforce"], r["loss/baseline_mse"])
+        for r in read_metrics(run_dir)
+        if "loss/total" in r
+    ]
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
+    straight = Trainer(tiny(updates=12), tmp_path / "straight", progress=False)
+    straight.train()
+    first = Trainer(tiny(updates=6), tmp_path / "resumed", progress=False)
+    first.train()
+    resumed = Trainer.from_checkpoint(
+        tmp_path / "resumed" / "checkpoint.pt", progress=False, updates=12
+    )
+    assert resumed.update == 6
+    resumed.train()
+    assert _losses(tmp_path / "resumed") == _losses(tmp_path / "straight")
+    for a, b in zip(
+        straight.model.state_dict().values(), resumed.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)
+
+
+def test_resume_drops_records_written_after_the_checkpoint(tmp_path):
+    trainer = Trainer(tiny(updates=8, checkpoint_every=4), tmp_path / "run", progress=False)
+    trainer.train()
+    # Pretend the process died at update 8 before its last checkpoint: rewind the file.
+    payload = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert payload["update"] == 8
+    resumed = Trainer(trainer.config, tmp_path / "run", progress=False)
+    resumed.update = 0
+    for _ in range(4):
+        resumed.train_step()
+    resumed.save_checkpoint()
+    again = Trainer.from_checkpoint(tmp_path / "run" / "checkpoint.pt", progress=False)
+    again.train()
+    updates = [u for u, *_ in _losses(tmp_path / "run")]
+    assert updates == list(range(1, 9))
+
+
+def test_ctrl_c_saves_a_checkpoint_and_stops(tmp_path):
+    trainer = Trainer(tiny(updates=50), tmp_path / "run", progress=False)
+    step = trainer.train_step
+
+    def step_then_interrupt():
+        scalars = step()
+        if trainer.update == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return scalars
+
+    trainer.train_step = step_then_interrupt
+    result = trainer.train()
+    assert result.interrupted and result.update == 3
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["update"] == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_checkpoint(tmp_path):
+    trainer = Trainer(tiny(updates=10), tmp_path / "run", progress=False)
+    trainer.train_step()
+    trainer.save_checkpoint()
+    with torch.no_grad():
+        trainer.model.classifier.weight.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match=r"loss is nan at update 1.*checkpoint\.pt"):
+        trainer.train_step()
+    payload = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert payload["update"] == 1
+    assert bool(torch.isfinite(payload["model"]["classifier.weight"]).all())
+
+
+def test_evaluation_is_deterministic_and_uses_the_same_canvases_for_every_run(tmp_path):
+    a = Trainer(tiny(seed=1), tmp_path / "a", progress=False)
+    b = Trainer(tiny(seed=2), tmp_path / "b", progress=False)
+    for mode in ("greedy", "mc"):
+        first, second = a.evaluate(mode, 150), a.evaluate(mode, 150)
+        assert (first.errors, first.total) == (second.errors, second.total)
+        assert np.array_equal(first.examples.locations, second.examples.locations)
+    # Different seeds, different models, same test canvases.
+    ea, eb = a.evaluate("greedy", 100), b.evaluate("greedy", 100)
+    assert np.array_equal(ea.examples.canvases, eb.examples.canvases)
+    assert np.array_equal(ea.examples.labels, eb.examples.labels)
+
+
+def test_monte_carlo_evaluation_puts_each_canvas_in_m_environments(tmp_path):
+    trainer = Trainer(tiny(mc_samples=5, eval_batch_size=20), tmp_path / "run", progress=False)
+    result = trainer.evaluate("mc", 30)  # 4 canvases per batch; 30 is not a multiple
+    assert result.total == 30 and 0 <= result.errors <= 30
+    env = trainer.eval_env("mc")
+    canvases = env.canvases.view(4, 5, *env.canvases.shape[1:])
+    assert torch.equal(canvases, canvases[:, :1].expand_as(canvases))
+
+
+def test_reset_to_addresses_canvases_by_stream_and_episode():
+    env = GlimpseVectorEnv(3, output="torch", num_glimpses=2)
+    env.reset(seed=7)
+    key = int(env.episodes.keys[0])
+    canvases = []
+    for _ in range(3):
+        canvases.append(env.canvases[0].clone())
+        env.reset()
+    env.reset_to(key, np.array([2, 0, 1]))
+    assert torch.equal(env.canvases[0], canvases[2])
+    assert torch.equal(env.canvases[1], canvases[0])
+    assert torch.equal(env.canvases[2], canvases[1])
+    with pytest.raises(ValueError, match="episodes must have shape"):
+        env.reset_to(key, np.array([0, 1]))
+    with pytest.raises(ValueError, match=">= 0"):
+        env.reset_to(key, np.array([0, -1, 0]))
+
+
+def test_checkpoint_errors_name_the_problem(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        load_checkpoint(corrupt)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": 1}, foreign)
+    with pytest.raises(ValueError, match="not a glimpse-env agent checkpoint"):
+        load_checkpoint(foreign)
+
+
+def test_config_validation_and_presets():
+    for name in ("ram-mnist28-6g", "ram-translated60-6g", "ram-cluttered60-6g"):
+        assert name in PRESETS
+    assert preset_config("ram-cluttered60-8g").task_kwargs()["num_glimpses"] == 8
+    assert preset_config("ram-cluttered100-8g").task_kwargs()["canvas_size"] == 100
+    with pytest.raises(ValueError, match="unknown preset 'ram-nope'"):
+        preset_config("ram-nope")
+    with pytest.raises(ValueError, match="unknown config fields"):
+        TrainConfig.from_dict({"lerning_rate": 1})
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="unknown env_id"):
+        TrainConfig(env_id="CIFAR-v0")
+
+
+def test_resume_refuses_changes_that_alter_the_run(tmp_path):
+    trainer = Trainer(tiny(updates=1), tmp_path / "run", progress=False)
+    trainer.save_checkpoint()
+    with pytest.raises(ValueError, match="cannot change"):
+        Trainer.from_checkpoint(tmp_path / "run" / "checkpoint.pt", lr=0.1)
+
+
+def test_command_line_trains_resumes_and_evaluates(tmp_path, capsys):
+    flags = ["--preset", "ram-mnist28-6g", "--logdir", str(tmp_path), "--no-progress"]
+    small = ["--hidden", "32", "--glimpse-hidden", "16", "--location-hidden", "8"]
+    small += ["--batch-size", "16", "--final-eval-canvases", "50", "--eval-batch-size", "50"]
+    assert main("ram", "ram-cluttered60-6g", [*flags, *small, "--updates", "3"]) == 0
+    (run_dir,) = tmp_path.iterdir()
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["preset"] == "ram-mnist28-6g" and config["hidden"] == 32
+    out = capsys.readouterr().out
+    assert "greedy test error" in out and "mc test error" in out
+    checkpoint = str(run_dir / "checkpoint.pt")
+    assert main("ram", "ram-cluttered60-6g", ["--resume", checkpoint, "--updates", "5"]) == 0
+    assert load_checkpoint(checkpoint)["update"] == 5
+    assert main("ram", "ram-cluttered60-6g", ["--eval", checkpoint]) == 0
+    assert "greedy test error" in capsys.readouterr().out
+    assert main("ram", "ram-cluttered60-6g", ["--eval", str(tmp_path / "nope.pt")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    assert main("ram", "ram-cluttered60-6g", ["--preset", "ram-nope"]) == 2
+    assert "unknown preset" in capsys.readouterr().err
+
+
+def test_evaluate_checkpoint_matches_the_trainer(tmp_path):
+    trainer = Trainer(tiny(updates=2), tmp_path / "run", progress=False)
+    trainer.train()
+    greedy, mc = evaluate_checkpoint(tmp_path / "run" / "checkpoint.pt", num_canvases=200)
+    assert greedy.errors == trainer.evaluate("greedy", 200).errors
+    assert mc.errors == trainer.evaluate("mc", 200).errors
