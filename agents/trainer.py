@@ -232,12 +232,13 @@ class Trainer:
         )
         loss = hybrid_loss(episodes, config.reinforce_weight, config.baseline_weight)
         if not bool(torch.isfinite(loss.total)):
+            terms = loss.scalars()
             last = f"{self.checkpoint_path()}" if self.checkpoint_path().exists() else "none yet"
             raise TrainingDiverged(
-                f"loss is {float(loss.total)} at update {self.update} "
-                f"(classification {float(loss.classification)}, reinforce "
-                f"{float(loss.reinforce)}, baseline {float(loss.baseline)}); stopped before "
-                f"applying it. Last good checkpoint: {last}. Try a lower --lr or --max-grad-norm."
+                f"loss is {terms['loss/total']} at update {self.update} (classification "
+                f"{terms['loss/classification']}, reinforce {terms['loss/reinforce']}, baseline "
+                f"{terms['loss/baseline_mse']}); stopped before applying it. Last good "
+                f"checkpoint: {last}. Try a lower --lr or --max-grad-norm."
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.total.backward()
