@@ -65,3 +65,22 @@ def test_drawing_without_locations_is_just_the_canvas():
     assert frame.shape == (56, 56, 3) and (frame == 7).all()
     with pytest.raises(ValueError, match="at least one"):
         save_gif([], "never.gif")
+
+
+def test_render_agent_example_draws_a_trained_checkpoint(tmp_path):
+    from agents.config import TrainConfig
+    from agents.trainer import Trainer
+
+    config = TrainConfig(env_id="MNIST-v0", hidden=16, glimpse_hidden=8, location_hidden=8,
+                         batch_size=8, updates=2, final_eval_canvases=10, eval_batch_size=10,
+                         num_threads=1)  # fmt: skip
+    Trainer(config, tmp_path / "run", progress=False).train()
+    gif = tmp_path / "agent.gif"
+    subprocess.run(
+        [sys.executable, str(REPO / "examples" / "render_agent.py"),
+         str(tmp_path / "run" / "checkpoint.pt"), "--out", str(gif), "--episodes", "4"],
+        check=True, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    with Image.open(gif) as image:
+        assert image.n_frames == 6  # one frame per glimpse
+    assert gif.with_suffix(".png").is_file()

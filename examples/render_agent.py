@@ -1,0 +1,76 @@
+"""Watch a trained agent: its glimpse paths on test canvases, as a PNG grid and an animated GIF.
+
+    python examples/render_agent.py runs/<run>/checkpoint.pt --out ram.gif [--episodes 8]
+
+Greedy policy (the mean location) on the first ``--episodes`` canvases of the fixed test set.
+Each GIF frame shows, for every episode, the path so far, the squares of the current glimpse and
+the patches the agent receives at that step; the caption is ``label -> answer``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from agents.trainer import Trainer
+from glimpse_env.atomic import atomic_path
+from glimpse_env.render import image_grid, save_gif, trajectory_frames
+from glimpse_env.retina import extract_glimpses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("agent.gif"), help="a .png goes beside")
+    parser.add_argument("--episodes", type=int, default=8)
+    parser.add_argument("--columns", type=int, default=4)
+    parser.add_argument("--fps", type=float, default=1.5)
+    args = parser.parse_args()
+
+    trainer = Trainer.from_checkpoint(
+        args.checkpoint, progress=False, eval_batch_size=args.episodes
+    )
+    result = trainer.evaluate("greedy", args.episodes)
+    examples = result.examples
+    assert examples is not None
+    task = trainer.env.episodes.config
+    canvases = torch.from_numpy(examples.canvases)
+    per_episode = []
+    for i in range(args.episodes):
+        locations = torch.from_numpy(examples.locations[i])
+        glimpses = extract_glimpses(
+            canvases[i : i + 1].expand(len(locations), -1, -1),
+            locations,
+            task.glimpse_size,
+            task.num_scales,
+            task.scale_factor,
+        ).numpy()
+        caption = f"{examples.labels[i]} -> {examples.predictions[i]}"
+        per_episode.append(
+            trajectory_frames(
+                examples.canvases[i],
+                examples.locations[i],
+                glimpses,
+                task.glimpse_size,
+                task.num_scales,
+                task.scale_factor,
+                caption=caption,
+            )
+        )
+    frames = [
+        image_grid([episode[t] for episode in per_episode], columns=args.columns)
+        for t in range(len(per_episode[0]))
+    ]
+    save_gif(frames, args.out, fps=args.fps)
+    png = args.out.with_suffix(".png")
+    with atomic_path(png) as tmp:
+        Image.fromarray(np.asarray(frames[-1])).save(tmp, format="PNG")
+    print(f"{result} on these {args.episodes} canvases; wrote {args.out} and {png}")
+
+
+if __name__ == "__main__":
+    main()
