@@ -224,3 +224,19 @@ def extract_glimpses(
     denominator = (block_areas * sat.divisor).to(table.dtype).view(1, k, 1, 1)
     glimpses = (sums / denominator).to(torch.float32)
     return glimpses.numpy() if as_numpy else glimpses
+
+
+def coarse_view(images: torch.Tensor, size: int) -> torch.Tensor:
+    """The whole image at low resolution: ``(N, H, W)`` -> ``(N, size, size)`` float32.
+
+    Each output pixel is the mean of the input pixels under it (adaptive average pooling; when
+    ``size`` does not divide the side, neighbouring cells overlap by a pixel). uint8 images give
+    intensities ``value / 255``. This is DRAM's "context" input: a coarse look at everything,
+    taken once per episode, next to the glimpses.
+    """
+    if size < 1:
+        raise ValueError(f"coarse view size must be positive, got {size}")
+    values = images.to(torch.float32)
+    if images.dtype == torch.uint8:
+        values = values / 255.0
+    return torch.nn.functional.adaptive_avg_pool2d(values.unsqueeze(1), size).squeeze(1)

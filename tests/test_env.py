@@ -163,3 +163,23 @@ def test_make_without_import_uses_the_module_prefix():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ClutteredMNISTEnv (3, 12, 12)"
+
+
+def test_context_observation_is_the_whole_canvas_downsampled():
+    import torch
+
+    from glimpse_env.retina import coarse_view
+
+    env = gym.make("ClutteredMNIST-v0", context_size=24)
+    check_env(env.unwrapped)
+    obs, _ = env.reset(seed=5)
+    assert obs["context"].shape == (24, 24) and obs["context"].dtype == np.float32
+    expected = coarse_view(torch.from_numpy(env.unwrapped.canvas[None]), 24)[0].numpy()
+    np.testing.assert_array_equal(obs["context"], expected)
+    # The mean intensity is preserved when the size divides the canvas.
+    small = coarse_view(torch.from_numpy(env.unwrapped.canvas[None]), 30)[0].numpy()
+    assert small.mean() == pytest.approx(env.unwrapped.canvas.mean() / 255, rel=1e-5)
+    later, *_ = env.step({"location": np.array([0.5, 0.5], np.float32), "label": 0})
+    np.testing.assert_array_equal(later["context"], obs["context"])  # fixed for the episode
+    with pytest.raises(ValueError, match="context_size"):
+        gym.make("ClutteredMNIST-v0", context_size=-1)

@@ -24,6 +24,7 @@ def _actions(rng, n):
         ("ClutteredMNIST-v0", {}),
         ("ClutteredMNIST-v0", {"initial_location": "random"}),
         ("MNIST-v0", {}),
+        ("ClutteredMNIST-v0", {"context_size": 24}),
     ],
 )
 @pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])

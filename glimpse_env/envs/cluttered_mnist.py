@@ -15,12 +15,17 @@ from glimpse_env.render import draw_trajectory
 
 
 def observation_space(config: TaskConfig) -> spaces.Dict:
-    """``Dict(glimpse=Box(0, 1, (k, g, g)), location=Box(-1, 1, (2,)))``, float32."""
+    """``Dict(glimpse=Box(0, 1, (k, g, g)), location=Box(-1, 1, (2,)))``, float32, plus
+    ``context=Box(0, 1, (c, c))`` when ``config.context_size = c > 0``."""
     k, g = config.num_scales, config.glimpse_size
-    return spaces.Dict(
-        glimpse=spaces.Box(0.0, 1.0, (k, g, g), np.float32),
-        location=spaces.Box(-1.0, 1.0, (2,), np.float32),
-    )
+    entries = {
+        "glimpse": spaces.Box(0.0, 1.0, (k, g, g), np.float32),
+        "location": spaces.Box(-1.0, 1.0, (2,), np.float32),
+    }
+    if config.context_size:
+        c = config.context_size
+        entries["context"] = spaces.Box(0.0, 1.0, (c, c), np.float32)
+    return spaces.Dict(entries)
 
 
 def action_space() -> spaces.Dict:
@@ -75,6 +80,8 @@ class ClutteredMNISTEnv(gym.Env):
     Observation ``{"glimpse": (k, g, g) float32 in [0, 1], "location": (2,) float32}``: ``k``
     square patches of growing side ``g * s**i`` around ``location``, each reduced to ``g x g``
     (see :mod:`glimpse_env.retina` for the exact geometry), and the location they were taken at.
+    With ``context_size=c`` also ``"context"``: ``(c, c)`` float32, the whole canvas downsampled
+    (the same for every step of an episode; DRAM's coarse view).
 
     Action ``{"location": (2,) float32, "label": int}``: where to look next, normalised (x, y)
     with (-1, -1) the top-left corner and (1, 1) the bottom-right; values outside [-1, 1] are
@@ -108,6 +115,7 @@ class ClutteredMNISTEnv(gym.Env):
         num_glimpses: int = 6,
         split: str = "train",
         initial_location: str = "center",
+        context_size: int = 0,
         data_dir: str | None = None,
         dataset_path: str | None = None,
         render_mode: str | None = None,
@@ -125,6 +133,7 @@ class ClutteredMNISTEnv(gym.Env):
             num_glimpses=num_glimpses,
             split=split,
             initial_location=initial_location,
+            context_size=context_size,
             data_dir=data_dir,
             dataset_path=dataset_path,
         )
@@ -143,7 +152,10 @@ class ClutteredMNISTEnv(gym.Env):
     def _observation(self, glimpses: torch.Tensor) -> dict[str, np.ndarray]:
         location = self._episodes.locations[0].cpu().numpy()
         self._path.append(location)
-        return {"glimpse": glimpses[0].cpu().numpy(), "location": location.copy()}
+        observation = {"glimpse": glimpses[0].cpu().numpy(), "location": location.copy()}
+        if self.config.context_size:
+            observation["context"] = self._episodes.context[0].cpu().numpy().copy()
+        return observation
 
     def _info(self) -> dict[str, Any]:
         return {

@@ -21,7 +21,12 @@ from glimpse_env.data.canvas import CanvasBatch, CanvasGenerator
 from glimpse_env.data.hdf5 import read_canvas_hdf5
 from glimpse_env.data.mnist import load_mnist
 from glimpse_env.keyed_random import permutation_index, random_uniform
-from glimpse_env.retina import check_glimpse_config, extract_glimpses, integral_image
+from glimpse_env.retina import (
+    check_glimpse_config,
+    coarse_view,
+    extract_glimpses,
+    integral_image,
+)
 
 NUM_CLASSES = 10
 INITIAL_LOCATIONS = ("center", "random")
@@ -43,6 +48,9 @@ class TaskConfig:
         num_glimpses: observations per episode (``reset`` gives the first).
         split: ``"train"`` or ``"test"``: which MNIST digits (or which HDF5 rows) are used.
         initial_location: ``"center"`` (0, 0) or ``"random"`` (uniform on [-1, 1]^2).
+        context_size: if positive, observations also carry ``"context"``: the whole canvas
+            downsampled to ``context_size x context_size`` (DRAM's coarse view; see
+            :func:`glimpse_env.retina.coarse_view`). 0 (default): no context.
         data_dir: MNIST directory (see :mod:`glimpse_env.data.mnist` for the lookup order).
         dataset_path: serve canvases from this HDF5 file instead of generating them.
     """
@@ -56,6 +64,7 @@ class TaskConfig:
     num_glimpses: int = 6
     split: str = "train"
     initial_location: str = "center"
+    context_size: int = 0
     data_dir: str | os.PathLike | None = None
     dataset_path: str | os.PathLike | None = None
 
@@ -70,6 +79,8 @@ class TaskConfig:
         if not isinstance(self.num_glimpses, int) or self.num_glimpses < 1:
             raise ValueError(f"num_glimpses must be a positive int, got {self.num_glimpses!r}")
         check_glimpse_config(self.glimpse_size, self.num_scales, self.scale_factor)
+        if not isinstance(self.context_size, int) or self.context_size < 0:
+            raise ValueError(f"context_size must be an int >= 0, got {self.context_size!r}")
 
 
 class CanvasSource(Protocol):
@@ -168,6 +179,8 @@ class GlimpseEpisodes:
         self.bboxes = torch.zeros((n, 4), dtype=torch.int64, device=self.device)
         self.locations = torch.zeros((n, 2), dtype=torch.float32, device=self.device)
         self.steps = torch.zeros(n, dtype=torch.int64, device=self.device)
+        cs = config.context_size
+        self.context = torch.zeros((n, cs, cs), dtype=torch.float32, device=self.device)
 
     @property
     def canvas_shape(self) -> tuple[int, int]:
@@ -220,11 +233,15 @@ class GlimpseEpisodes:
             if mask.all():
                 self.images, self.labels, self.bboxes = batch.images, batch.labels, batch.bboxes
                 self.tables = integral_image(batch.images)
+                if self.config.context_size:
+                    self.context = coarse_view(batch.images, self.config.context_size)
             else:
                 where = torch.from_numpy(np.flatnonzero(mask)).to(self.device)
                 self.images[where], self.labels[where] = batch.images, batch.labels
                 self.bboxes[where] = batch.bboxes
                 self.tables.table[where] = integral_image(batch.images).table
+                if self.config.context_size:
+                    self.context[where] = coarse_view(batch.images, self.config.context_size)
             if self.config.initial_location == "random":
                 start = random_uniform(keys, episodes, _STREAM_INITIAL_LOCATION, 2) * 2.0 - 1.0
                 start = torch.from_numpy(start.astype(np.float32)).to(self.device)

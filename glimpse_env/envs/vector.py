@@ -99,10 +99,13 @@ class GlimpseVectorEnv(VectorEnv):
         return value if self.output == "torch" else value.cpu().numpy()
 
     def _observation(self, glimpses: torch.Tensor) -> dict[str, Any]:
-        return {
+        observation = {
             "glimpse": self._out(glimpses),
             "location": self._out(self._episodes.locations.clone()),
         }
+        if self._episodes.config.context_size:
+            observation["context"] = self._out(self._episodes.context.clone())
+        return observation
 
     def _info(self) -> dict[str, Any]:
         everyone = self._out(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
