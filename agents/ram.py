@@ -116,9 +116,10 @@ class RAM(nn.Module):
         self.baseline_head = nn.Linear(sizes.hidden, 1)
 
     # ---- the AttentionAgent interface (see agents.rollout) -------------------------------
-    def initial_state(self, batch_size: int, device: torch.device) -> CoreState:
-        """Zero state for ``batch_size`` episodes."""
-        zeros = torch.zeros(batch_size, self.sizes.hidden, device=device)
+    def initial_state(self, observation: dict[str, torch.Tensor]) -> CoreState:
+        """Zero state for the episodes of the first ``observation`` (only its size is used)."""
+        glimpse = observation["glimpse"]
+        zeros = torch.zeros(glimpse.shape[0], self.sizes.hidden, device=glimpse.device)
         return CoreState(zeros, zeros.clone() if self.sizes.core == "lstm" else None)
 
     def observe(self, glimpse: torch.Tensor, location: torch.Tensor, state: CoreState) -> CoreState:

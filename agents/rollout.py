@@ -22,9 +22,18 @@ from glimpse_env.envs.vector import GlimpseVectorEnv
 
 
 class AttentionAgent(Protocol):
-    """What :func:`rollout` needs from a model. ``State`` is any object the model defines."""
+    """What :func:`rollout` needs from a model; the state is any object the model defines.
 
-    def initial_state(self, batch_size: int, device: torch.device) -> Any: ...
+    - ``initial_state(observation)``: the state before the first glimpse; ``observation`` is
+      the reset observation (``"glimpse"`` ``(N, k, g, g)``, ``"location"`` ``(N, 2)``, and
+      ``"context"`` when the task has one), so a model may read a coarse view there (DRAM).
+    - ``observe(glimpse, location, state)``: take in one glimpse, return the new state.
+    - ``location_mean(state)``: ``(N, 2)`` mean of the next location, in (-1, 1).
+    - ``baseline(state)``: ``(N,)`` predicted reward (gradient only from its MSE).
+    - ``classify(state)``: ``(N, 10)`` class logits.
+    """
+
+    def initial_state(self, observation: dict[str, torch.Tensor]) -> Any: ...
 
     def observe(self, glimpse: torch.Tensor, location: torch.Tensor, state: Any) -> Any: ...
 
@@ -44,6 +53,8 @@ class Rollout:
         log_probs: ``(N, T-1)`` log-density of each sampled location (sum over x and y);
             zeros for greedy rollouts.
         baselines: ``(N, T-1)`` baseline value at each location choice.
+        means: ``(N, T-1, 2)`` the policy's mean location at each choice (differentiable; for
+            supervised location losses).
         locations: ``(N, T, 2)`` normalised (x, y) where each glimpse was taken (after clipping).
         rewards: ``(N,)`` the environment's final reward (1.0 if the named class was right).
         labels: ``(N,)`` true classes (``info["label"]``, privileged information).
@@ -53,6 +64,7 @@ class Rollout:
     logits: torch.Tensor
     log_probs: torch.Tensor
     baselines: torch.Tensor
+    means: torch.Tensor
     locations: torch.Tensor
     rewards: torch.Tensor
     labels: torch.Tensor
@@ -91,13 +103,14 @@ def rollout(
     observation, info = first
     labels, bboxes = info["label"], info["bbox"]
     n, steps, device = env.num_envs, env.episodes.config.num_glimpses, env.device
-    state = agent.initial_state(n, device)
-    log_probs, baselines, locations = [], [], [observation["location"]]
+    state = agent.initial_state(observation)
+    log_probs, baselines, means, locations = [], [], [], [observation["location"]]
     for t in range(steps):
         state = agent.observe(observation["glimpse"], observation["location"], state)
         if t == steps - 1:
             break
         mean = agent.location_mean(state)
+        means.append(mean)
         if sample:
             noise = torch.randn(mean.shape, generator=generator, device=device)
             chosen = (mean + location_std * noise).detach()
@@ -123,6 +136,7 @@ def rollout(
         logits=logits,
         log_probs=torch.stack(log_probs, 1) if log_probs else empty,
         baselines=torch.stack(baselines, 1) if baselines else empty,
+        means=torch.stack(means, 1) if means else torch.zeros(n, 0, 2, device=device),
         locations=torch.stack(locations, 1),
         rewards=rewards,
         labels=labels,

@@ -93,6 +93,7 @@ def time_model_alone(trainer: Trainer, updates: int) -> float:
     env, model, config = trainer.env, trainer.model, trainer.config
     n, steps = config.batch_size, env.episodes.config.num_glimpses
     obs, info = env.reset_to(trainer.train_keys, np.full(n, 20_000))
+    obs0 = obs
     glimpses, locations = [obs["glimpse"]], [obs["location"]]
     for _ in range(steps - 1):
         where = torch.zeros(n, 2, device=trainer.device)
@@ -103,12 +104,13 @@ def time_model_alone(trainer: Trainer, updates: int) -> float:
     generator = torch.Generator(device=trainer.device).manual_seed(0)
 
     def one_update() -> None:
-        state = model.initial_state(n, trainer.device)
-        log_probs, baselines = [], []
+        state = model.initial_state(obs0)
+        log_probs, baselines, means = [], [], []
         for t in range(steps):
             state = model.observe(glimpses[t], locations[t], state)
             if t < steps - 1:
                 mean = model.location_mean(state)
+                means.append(mean)
                 noise = torch.randn(mean.shape, generator=generator, device=trainer.device)
                 chosen = (mean + config.location_std * noise).detach()
                 normal = torch.distributions.Normal(mean, config.location_std)
@@ -117,7 +119,7 @@ def time_model_alone(trainer: Trainer, updates: int) -> float:
         logits = model.classify(state)
         rewards = (logits.argmax(-1) == labels).float()
         episodes = Rollout(
-            logits, torch.stack(log_probs, 1), torch.stack(baselines, 1),
+            logits, torch.stack(log_probs, 1), torch.stack(baselines, 1), torch.stack(means, 1),
             torch.stack(locations, 1), rewards, labels, info["bbox"],
         )  # fmt: skip
         loss = hybrid_loss(episodes)

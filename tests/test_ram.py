@@ -36,6 +36,7 @@ def test_rollout_shapes_and_rewards(core):
     assert episodes.log_probs.shape == (n, t - 1)
     assert episodes.baselines.shape == (n, t - 1)
     assert episodes.locations.shape == (n, t, 2)
+    assert episodes.means.shape == (n, t - 1, 2)
     assert torch.equal(episodes.locations[:, 0], torch.zeros(n, 2))  # initial location: centre
     assert float(episodes.locations.abs().max()) <= 1.0
     # The env's reward is exactly "the named class is the true label".
@@ -49,9 +50,10 @@ def test_greedy_rollout_follows_the_policy_mean():
     first = env.reset(seed=3)
     episodes = rollout(model, env, first, 0.11, sample=False)
     assert torch.count_nonzero(episodes.log_probs) == 0
+    assert torch.equal(episodes.locations[:, 1:], episodes.means.detach().clamp(-1, 1))
     # Replaying the model on the recorded glimpses gives the same second location.
     obs, _ = env.reset(seed=3)
-    state = model.observe(obs["glimpse"], obs["location"], model.initial_state(8, env.device))
+    state = model.observe(obs["glimpse"], obs["location"], model.initial_state(obs))
     assert torch.allclose(episodes.locations[:, 1], model.location_mean(state).clamp(-1, 1))
 
 
@@ -62,9 +64,11 @@ def test_hybrid_loss_terms_have_the_right_signs():
     rewards = torch.tensor([1.0, 0.0, 1.0, 0.0])
     baselines = torch.full((n, t), 0.5)
     log_probs = torch.full((n, t), -1.0)
+    means = torch.zeros(n, t, 2)
     episodes = Rollout(
-        logits, log_probs, baselines, torch.zeros(n, t + 1, 2), rewards, labels, torch.zeros(n, 4)
-    )
+        logits, log_probs, baselines, means, torch.zeros(n, t + 1, 2), rewards, labels,
+        torch.zeros(n, 4),
+    )  # fmt: skip
     loss = hybrid_loss(episodes)
     assert loss.classification.item() == pytest.approx(np.log(10))  # uniform logits
     assert loss.baseline.item() == pytest.approx(0.25)  # (0.5 - R)^2 with R in {0, 1}
@@ -73,7 +77,7 @@ def test_hybrid_loss_terms_have_the_right_signs():
     # A rewarded episode with a likely path has negative REINFORCE loss (descending it makes
     # the path likelier); an unrewarded one positive.
     rewarded = Rollout(
-        logits[:1], log_probs[:1], baselines[:1], torch.zeros(1, t + 1, 2), rewards[:1],
+        logits[:1], log_probs[:1], baselines[:1], means[:1], torch.zeros(1, t + 1, 2), rewards[:1],
         labels[:1], torch.zeros(1, 4),
     )  # fmt: skip
     assert hybrid_loss(rewarded).reinforce.item() == pytest.approx(1.5)
