@@ -114,7 +114,10 @@ def main(
         else:
             config = config_from_args(args)
             if config.agent != agent:
-                parser.error(f"preset {args.preset!r} is for agent {config.agent!r}, not {agent!r}")
+                raise ValueError(
+                    f"preset {args.preset!r} is for agent {config.agent!r}; this script trains "
+                    f"{agent!r} (use train/{config.agent}_agent.py)"
+                )
             stamp = time.strftime("%Y%m%d-%H%M%S")
             run_dir = Path(args.logdir) / f"{config.preset}-{stamp}"
             trainer = Trainer(config, run_dir, progress=not args.no_progress)

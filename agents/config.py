@@ -22,6 +22,7 @@ TASK_FIELDS = (
     "num_scales",
     "num_glimpses",
     "initial_location",
+    "context_size",
     "data_dir",
     "dataset_path",
 )
@@ -36,8 +37,8 @@ class TrainConfig:
         canvas_size ... dataset_path: :class:`glimpse_env.envs.TaskConfig` overrides (pixels).
 
     Model:
-        agent: model family (``"ram"``).
-        core: ``"lstm"`` or ``"rnn"`` (RAM's core type).
+        agent: model family (``"ram"`` or ``"dram"``; DRAM needs ``context_size`` > 0).
+        core: ``"lstm"`` or ``"rnn"`` (RAM's core type; DRAM's layers are LSTMs).
         glimpse_hidden, location_hidden, hidden: layer sizes (units).
         location_std: std of the Gaussian location policy, normalised units (image half-width
             is 1).
@@ -80,6 +81,7 @@ class TrainConfig:
     num_scales: int | None = None
     num_glimpses: int | None = None
     initial_location: str | None = None
+    context_size: int | None = None
     data_dir: str | None = None
     dataset_path: str | None = None
 
@@ -167,6 +169,25 @@ PRESETS: dict[str, dict[str, Any]] = {
     "ram-cluttered60-8g": dict(env_id="ClutteredMNIST-v0", num_glimpses=8, updates=100_000),
     # 100x100 cluttered MNIST, 8 distractors, 8 glimpses of 4 scales (Table 2b).
     "ram-cluttered100-8g": dict(env_id="ClutteredMNIST100-v0", updates=100_000),
+    # DRAM (Ba et al. 2014) on the same tasks: 2 scales (as the replication), a 24x24 context view.
+    "dram-cluttered60-6g": dict(
+        agent="dram", env_id="ClutteredMNIST-v0", num_scales=2, context_size=24, updates=100_000
+    ),
+    "dram-cluttered100-6g": dict(
+        agent="dram",
+        env_id="ClutteredMNIST100-v0",
+        num_glimpses=6,
+        num_scales=2,
+        context_size=24,
+        updates=100_000,
+    ),
+    "dram-cluttered100-8g": dict(
+        agent="dram",
+        env_id="ClutteredMNIST100-v0",
+        num_scales=2,
+        context_size=24,
+        updates=100_000,
+    ),
 }
 
 

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.config import TrainConfig
+from agents.dram import DRAM
 from agents.evaluate import EvalResult, evaluate, trajectory_grid
 from agents.hybrid_loss import hybrid_loss
 from agents.ram import RAM, RAMSizes
@@ -51,9 +52,18 @@ def build_ram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Mo
     return RAM(glimpse_shape, sizes, reinforce_trains_core=config.reinforce_trains_core)
 
 
+def build_dram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
+    context_size = config.task_kwargs().get("context_size", 0)
+    if not context_size:
+        raise ValueError("agent 'dram' needs a coarse view: set context_size (e.g. 24)")
+    sizes = RAMSizes(config.glimpse_hidden, config.location_hidden, config.hidden, config.core)
+    return DRAM(glimpse_shape, context_size, sizes, config.reinforce_trains_core)
+
+
 #: Model builders by ``config.agent``; a new agent is a model file plus an entry here.
 AGENT_BUILDERS: dict[str, Callable[[TrainConfig, tuple[int, int, int]], nn.Module]] = {
     "ram": build_ram,
+    "dram": build_dram,
 }
 
 

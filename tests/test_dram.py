@@ -1,0 +1,85 @@
+"""DRAM: the context network, gradient routing of its two layers, training via the trainer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from agents.cli import main
+from agents.config import TrainConfig, preset_config
+from agents.dram import DRAM
+from agents.hybrid_loss import hybrid_loss
+from agents.ram import RAMSizes
+from agents.rollout import rollout
+from agents.trainer import Trainer
+from glimpse_env.envs.vector import GlimpseVectorEnv
+
+SMALL = RAMSizes(glimpse_hidden=16, location_hidden=8, hidden=32)
+
+
+def _episodes(model: DRAM, n: int = 16):
+    env = GlimpseVectorEnv(n, output="torch", num_glimpses=4, context_size=24)
+    first = env.reset(seed=0)
+    return rollout(model, env, first, 0.11, generator=torch.Generator().manual_seed(0))
+
+
+def _reached(model: DRAM, term: torch.Tensor) -> set[str]:
+    model.zero_grad(set_to_none=True)
+    term.backward(retain_graph=True)
+    return {
+        name
+        for name, part in model.named_children()
+        if any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in part.parameters())
+    }
+
+
+@pytest.mark.parametrize("trains_core", [False, True])
+def test_gradient_routing(trains_core):
+    model = DRAM((3, 12, 12), 24, SMALL, reinforce_trains_core=trains_core)
+    loss = hybrid_loss(_episodes(model))
+    location_side = {"location_head", "top", "context_net"}
+    core_side = {"bottom", "glimpse_net"}
+    assert _reached(model, loss.reinforce) == location_side | (core_side if trains_core else set())
+    assert _reached(model, loss.classification) == core_side | {"classifier"}
+    assert _reached(model, loss.baseline) == {"baseline_head"}
+
+
+def test_the_context_network_sets_the_first_location_choice():
+    model = DRAM((3, 12, 12), 24, SMALL)
+    episodes = _episodes(model)
+    # Same first glimpse (the centre) everywhere, different canvases: the first chosen locations
+    # differ only through the context network.
+    assert episodes.means[:, 0].std(0).sum() > 0
+
+
+def test_dram_needs_the_context_observation():
+    model = DRAM((3, 12, 12), 24, SMALL)
+    env = GlimpseVectorEnv(2, output="torch", num_glimpses=2)
+    with pytest.raises(ValueError, match="context_size=24"):
+        rollout(model, env, env.reset(seed=0), 0.11)
+    with pytest.raises(ValueError, match="needs a coarse view"):
+        Trainer(TrainConfig(agent="dram", batch_size=2), "unused", progress=False)
+    with pytest.raises(ValueError, match="core must be 'lstm'"):
+        DRAM((3, 12, 12), 24, RAMSizes(core="rnn"))
+
+
+def test_short_dram_training_on_real_data_beats_chance_by_far(tmp_path):
+    config = TrainConfig(
+        agent="dram", env_id="MNIST-v0", context_size=12, num_glimpses=4, glimpse_hidden=64,
+        location_hidden=32, hidden=64, batch_size=64, updates=400, lr=3e-3, num_threads=1,
+        eval_every=0, log_every=50, final_eval_canvases=500, eval_batch_size=500,
+    )  # fmt: skip
+    result = Trainer(config, tmp_path / "run", progress=False).train()
+    assert result.greedy is not None
+    assert result.greedy.error_pct < 50.0, result.greedy  # chance: 90%; measured ~26%
+
+
+def test_dram_presets_and_command_line(tmp_path, capsys):
+    for name in ("dram-cluttered60-6g", "dram-cluttered100-6g", "dram-cluttered100-8g"):
+        config = preset_config(name)
+        assert config.agent == "dram" and config.task_kwargs()["num_scales"] == 2
+    argv = ["--logdir", str(tmp_path), "--no-progress", "--updates", "2", "--batch-size", "8"]
+    argv += ["--hidden", "16", "--final-eval-canvases", "20", "--eval-batch-size", "20"]
+    assert main("dram", "dram-cluttered60-6g", argv) == 0
+    assert "mc test error" in capsys.readouterr().out
+    assert main("dram", "dram-cluttered60-6g", ["--preset", "ram-cluttered60-6g"]) == 2

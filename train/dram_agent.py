@@ -1,0 +1,20 @@
+"""Train the Deep Recurrent Attention Model (Ba et al. 2014) on a glimpse task.
+
+    python train/dram_agent.py                                   # dram-cluttered60-6g on CPU
+    python train/dram_agent.py --preset dram-cluttered100-8g --device cuda
+    python train/dram_agent.py --resume runs/<run>/checkpoint.pt  # continue after Ctrl-C
+    python train/dram_agent.py --eval runs/<run>/checkpoint.pt    # test error only
+    tensorboard --logdir runs
+
+Run ``python train/dram_agent.py --help`` for every flag; presets are in ``agents/config.py``.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+
+from agents.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(agent="dram", default_preset="dram-cluttered60-6g"))
