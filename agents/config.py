@@ -48,6 +48,9 @@ class TrainConfig:
     Loss:
         reinforce_weight, baseline_weight: weights of the REINFORCE and baseline-MSE terms (the
             cross-entropy has weight 1).
+        location_loss_weight: initial weight of L-DRAM's supervised location loss (0: off).
+        location_loss_half_life: updates over which that weight halves (exponential decay).
+        location_labels: fraction of the training examples with location labels (L-DRAM).
 
     Optimisation (Adam, staircase exponential decay ``lr * lr_decay ** (update // lr_decay_every)``
     floored at ``min_lr``):
@@ -95,6 +98,9 @@ class TrainConfig:
 
     reinforce_weight: float = 1.0
     baseline_weight: float = 1.0
+    location_loss_weight: float = 0.0
+    location_loss_half_life: float = 10_000.0
+    location_labels: float = 1.0
 
     batch_size: int = 128
     updates: int = 100_000
@@ -131,6 +137,10 @@ class TrainConfig:
             raise ValueError(f"location_std must be > 0, got {self.location_std}")
         if not 0 < self.min_lr <= self.lr:
             raise ValueError(f"need 0 < min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
+        if not 0.0 <= self.location_labels <= 1.0:
+            raise ValueError(f"location_labels must be in [0, 1], got {self.location_labels}")
+        if self.location_loss_weight < 0 or not self.location_loss_half_life > 0:
+            raise ValueError("need location_loss_weight >= 0 and location_loss_half_life > 0")
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
 
@@ -186,6 +196,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         env_id="ClutteredMNIST100-v0",
         num_scales=2,
         context_size=24,
+        updates=100_000,
+    ),
+    # L-DRAM: DRAM plus the supervised location loss (all examples labelled; see
+    # --location-labels for 1%, 5%, ...), its weight halving every 10,000 updates.
+    "ldram-cluttered100-6g": dict(
+        agent="dram",
+        env_id="ClutteredMNIST100-v0",
+        num_glimpses=6,
+        num_scales=2,
+        context_size=24,
+        location_loss_weight=1.0,
+        location_loss_half_life=10_000.0,
         updates=100_000,
     ),
 }

@@ -11,6 +11,7 @@ term trains only what produced the location means, and the baseline is trained o
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -27,6 +28,11 @@ class HybridLoss:
     classification: torch.Tensor
     reinforce: torch.Tensor
     baseline: torch.Tensor
+    location: torch.Tensor | None = None
+
+    def with_location(self, term: torch.Tensor, weight: float) -> HybridLoss:
+        """This loss plus ``weight * term`` (L-DRAM's supervised location loss)."""
+        return dataclasses.replace(self, total=self.total + weight * term, location=term)
 
     def scalars(self) -> dict[str, float]:
         """The terms as floats, for logging."""
@@ -36,6 +42,8 @@ class HybridLoss:
             "loss/reinforce": self.reinforce,
             "loss/baseline_mse": self.baseline,
         }
+        if self.location is not None:
+            terms["loss/location"] = self.location
         return {tag: float(value.detach()) for tag, value in terms.items()}
 
 

@@ -36,6 +36,7 @@ from agents.config import TrainConfig
 from agents.dram import DRAM
 from agents.evaluate import EvalResult, evaluate, trajectory_grid
 from agents.hybrid_loss import hybrid_loss
+from agents.location_loss import digit_centres, labelled, location_loss, location_weight
 from agents.ram import RAM, RAMSizes
 from agents.rollout import rollout
 from agents.run_log import RunLog
@@ -241,6 +242,19 @@ class Trainer:
             self.model, self.env, first, config.location_std, generator=self.generator
         )
         loss = hybrid_loss(episodes, config.reinforce_weight, config.baseline_weight)
+        extra: dict[str, float] = {}
+        if config.location_loss_weight > 0:
+            weight = location_weight(
+                self.update, config.location_loss_weight, config.location_loss_half_life
+            )
+            state = self.env.episodes  # still on the episodes just played
+            mask = labelled(state.sources, config.location_labels, state.source.num_sources)
+            centres = digit_centres(episodes.bboxes, *state.canvas_shape)
+            loss = loss.with_location(location_loss(episodes.means, centres, mask), weight)
+            extra = {
+                "train/location_weight": weight,
+                "train/location_labelled": float(mask.float().mean()),
+            }
         if not bool(torch.isfinite(loss.total)):
             terms = loss.scalars()
             last = f"{self.checkpoint_path()}" if self.checkpoint_path().exists() else "none yet"
@@ -267,6 +281,7 @@ class Trainer:
             else 0.0,
             "train/lr": lr,
             "train/location_std": config.location_std,
+            **extra,
         }
 
     # ---- evaluation --------------------------------------------------------------------

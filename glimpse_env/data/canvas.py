@@ -50,11 +50,15 @@ class CanvasBatch:
         images: ``(N, H, W)`` uint8, intensity 0-255 (divide by 255 for [0, 1]).
         labels: ``(N,)`` int64 digit class.
         bboxes: ``(N, 4)`` int64 pixel box ``(x_min, y_min, x_max, y_max)``, max exclusive.
+        sources: ``(N,)`` int64 index of the example each canvas shows (the digit's index in its
+            MNIST split, or the row of an HDF5 split): which training examples an experiment may
+            treat as labelled (L-DRAM's fraction of location labels).
     """
 
     images: torch.Tensor
     labels: torch.Tensor
     bboxes: torch.Tensor
+    sources: torch.Tensor
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -169,4 +173,6 @@ class CanvasGenerator:
         slots[where] = slots[where] + self._digits[digit_idx]
         images = canvas.clamp_(max=255).to(torch.uint8)
         bboxes = torch.cat([corner, corner + DIGIT_SIZE], dim=1)
-        return CanvasBatch(images=images, labels=self._labels[digit_idx], bboxes=bboxes)
+        return CanvasBatch(
+            images=images, labels=self._labels[digit_idx], bboxes=bboxes, sources=digit_idx
+        )

@@ -84,10 +84,15 @@ class TaskConfig:
 
 
 class CanvasSource(Protocol):
-    """Anything that returns canvases for ``(key, episode)`` pairs."""
+    """Anything that returns canvases for ``(key, episode)`` pairs.
+
+    ``num_sources`` is the number of examples the canvases are drawn from (the split's digits or
+    the HDF5 split's rows); ``CanvasBatch.sources`` indexes them.
+    """
 
     height: int
     width: int
+    num_sources: int
 
     def generate(self, keys: np.ndarray, episodes: np.ndarray) -> CanvasBatch: ...
 
@@ -106,6 +111,7 @@ class GeneratedCanvases:
             device,
         )
         self.height = self.width = config.canvas_size
+        self.num_sources = self._generator.num_digits
 
     def generate(self, keys: np.ndarray, episodes: np.ndarray) -> CanvasBatch:
         return self._generator.generate(keys, episodes)
@@ -122,13 +128,16 @@ class DatasetCanvases:
         self._labels = torch.from_numpy(arrays.labels).to(device)
         self._bboxes = torch.from_numpy(arrays.bboxes).to(device)
         self.height, self.width = arrays.images.shape[1:]
+        self.num_sources = len(self._labels)
 
     def generate(self, keys: np.ndarray, episodes: np.ndarray) -> CanvasBatch:
         n = len(self._labels)
         episodes = np.asarray(episodes, dtype=np.int64)
         rows = permutation_index(keys, episodes // n, episodes % n, n)
         rows = torch.from_numpy(rows).to(self._images.device)
-        return CanvasBatch(self._images[rows], self._labels[rows], self._bboxes[rows])
+        return CanvasBatch(
+            self._images[rows], self._labels[rows], self._bboxes[rows], torch.as_tensor(rows)
+        )
 
 
 def make_canvas_source(config: TaskConfig, device: torch.device) -> CanvasSource:
@@ -177,6 +186,7 @@ class GlimpseEpisodes:
         self.tables = integral_image(self.images)
         self.labels = torch.zeros(n, dtype=torch.int64, device=self.device)
         self.bboxes = torch.zeros((n, 4), dtype=torch.int64, device=self.device)
+        self.sources = torch.zeros(n, dtype=torch.int64, device=self.device)
         self.locations = torch.zeros((n, 2), dtype=torch.float32, device=self.device)
         self.steps = torch.zeros(n, dtype=torch.int64, device=self.device)
         cs = config.context_size
@@ -232,6 +242,7 @@ class GlimpseEpisodes:
             batch = self.source.generate(keys, episodes)
             if mask.all():
                 self.images, self.labels, self.bboxes = batch.images, batch.labels, batch.bboxes
+                self.sources = batch.sources
                 self.tables = integral_image(batch.images)
                 if self.config.context_size:
                     self.context = coarse_view(batch.images, self.config.context_size)
@@ -239,6 +250,7 @@ class GlimpseEpisodes:
                 where = torch.from_numpy(np.flatnonzero(mask)).to(self.device)
                 self.images[where], self.labels[where] = batch.images, batch.labels
                 self.bboxes[where] = batch.bboxes
+                self.sources[where] = batch.sources
                 self.tables.table[where] = integral_image(batch.images).table
                 if self.config.context_size:
                     self.context[where] = coarse_view(batch.images, self.config.context_size)
