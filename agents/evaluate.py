@@ -12,6 +12,7 @@ clutter, and every run (any seed, any agent) is scored on the same canvases.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -64,11 +65,34 @@ def test_stream_key(eval_seed: int) -> int:
     return key_from_generator(np.random.default_rng(eval_seed))
 
 
+class Player(Protocol):
+    """Plays the episodes an env was just reset to; returns ``(logits (N, 10), locations
+    (N, T, 2))``: the answer and the normalised glimpse centres in visiting order."""
+
+    def __call__(
+        self,
+        env: GlimpseVectorEnv,
+        first: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]],
+        sample: bool,
+        generator: torch.Generator,
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def reinforce_player(agent: AttentionAgent, location_std: float) -> Player:
+    """The :class:`Player` of a REINFORCE-trained agent: :func:`agents.rollout.rollout`."""
+
+    def play(env, first, sample, generator):
+        episodes = rollout(agent, env, first, location_std, sample=sample, generator=generator)
+        return episodes.logits, episodes.locations
+
+    return play
+
+
 @torch.no_grad()
 def evaluate(
-    agent: AttentionAgent,
+    agent: nn.Module,
     env: GlimpseVectorEnv,
-    location_std: float,
+    play: Player,
     num_canvases: int,
     mode: str = "greedy",
     mc_samples: int = 10,
@@ -81,7 +105,7 @@ def evaluate(
         env: a ``split="test"``, ``output="torch"`` vector env. For ``mode="mc"`` its
             ``num_envs`` must be a multiple of ``mc_samples`` (canvases per batch =
             ``num_envs / mc_samples``).
-        location_std: policy std for the sampled paths of Monte-Carlo evaluation.
+        play: how the agent answers (e.g. :func:`reinforce_player`).
         num_canvases: how many test canvases (10,000 = the MNIST test set once).
         mode: ``"greedy"`` or ``"mc"``.
         mc_samples: ``M``, paths per canvas in Monte-Carlo mode.
@@ -101,36 +125,32 @@ def evaluate(
     per_batch = env.num_envs // repeats
     key = test_stream_key(eval_seed)
     generator = torch.Generator(device=env.device).manual_seed(eval_seed)
-    was_training = getattr(agent, "training", False)
-    if isinstance(agent, nn.Module):
-        agent.eval()
+    was_training = agent.training
+    agent.eval()
     errors, examples = 0, None
     try:
         for start in range(0, num_canvases, per_batch):
             ids = np.arange(start, start + per_batch)
             valid = torch.from_numpy(ids < num_canvases).to(env.device)
             first_step = env.reset_to(key, np.repeat(ids, repeats))
-            episodes = rollout(
-                agent, env, first_step, location_std, sample=mode == "mc", generator=generator
-            )
-            if mode == "mc":
-                probs = episodes.logits.softmax(-1).view(per_batch, repeats, -1).mean(1)
-                predictions = probs.argmax(-1)
-                labels = episodes.labels.view(per_batch, repeats)[:, 0]
+            logits, locations = play(env, first_step, mode == "mc", generator)
+            labels = first_step[1]["label"][::repeats]
+            if repeats == 1:
+                predictions = logits.argmax(-1)
             else:
-                predictions, labels = episodes.predictions, episodes.labels
+                probs = logits.softmax(-1).view(per_batch, repeats, -1).mean(1)
+                predictions = probs.argmax(-1)
             errors += int(((predictions != labels) & valid).sum())
             if examples is None:
                 take = slice(None, None, repeats)
                 examples = Trajectories(
                     canvases=env.canvases[take].cpu().numpy(),
-                    locations=episodes.locations[take].cpu().numpy(),
+                    locations=locations[take].cpu().numpy(),
                     labels=labels.cpu().numpy(),
                     predictions=predictions.cpu().numpy(),
                 )
     finally:
-        if isinstance(agent, nn.Module):
-            agent.train(was_training)
+        agent.train(was_training)
     return EvalResult(mode, errors, num_canvases, examples)
 
 

@@ -35,10 +35,8 @@ from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.config import TrainConfig
 from agents.dram import DRAM
 from agents.evaluate import EvalResult, evaluate, trajectory_grid
-from agents.hybrid_loss import hybrid_loss
-from agents.location_loss import digit_centres, labelled, location_loss, location_weight
+from agents.objectives import Objective, ReinforceObjective
 from agents.ram import RAM, RAMSizes
-from agents.rollout import rollout
 from agents.run_log import RunLog
 from glimpse_env.atomic import atomic_path
 from glimpse_env.envs.vector import GlimpseVectorEnv
@@ -61,10 +59,16 @@ def build_dram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.M
     return DRAM(glimpse_shape, context_size, sizes, config.reinforce_trains_core)
 
 
-#: Model builders by ``config.agent``; a new agent is a model file plus an entry here.
+#: Model builders by ``config.agent``; a new agent is a model file plus an entry here (and in
+#: :data:`OBJECTIVES` if it does not learn by the hybrid loss).
 AGENT_BUILDERS: dict[str, Callable[[TrainConfig, tuple[int, int, int]], nn.Module]] = {
     "ram": build_ram,
     "dram": build_dram,
+}
+#: How each agent family learns (:mod:`agents.objectives`).
+OBJECTIVES: dict[str, Objective] = {
+    "ram": ReinforceObjective(),
+    "dram": ReinforceObjective(),
 }
 
 
@@ -167,6 +171,7 @@ class Trainer:
             self.env.single_observation_space["glimpse"].shape
         )
         self.model = build_agent(config, self.glimpse_shape).to(self.device)
+        self.objective = OBJECTIVES[config.agent]
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         floor = config.min_lr / config.lr
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -238,51 +243,23 @@ class Trainer:
         config = self.config
         lr = self.optimizer.param_groups[0]["lr"]
         first = self.env.reset_to(self.train_keys, np.full(config.batch_size, self.update))
-        episodes = rollout(
-            self.model, self.env, first, config.location_std, generator=self.generator
-        )
-        loss = hybrid_loss(episodes, config.reinforce_weight, config.baseline_weight)
-        extra: dict[str, float] = {}
-        if config.location_loss_weight > 0:
-            weight = location_weight(
-                self.update, config.location_loss_weight, config.location_loss_half_life
-            )
-            state = self.env.episodes  # still on the episodes just played
-            mask = labelled(state.sources, config.location_labels, state.source.num_sources)
-            centres = digit_centres(episodes.bboxes, *state.canvas_shape)
-            loss = loss.with_location(location_loss(episodes.means, centres, mask), weight)
-            extra = {
-                "train/location_weight": weight,
-                "train/location_labelled": float(mask.float().mean()),
-            }
-        if not bool(torch.isfinite(loss.total)):
-            terms = loss.scalars()
+        total, scalars = self.objective.loss(self, first)
+        if not bool(torch.isfinite(total)):
+            terms = ", ".join(f"{k} {v:.4g}" for k, v in scalars.items() if k.startswith("loss/"))
             last = f"{self.checkpoint_path()}" if self.checkpoint_path().exists() else "none yet"
             raise TrainingDiverged(
-                f"loss is {terms['loss/total']} at update {self.update} (classification "
-                f"{terms['loss/classification']}, reinforce {terms['loss/reinforce']}, baseline "
-                f"{terms['loss/baseline_mse']}); stopped before applying it. Last good "
-                f"checkpoint: {last}. Try a lower --lr or --max-grad-norm."
+                f"loss is {float(total.detach())} at update {self.update} ({terms}); stopped "
+                f"before applying it. Last good checkpoint: {last}. Try a lower --lr or "
+                "--max-grad-norm."
             )
         self.optimizer.zero_grad(set_to_none=True)
-        loss.total.backward()
+        total.backward()
         if config.max_grad_norm is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.update += 1
-        correct = (episodes.predictions == episodes.labels).float().mean()
-        return {
-            **loss.scalars(),
-            "train/reward": float(episodes.rewards.mean()),
-            "train/accuracy": float(correct),
-            "train/baseline": float(episodes.baselines.detach().mean())
-            if episodes.baselines.numel()
-            else 0.0,
-            "train/lr": lr,
-            "train/location_std": config.location_std,
-            **extra,
-        }
+        return {**scalars, "train/lr": lr}
 
     # ---- evaluation --------------------------------------------------------------------
     def eval_env(self, mode: str) -> GlimpseVectorEnv:
@@ -299,7 +276,7 @@ class Trainer:
         return evaluate(
             self.model,
             self.eval_env(mode),
-            self.config.location_std,
+            self.objective.player(self.model, self.config),
             num_canvases,
             mode=mode,
             mc_samples=self.config.mc_samples,
