@@ -21,6 +21,8 @@ from agents.trainer import Trainer, TrainingDiverged, evaluate_checkpoint
 
 COMMAND_FILE = "command.txt"
 _PARSERS = {"int": int, "float": float, "str": str}
+#: Extra spellings of some config flags.
+_ALIASES = {"dataset_path": ("--dataset",)}
 #: Flags handled by the script itself rather than copied into the config.
 _OWN = {"preset"}
 
@@ -55,10 +57,10 @@ def build_parser(agent: str, default_preset: str) -> argparse.ArgumentParser:
         parse, optional = _field_type(str(field.type))
         if not callable(parse):
             raise TypeError(f"no command-line parser for field {field.name}: {field.type}")
-        kwargs: dict[str, Any] = {"type": parse, "default": None}
+        kwargs: dict[str, Any] = {"type": parse, "default": None, "dest": field.name}
         if optional:
             kwargs["help"] = "(optional)"
-        config_group.add_argument(flag, **kwargs)
+        config_group.add_argument(flag, *_ALIASES.get(field.name, ()), **kwargs)
     return parser
 
 

@@ -37,13 +37,16 @@ class TrainConfig:
         canvas_size ... dataset_path: :class:`glimpse_env.envs.TaskConfig` overrides (pixels).
 
     Model:
-        agent: model family (``"ram"`` or ``"dram"``; DRAM needs ``context_size`` > 0).
+        agent: model family (``"ram"``, ``"dram"`` (needs ``context_size`` > 0) or ``"edram"``).
         core: ``"lstm"`` or ``"rnn"`` (RAM's core type; DRAM's layers are LSTMs).
         glimpse_hidden, location_hidden, hidden: layer sizes (units).
         location_std: std of the Gaussian location policy, normalised units (image half-width
             is 1).
         reinforce_trains_core: let the REINFORCE gradient into the core and glimpse network
             (default: location network only).
+        window_size, conv_channels, features, classifier_hidden: EDRAM's attention window
+            (pixels), first conv layers' channels, glimpse-vector size and classifier FC layer;
+            its LSTMs have ``hidden`` units.
 
     Loss:
         reinforce_weight, baseline_weight: weights of the REINFORCE and baseline-MSE terms (the
@@ -51,6 +54,7 @@ class TrainConfig:
         location_loss_weight: initial weight of L-DRAM's supervised location loss (0: off).
         location_loss_half_life: updates over which that weight halves (exponential decay).
         location_labels: fraction of the training examples with location labels (L-DRAM).
+        affine_loss_weight: weight of EDRAM's affine-parameter regression.
 
     Optimisation (Adam, staircase exponential decay ``lr * lr_decay ** (update // lr_decay_every)``
     floored at ``min_lr``):
@@ -95,12 +99,17 @@ class TrainConfig:
     hidden: int = 256
     location_std: float = 0.11
     reinforce_trains_core: bool = False
+    window_size: int = 26
+    conv_channels: int = 64
+    features: int = 1024
+    classifier_hidden: int = 1024
 
     reinforce_weight: float = 1.0
     baseline_weight: float = 1.0
     location_loss_weight: float = 0.0
     location_loss_half_life: float = 10_000.0
     location_labels: float = 1.0
+    affine_loss_weight: float = 1.0
 
     batch_size: int = 128
     updates: int = 100_000
@@ -209,6 +218,34 @@ PRESETS: dict[str, dict[str, Any]] = {
         location_loss_weight=1.0,
         location_loss_half_life=10_000.0,
         updates=100_000,
+    ),
+    # EDRAM (Ablavatski et al. 2017), the authors' sizes: 100x100 canvases, 26x26 window, Adam
+    # 1e-4 without decay, batch 128; ~60 epochs of 60,000 canvases = 28,000 updates.
+    "edram-cluttered100": dict(
+        agent="edram",
+        env_id="ClutteredMNIST100-v0",
+        window_size=26,
+        conv_channels=64,
+        features=1024,
+        hidden=512,
+        classifier_hidden=1024,
+        lr=1e-4,
+        min_lr=1e-4,
+        lr_decay=1.0,
+        updates=28_000,
+    ),
+    # A CPU-sized EDRAM: same task and loss, a quarter of the channels and units.
+    "edram-cluttered100-small": dict(
+        agent="edram",
+        env_id="ClutteredMNIST100-v0",
+        window_size=26,
+        conv_channels=16,
+        features=256,
+        hidden=128,
+        classifier_hidden=256,
+        lr=1e-3,
+        min_lr=1e-4,
+        updates=20_000,
     ),
 }
 

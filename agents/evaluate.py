@@ -11,7 +11,7 @@ clutter, and every run (any seed, any agent) is scored on the same canvases.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -49,7 +49,7 @@ class EvalResult:
     mode: str
     errors: int
     total: int
-    examples: Trajectories | None = None
+    examples: Trajectories | None = field(default=None, repr=False)
 
     @property
     def error_pct(self) -> float:

@@ -7,7 +7,8 @@ checkpoints, logging, evaluation. What differs between agent families is two fun
   (``first`` is the reset's ``(observation, info)``), and the scalars to log;
 - ``player(model, config)``: how the agent answers in evaluation (:class:`agents.evaluate.Player`).
 
-RAM and DRAM share :class:`ReinforceObjective` (the hybrid loss, plus L-DRAM's location loss).
+RAM and DRAM share :class:`ReinforceObjective` (the hybrid loss, plus L-DRAM's location loss);
+EDRAM has :class:`EDRAMObjective` (backpropagation through the spatial transformer).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import torch
 from torch import nn
 
 from agents.config import TrainConfig
+from agents.edram import edram_loss
 from agents.evaluate import Player, reinforce_player
 from agents.hybrid_loss import hybrid_loss
 from agents.location_loss import digit_centres, labelled, location_loss, location_weight
 from agents.rollout import rollout
+from glimpse_env.data.canvas import bboxes_to_affine
 
 if TYPE_CHECKING:
     from agents.trainer import Trainer
@@ -71,3 +74,36 @@ class ReinforceObjective:
 
     def player(self, model: nn.Module, config: TrainConfig) -> Player:
         return reinforce_player(model, config.location_std)
+
+
+class EDRAMObjective:
+    """EDRAM learns by backpropagation on the canvases the env was reset to: cross-entropy at
+    every step plus the weighted regression of its affine parameters to the digit's ground-truth
+    affine (:func:`agents.edram.edram_loss`). It is deterministic, so Monte-Carlo evaluation
+    equals greedy evaluation (``stochastic = False``: the trainer does not repeat it)."""
+
+    stochastic = False
+
+    def loss(self, trainer: Trainer, first: Reset) -> tuple[torch.Tensor, dict[str, Any]]:
+        env, config = trainer.env, trainer.config
+        _, info = first
+        height, width = env.episodes.canvas_shape
+        target = torch.from_numpy(bboxes_to_affine(info["bbox"], height, width)).to(env.device)
+        output = trainer.model(env.canvases)
+        total, classification, location = edram_loss(
+            output, info["label"], target, config.affine_loss_weight
+        )
+        correct = (output.logits[:, -1].argmax(-1) == info["label"]).float().mean()
+        return total, {
+            "loss/total": float(total.detach()),
+            "loss/classification": float(classification.detach()),
+            "loss/affine": float(location.detach()),
+            "train/accuracy": float(correct),
+        }
+
+    def player(self, model: nn.Module, config: TrainConfig) -> Player:
+        def play(env, first, sample, generator):
+            output = model(env.canvases)
+            return output.logits[:, -1], output.thetas[:, :, [2, 5]]  # glimpse centres (x, y)
+
+        return play

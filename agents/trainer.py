@@ -34,8 +34,9 @@ from tqdm.auto import tqdm
 from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.config import TrainConfig
 from agents.dram import DRAM
+from agents.edram import EDRAM, EDRAMSizes
 from agents.evaluate import EvalResult, evaluate, trajectory_grid
-from agents.objectives import Objective, ReinforceObjective
+from agents.objectives import EDRAMObjective, Objective, ReinforceObjective
 from agents.ram import RAM, RAMSizes
 from agents.run_log import RunLog
 from glimpse_env.atomic import atomic_path
@@ -59,16 +60,29 @@ def build_dram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.M
     return DRAM(glimpse_shape, context_size, sizes, config.reinforce_trains_core)
 
 
+def build_edram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
+    sizes = EDRAMSizes(
+        config.window_size,
+        config.conv_channels,
+        config.features,
+        config.hidden,
+        config.classifier_hidden,
+    )
+    return EDRAM(config.task_kwargs()["num_glimpses"], sizes)
+
+
 #: Model builders by ``config.agent``; a new agent is a model file plus an entry here (and in
 #: :data:`OBJECTIVES` if it does not learn by the hybrid loss).
 AGENT_BUILDERS: dict[str, Callable[[TrainConfig, tuple[int, int, int]], nn.Module]] = {
     "ram": build_ram,
     "dram": build_dram,
+    "edram": build_edram,
 }
 #: How each agent family learns (:mod:`agents.objectives`).
 OBJECTIVES: dict[str, Objective] = {
     "ram": ReinforceObjective(),
     "dram": ReinforceObjective(),
+    "edram": EDRAMObjective(),
 }
 
 
@@ -283,6 +297,14 @@ class Trainer:
             eval_seed=self.config.eval_seed,
         )
 
+    def final_evaluation(self, num_canvases: int) -> tuple[EvalResult, EvalResult]:
+        """Greedy and Monte-Carlo test errors. For a deterministic agent (EDRAM) averaging M
+        identical paths changes nothing, so Monte-Carlo is reported equal to greedy."""
+        greedy = self.evaluate("greedy", num_canvases)
+        if getattr(self.objective, "stochastic", True):
+            return greedy, self.evaluate("mc", num_canvases)
+        return greedy, EvalResult("mc (= greedy: deterministic)", greedy.errors, greedy.total)
+
     def _trajectory_image(self, result: EvalResult) -> np.ndarray:
         task = self.env.episodes.config
         assert result.examples is not None
@@ -358,8 +380,7 @@ class Trainer:
             tqdm.write(f"Saved {path} at update {self.update}; continue with --resume {path}")
             log.close()
             return TrainResult(self.run_dir, self.update, True, self._clock())
-        greedy = self.evaluate("greedy", config.final_eval_canvases)
-        mc = self.evaluate("mc", config.final_eval_canvases)
+        greedy, mc = self.final_evaluation(config.final_eval_canvases)
         self._clock()
         final = {
             "test/error_greedy": greedy.error_pct,
@@ -405,5 +426,4 @@ def evaluate_checkpoint(
     if num_canvases is not None:
         overrides["final_eval_canvases"] = num_canvases
     trainer = Trainer.from_checkpoint(path, progress=False, **overrides)
-    canvases = trainer.config.final_eval_canvases
-    return trainer.evaluate("greedy", canvases), trainer.evaluate("mc", canvases)
+    return trainer.final_evaluation(trainer.config.final_eval_canvases)

@@ -1,0 +1,20 @@
+"""Train the Enriched Deep Recurrent Attention Model (Ablavatski et al. 2017) on a glimpse task.
+
+    python train/edram_agent.py                                   # edram-cluttered100-small on CPU
+    python train/edram_agent.py --preset edram-cluttered100 --device cuda --dataset cluttered.hdf5
+    python train/edram_agent.py --resume runs/<run>/checkpoint.pt  # continue after Ctrl-C
+    python train/edram_agent.py --eval runs/<run>/checkpoint.pt    # test error only
+    tensorboard --logdir runs
+
+Run ``python train/edram_agent.py --help`` for every flag; presets are in ``agents/config.py``.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+
+from agents.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(agent="edram", default_preset="edram-cluttered100-small"))
