@@ -43,3 +43,22 @@ def test_retina_on_device_equals_cpu(device="cuda"):
     want = extract_glimpses(images, locations, 12, 4, 2)
     got = extract_glimpses(images.to(device), locations.to(device), 12, 4, 2)
     torch.testing.assert_close(got.cpu(), want, rtol=0, atol=0)
+
+
+@needs_cuda
+@pytest.mark.parametrize("agent", ["ram", "dram", "edram"])
+def test_training_and_resume_on_device(tmp_path, agent, device="cuda"):
+    from agents.config import TrainConfig
+    from agents.trainer import Trainer
+
+    config = TrainConfig(
+        agent=agent, env_id="ClutteredMNIST-v0", context_size=24 if agent == "dram" else None,
+        hidden=32, glimpse_hidden=16, location_hidden=8, features=32, conv_channels=4,
+        classifier_hidden=32, window_size=12, batch_size=16, updates=4, log_every=1,
+        final_eval_canvases=40, eval_batch_size=40, device=device,
+    )  # fmt: skip
+    result = Trainer(config, tmp_path / "run", progress=False).train()
+    assert result.greedy is not None and 0 <= result.greedy.errors <= 40
+    resumed = Trainer.from_checkpoint(tmp_path / "run" / "checkpoint.pt", updates=6)
+    assert next(resumed.model.parameters()).device.type == "cuda"
+    assert resumed.train().update == 6
