@@ -234,15 +234,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         lr_decay=1.0,
         updates=28_000,
     ),
-    # A CPU-sized EDRAM: same task and loss, a quarter of the channels and units.
+    # A CPU-sized EDRAM: same task and loss; 8/16 conv channels, 128-unit LSTMs, batch 64.
     "edram-cluttered100-small": dict(
         agent="edram",
         env_id="ClutteredMNIST100-v0",
         window_size=26,
-        conv_channels=16,
+        conv_channels=8,
         features=256,
         hidden=128,
         classifier_hidden=256,
+        batch_size=64,
         lr=1e-3,
         min_lr=1e-4,
         updates=20_000,

@@ -13,6 +13,9 @@ Three measurements in one process, on the same configuration:
 3. the model alone: the same forward/backward/Adam on a batch of glimpses recorded once (no
    environment at all).
 
+EDRAM does not step the environment (it samples the canvases itself), so for its presets only
+row 1 and the time of the env's reset are measured.
+
 It prints samples (episodes) per second for each and the share of an update spent in the env.
 """
 
@@ -155,16 +158,16 @@ def main() -> None:
     for _ in range(10):  # warm-up
         trainer.train_step()
     per_update, env_per_update = time_updates(trainer, args.updates)
-    env_alone = time_env_alone(trainer, args.updates)
-    model_alone = time_model_alone(trainer, args.updates)
-
     n = config.batch_size
-    rows = [
-        ("full training update", per_update),
-        ("  of which inside the env", env_per_update),
-        ("env alone (reset + steps)", env_alone),
-        ("model alone (fwd/bwd/Adam)", model_alone),
-    ]
+    rows = [("full training update", per_update), ("  of which inside the env", env_per_update)]
+    env_alone = model_alone = None
+    if hasattr(trainer.model, "observe"):  # agents that step the env (RAM, DRAM)
+        env_alone = time_env_alone(trainer, args.updates)
+        model_alone = time_model_alone(trainer, args.updates)
+        rows += [
+            ("env alone (reset + steps)", env_alone),
+            ("model alone (fwd/bwd/Adam)", model_alone),
+        ]
     print(f"{args.preset}, batch {n}, device {args.device}, torch threads "
           f"{torch.get_num_threads()}, {args.updates} updates per row")  # fmt: skip
     print(f"{'measurement':32s} {'ms/update':>10s} {'samples/s':>10s}")
@@ -172,7 +175,8 @@ def main() -> None:
         print(f"{name:32s} {seconds * 1e3:10.2f} {n / seconds:10.0f}")
     share = env_per_update / per_update
     print(f"env share of a training update: {share:.1%} (bar: below 33%)")
-    print(f"full update / model alone: {per_update / model_alone:.2f}x")
+    if model_alone is not None:
+        print(f"full update / model alone: {per_update / model_alone:.2f}x")
 
     if args.json:
         record = {
@@ -186,8 +190,8 @@ def main() -> None:
             "ms_per_update": per_update * 1e3,
             "env_ms_per_update": env_per_update * 1e3,
             "env_share": share,
-            "env_alone_samples_per_s": n / env_alone,
-            "model_alone_samples_per_s": n / model_alone,
+            "env_alone_samples_per_s": n / env_alone if env_alone else None,
+            "model_alone_samples_per_s": n / model_alone if model_alone else None,
             "command": "python benchmarks/train_throughput.py "
             + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v),
         }
