@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from agents.rollout import AttentionAgent, rollout
 from glimpse_env.envs.vector import GlimpseVectorEnv
@@ -97,6 +98,7 @@ def evaluate(
     mode: str = "greedy",
     mc_samples: int = 10,
     eval_seed: int = 20140624,
+    progress: bool = False,
 ) -> EvalResult:
     """Score ``agent`` on the first ``num_canvases`` test canvases.
 
@@ -110,6 +112,7 @@ def evaluate(
         mode: ``"greedy"`` or ``"mc"``.
         mc_samples: ``M``, paths per canvas in Monte-Carlo mode.
         eval_seed: picks the canvases and the Monte-Carlo noise.
+        progress: show a tqdm bar over the canvases.
 
     Returns:
         The :class:`EvalResult`, with the paths of the first batch's canvases (in Monte-Carlo
@@ -129,7 +132,8 @@ def evaluate(
     agent.eval()
     errors, examples = 0, None
     try:
-        for start in range(0, num_canvases, per_batch):
+        starts = range(0, num_canvases, per_batch)
+        for start in tqdm(starts, desc=f"{mode} eval", unit="batch", disable=not progress):
             ids = np.arange(start, start + per_batch)
             valid = torch.from_numpy(ids < num_canvases).to(env.device)
             first_step = env.reset_to(key, np.repeat(ids, repeats))

@@ -285,7 +285,7 @@ class Trainer:
             self._eval_envs[mode] = make_env(self.config, "test", size)
         return self._eval_envs[mode]
 
-    def evaluate(self, mode: str, num_canvases: int) -> EvalResult:
+    def evaluate(self, mode: str, num_canvases: int, progress: bool = False) -> EvalResult:
         """Test error of the current model (see :func:`agents.evaluate.evaluate`)."""
         return evaluate(
             self.model,
@@ -295,14 +295,15 @@ class Trainer:
             mode=mode,
             mc_samples=self.config.mc_samples,
             eval_seed=self.config.eval_seed,
+            progress=progress,
         )
 
     def final_evaluation(self, num_canvases: int) -> tuple[EvalResult, EvalResult]:
         """Greedy and Monte-Carlo test errors. For a deterministic agent (EDRAM) averaging M
         identical paths changes nothing, so Monte-Carlo is reported equal to greedy."""
-        greedy = self.evaluate("greedy", num_canvases)
+        greedy = self.evaluate("greedy", num_canvases, progress=self.progress)
         if getattr(self.objective, "stochastic", True):
-            return greedy, self.evaluate("mc", num_canvases)
+            return greedy, self.evaluate("mc", num_canvases, progress=self.progress)
         return greedy, EvalResult("mc (= greedy: deterministic)", greedy.errors, greedy.total)
 
     def _trajectory_image(self, result: EvalResult) -> np.ndarray:
