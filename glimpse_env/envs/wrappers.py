@@ -1,0 +1,88 @@
+"""Action-space adapters for libraries that cannot take the env's ``Dict`` action (SB3).
+
+:class:`GridActions` turns ``{"location": Box(2), "label": Discrete(10)}`` into
+``MultiDiscrete([G, G, 10])``: the next glimpse is taken at grid point ``(ix, iy)`` of a ``G x G``
+grid spanning [-1, 1]^2 (``G`` points per axis, corners included), and ``label`` is named as
+before. Observations (still the ``Dict`` of glimpse and location), rewards, terminations and
+``info`` are unchanged, so an episode means exactly what it means without the wrapper.
+
+Why a grid: PPO's categorical heads suit both choices, and every wrapper action maps to exactly
+one env action and back (:func:`grid_indices` of :func:`grid_locations` is the identity), so
+nothing is lost in translation. The price is resolution: with ``G = 9`` on a 60-pixel canvas
+neighbouring fixations are 7.5 pixels apart (about half the 12-pixel fovea).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from glimpse_env.envs.cluttered_mnist import NUM_CLASSES
+
+DEFAULT_GRID_SIZE = 9
+
+
+def grid_locations(indices: np.ndarray, grid_size: int) -> np.ndarray:
+    """``(..., 2)`` integer grid indices ``(ix, iy)`` -> normalised ``(x, y)`` float32 in
+    [-1, 1] (index 0 is -1, index ``grid_size - 1`` is +1)."""
+    indices = np.asarray(indices)
+    return (indices.astype(np.float64) * (2.0 / (grid_size - 1)) - 1.0).astype(np.float32)
+
+
+def grid_indices(locations: np.ndarray, grid_size: int) -> np.ndarray:
+    """``(..., 2)`` normalised locations -> the nearest grid indices (int64), clipped to the
+    grid. Exact inverse of :func:`grid_locations` on grid points."""
+    locations = np.clip(np.asarray(locations, dtype=np.float64), -1.0, 1.0)
+    return np.rint((locations + 1.0) * ((grid_size - 1) / 2.0)).astype(np.int64)
+
+
+def check_grid_action(action: Any, grid_size: int, batch: int | None = None) -> np.ndarray:
+    """Validate ``(3,)`` (or ``(batch, 3)``) integer actions ``(ix, iy, label)``.
+
+    Raises:
+        ValueError: wrong shape, non-integers, or values outside the grid / 0..9.
+    """
+    array = np.asarray(action)
+    shape = (3,) if batch is None else (batch, 3)
+    if array.shape != shape:
+        raise ValueError(f"grid action must have shape {shape} (ix, iy, label), got {array.shape}")
+    if not np.issubdtype(array.dtype, np.integer):
+        if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
+            raise ValueError(f"grid action must be integers, got {array.tolist()}")
+        array = array.astype(np.int64)
+    high = np.array([grid_size, grid_size, NUM_CLASSES])
+    if np.any(array < 0) or np.any(array >= high):
+        raise ValueError(
+            f"grid action out of range: ix, iy in 0..{grid_size - 1}, label in 0..9; "
+            f"got {array.tolist()}"
+        )
+    return array.astype(np.int64)
+
+
+class GridActions(gym.ActionWrapper):
+    """Expose a ``MultiDiscrete([G, G, 10])`` action space (see the module docstring).
+
+    Args:
+        env: a glimpse env (``gym.make("ClutteredMNIST-v0")`` or any id).
+        grid_size: ``G``, grid points per axis (>= 2).
+    """
+
+    def __init__(self, env: gym.Env, grid_size: int = DEFAULT_GRID_SIZE) -> None:
+        super().__init__(env)
+        if not isinstance(grid_size, int) or grid_size < 2:
+            raise ValueError(f"grid_size must be an int >= 2, got {grid_size!r}")
+        self.grid_size = grid_size
+        self.action_space = spaces.MultiDiscrete([grid_size, grid_size, NUM_CLASSES])
+
+    def action(self, action: Any) -> dict[str, Any]:
+        """``(ix, iy, label)`` -> ``{"location": (2,) float32, "label": int}``."""
+        ix, iy, label = check_grid_action(action, self.grid_size)
+        return {"location": grid_locations(np.array([ix, iy]), self.grid_size), "label": int(label)}
+
+    def reverse_action(self, action: dict[str, Any]) -> np.ndarray:
+        """``{"location", "label"}`` -> ``(ix, iy, label)``, the location rounded to the grid."""
+        indices = grid_indices(np.asarray(action["location"]).reshape(2), self.grid_size)
+        return np.array([indices[0], indices[1], int(action["label"])], dtype=np.int64)
