@@ -56,6 +56,13 @@ class GlimpseSB3VecEnv(VecEnv):
         action_space = spaces.MultiDiscrete([grid_size, grid_size, NUM_CLASSES])
         super().__init__(num_envs, self.venv.single_observation_space, action_space)
         self._actions: np.ndarray | None = None
+        self._next_episodes: tuple[int, np.ndarray] | None = None
+
+    def select_episodes(self, key: int, episodes: np.ndarray) -> None:
+        """Make the next :meth:`reset` start episode ``episodes[i]`` of stream ``key`` in env
+        ``i`` (see :meth:`glimpse_env.GlimpseVectorEnv.reset_to`): a fixed test set, even
+        through wrappers such as ``VecFrameStack`` that call ``reset()`` themselves."""
+        self._next_episodes = (key, np.asarray(episodes, dtype=np.int64))
 
     @classmethod
     def from_id(cls, env_id: str, num_envs: int, **kwargs: Any) -> GlimpseSB3VecEnv:
@@ -70,7 +77,10 @@ class GlimpseSB3VecEnv(VecEnv):
 
     def reset(self) -> VecEnvObs:
         seeds = list(self._seeds)
-        if all(s is None for s in seeds):
+        if self._next_episodes is not None:
+            obs, info = self.venv.reset_to(*self._next_episodes)
+            self._next_episodes = None
+        elif all(s is None for s in seeds):
             obs, info = self.venv.reset()
         else:
             obs, info = self.venv.reset(seed=seeds)

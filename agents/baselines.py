@@ -1,0 +1,228 @@
+"""Stable-Baselines3 baselines on the glimpse task: RecurrentPPO and frame-stacked PPO.
+
+Both step :class:`agents.sb3_vec_env.GlimpseSB3VecEnv` (the native vector env with grid actions)
+and are scored exactly like the attention agents: on the fixed test canvases of
+:mod:`agents.evaluate` (episodes ``0 .. n-1`` of the stream keyed by ``eval_seed``, test split),
+acting deterministically.
+
+- ``recurrent-ppo``: ``sb3_contrib.RecurrentPPO`` with ``MultiInputLstmPolicy``; memory is the LSTM.
+- ``ppo``: ``stable_baselines3.PPO`` with ``MultiInputPolicy`` over the last ``frame_stack``
+  observations (``VecFrameStack``: glimpses stacked on the channel axis, locations
+  concatenated); no memory beyond the stack.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from stable_baselines3 import PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecMonitor
+
+from agents.evaluate import EvalResult, test_stream_key
+from agents.sb3_vec_env import GlimpseSB3VecEnv
+from glimpse_env.atomic import atomic_path
+from glimpse_env.envs import ENV_IDS
+
+ALGOS = ("recurrent-ppo", "ppo")
+
+
+@dataclass
+class BaselineConfig:
+    """A baseline run.
+
+    Attributes:
+        algo: ``"recurrent-ppo"`` or ``"ppo"``.
+        env_id: registered task.
+        num_envs: parallel episodes (SB3 ``n_envs``).
+        grid_size: location grid points per axis (:class:`glimpse_env.envs.wrappers.GridActions`).
+        frame_stack: observations stacked for ``ppo`` (ignored by ``recurrent-ppo``).
+        timesteps: environment steps to train (all envs together).
+        seed, device: as usual.
+        eval_canvases, eval_batch_size, eval_seed: the test set (same as the attention agents').
+        eval_every: environment steps between test evaluations during training.
+        checkpoint_every: environment steps between checkpoints.
+        hyper: keyword arguments of the SB3 algorithm (n_steps, batch_size, learning_rate, ...).
+    """
+
+    algo: str = "recurrent-ppo"
+    env_id: str = "ClutteredMNIST-v0"
+    num_envs: int = 64
+    grid_size: int = 9
+    frame_stack: int = 6
+    timesteps: int = 1_000_000
+    seed: int = 0
+    device: str = "cpu"
+    eval_canvases: int = 10_000
+    eval_batch_size: int = 1000
+    eval_seed: int = 20140624
+    eval_every: int = 100_000
+    checkpoint_every: int = 100_000
+    hyper: dict[str, Any] = field(default_factory=dict)  # empty: HYPER[algo]
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGOS:
+            raise ValueError(f"algo must be one of {ALGOS}, got {self.algo!r}")
+        if self.env_id not in ENV_IDS:
+            raise ValueError(f"unknown env id {self.env_id!r}; registered: {sorted(ENV_IDS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def make_vec_env(
+    config: BaselineConfig, num_envs: int, split: str
+) -> tuple[VecEnv, GlimpseSB3VecEnv]:
+    """``(the VecEnv the algorithm sees, the adapter underneath)`` for ``split``."""
+    adapter = GlimpseSB3VecEnv.from_id(
+        config.env_id, num_envs, grid_size=config.grid_size, device=config.device, split=split
+    )
+    venv: VecEnv = VecMonitor(adapter)
+    if config.algo == "ppo" and config.frame_stack > 1:
+        order = {"glimpse": "first", "location": "last"}
+        venv = VecFrameStack(venv, config.frame_stack, channels_order=order)
+    return venv, adapter
+
+
+def make_model(config: BaselineConfig, venv: VecEnv, tensorboard_log: str | None) -> BaseAlgorithm:
+    """The SB3 algorithm of ``config.algo`` on ``venv``."""
+    kwargs = dict(config.hyper or HYPER[config.algo])
+    kwargs.update(seed=config.seed, device=config.device, tensorboard_log=tensorboard_log)
+    if config.algo == "recurrent-ppo":
+        from sb3_contrib import RecurrentPPO
+
+        return RecurrentPPO("MultiInputLstmPolicy", venv, **kwargs)
+    return PPO("MultiInputPolicy", venv, **kwargs)
+
+
+def evaluate_baseline(
+    model: BaseAlgorithm, config: BaselineConfig, num_canvases: int
+) -> EvalResult:
+    """Deterministic test error on the fixed test canvases (see the module docstring)."""
+    batch = min(config.eval_batch_size, num_canvases)
+    venv, adapter = make_vec_env(config, batch, "test")
+    steps = adapter.venv.episodes.config.num_glimpses
+    key = test_stream_key(config.eval_seed)
+    errors = 0
+    for start in range(0, num_canvases, batch):
+        ids = np.arange(start, start + batch)
+        adapter.select_episodes(key, ids)
+        obs = venv.reset()
+        state, starts = None, np.ones(batch, dtype=bool)
+        for _ in range(steps):
+            action, state = model.predict(
+                obs, state=state, episode_start=starts, deterministic=True
+            )
+            obs, rewards, dones, _ = venv.step(action)
+            starts = dones
+        if not dones.all():
+            raise RuntimeError("test episodes did not end after num_glimpses steps")
+        errors += int(((rewards <= 0) & (ids < num_canvases)).sum())
+    venv.close()
+    return EvalResult("deterministic", errors, num_canvases)
+
+
+class TestAccuracyAndCheckpoints(BaseCallback):
+    """Every ``eval_every`` steps: test accuracy into SB3's logger (TensorBoard ``test/*``);
+    every ``checkpoint_every`` steps: the model, saved atomically to ``run_dir/model.zip``."""
+
+    def __init__(self, config: BaselineConfig, run_dir: Path, eval_canvases: int) -> None:
+        super().__init__()
+        self.config, self.run_dir, self.eval_canvases = config, run_dir, eval_canvases
+        self._next_eval = config.eval_every
+        self._next_save = config.checkpoint_every
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next_eval:
+            self._next_eval += self.config.eval_every
+            result = evaluate_baseline(self.model, self.config, self.eval_canvases)
+            self.logger.record("test/accuracy", 1 - result.errors / result.total)
+            self.logger.record("test/error_pct", result.error_pct)
+        if self.num_timesteps >= self._next_save:
+            self._next_save += self.config.checkpoint_every
+            save_model(self.model, self.run_dir / "model.zip")
+        return True
+
+
+def save_model(model: BaseAlgorithm, path: str | os.PathLike) -> Path:
+    """``model.save`` to a temporary name, then rename (an interrupted save keeps the old one)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        model.save(tmp.with_suffix(".zip"))
+        tmp.with_suffix(".zip").replace(tmp)
+    return path
+
+
+def load_model(path: str | os.PathLike, config: BaselineConfig) -> BaseAlgorithm:
+    """Load a saved baseline (``config.algo`` says which class)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no saved model at {path}")
+    if config.algo == "recurrent-ppo":
+        from sb3_contrib import RecurrentPPO
+
+        return RecurrentPPO.load(path, device=config.device)
+    return PPO.load(path, device=config.device)
+
+
+#: Starting hyper-parameters per algorithm (SB3 keyword arguments). ``n_steps`` is a multiple of
+#: the 6-glimpse episode; not yet tuned (see results/comparison.md once it exists).
+HYPER: dict[str, dict[str, Any]] = {
+    "recurrent-ppo": dict(
+        n_steps=36,
+        batch_size=576,
+        n_epochs=4,
+        learning_rate=3e-4,
+        gamma=0.99,
+        gae_lambda=0.95,
+        ent_coef=0.01,
+        policy_kwargs=dict(lstm_hidden_size=256, net_arch=[256]),
+    ),
+    "ppo": dict(
+        n_steps=36,
+        batch_size=576,
+        n_epochs=4,
+        learning_rate=3e-4,
+        gamma=0.99,
+        gae_lambda=0.95,
+        ent_coef=0.01,
+        policy_kwargs=dict(net_arch=[256, 256]),
+    ),
+}
+
+
+def train_baseline(config: BaselineConfig, run_dir: Path, progress: bool = True) -> EvalResult:
+    """Train, save ``run_dir/model.zip``, evaluate on the test canvases, write ``final.json``."""
+    import json
+    import time
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(run_dir / "config.json") as tmp:
+        tmp.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    venv, _ = make_vec_env(config, config.num_envs, "train")
+    model = make_model(config, venv, tensorboard_log=str(run_dir))
+    callback = TestAccuracyAndCheckpoints(config, run_dir, min(2000, config.eval_canvases))
+    started = time.perf_counter()
+    model.learn(config.timesteps, callback=callback, progress_bar=progress, tb_log_name="sb3")
+    train_seconds = time.perf_counter() - started
+    save_model(model, run_dir / "model.zip")
+    result = evaluate_baseline(model, config, config.eval_canvases)
+    summary = {
+        "algo": config.algo,
+        "env_id": config.env_id,
+        "timesteps": int(model.num_timesteps),
+        "train_seconds": round(train_seconds, 1),
+        "env_steps_per_s": round(model.num_timesteps / train_seconds, 1),
+        "test_error": result.error_pct,
+        "test_errors": result.errors,
+        "test_canvases": result.total,
+    }
+    with atomic_path(run_dir / "final.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    venv.close()
+    return result

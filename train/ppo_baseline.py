@@ -1,0 +1,63 @@
+"""Train an SB3 baseline (RecurrentPPO or frame-stacked PPO) on a glimpse task.
+
+    python train/ppo_baseline.py --algo recurrent-ppo --env ClutteredMNIST-v0 --timesteps 2000000
+    python train/ppo_baseline.py --algo ppo --env TranslatedMNIST-v0
+    python train/ppo_baseline.py --eval runs/<run>/model.zip      # test accuracy only
+    tensorboard --logdir runs
+
+Same test canvases as the attention agents; prints "test accuracy" at the end.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+
+from agents.baselines import ALGOS, BaselineConfig, evaluate_baseline, load_model, train_baseline
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--algo", choices=ALGOS, default="recurrent-ppo")
+    parser.add_argument("--env", default="ClutteredMNIST-v0", help="a registered id")
+    parser.add_argument("--timesteps", type=int, default=1_000_000)
+    parser.add_argument("--num-envs", type=int, default=64)
+    parser.add_argument("--grid-size", type=int, default=9)
+    parser.add_argument("--frame-stack", type=int, default=6, help="ppo only")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--logdir", default="runs")
+    parser.add_argument("--eval-canvases", type=int, default=10_000)
+    parser.add_argument("--eval-every", type=int, default=100_000)
+    parser.add_argument("--eval", metavar="PATH", help="only evaluate this model.zip")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args()
+    try:
+        if args.eval:
+            saved = Path(args.eval).parent / "config.json"
+            if not saved.is_file():
+                raise FileNotFoundError(f"{saved} (the run's config) is missing")
+            config = BaselineConfig(**{**json.loads(saved.read_text()), "device": args.device})
+            result = evaluate_baseline(load_model(args.eval, config), config, args.eval_canvases)
+        else:
+            config = BaselineConfig(
+                algo=args.algo, env_id=args.env, num_envs=args.num_envs, grid_size=args.grid_size,
+                frame_stack=args.frame_stack, timesteps=args.timesteps, seed=args.seed,
+                device=args.device, eval_canvases=args.eval_canvases, eval_every=args.eval_every,
+            )  # fmt: skip
+            run_dir = Path(args.logdir) / f"{args.algo}-{args.env}-{time.strftime('%Y%m%d-%H%M%S')}"
+            print(f"Run directory: {run_dir}")
+            result = train_baseline(config, run_dir, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    accuracy = 100 - result.error_pct
+    print(f"test accuracy {accuracy:.2f}% ({result.total - result.errors}/{result.total})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
