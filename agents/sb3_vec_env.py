@@ -110,13 +110,14 @@ class GlimpseSB3VecEnv(VecEnv):
 
     def _per_env(self, info: dict[str, Any]) -> list[dict[str, Any]]:
         """Gymnasium's batched info -> SB3's list of per-environment dicts."""
+        keys = [k for k in info if not k.startswith("_") and k not in ("final_obs", "final_info")]
+        if all(bool(np.all(info.get(f"_{k}", True))) for k in keys):  # the usual case: one pass
+            columns = [info[k].tolist() if info[k].ndim == 1 else list(info[k]) for k in keys]
+            return [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
-        for key, values in info.items():
-            if key.startswith("_") or key in ("final_obs", "final_info"):
-                continue
-            present = info.get(f"_{key}", np.ones(self.num_envs, bool))
-            for i in np.flatnonzero(present):
-                infos[i][key] = values[i]
+        for key in keys:
+            for i in np.flatnonzero(info.get(f"_{key}", np.ones(self.num_envs, bool))):
+                infos[i][key] = info[key][i]
         return infos
 
     def close(self) -> None:
