@@ -78,6 +78,21 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return preset_config(args.preset, **overrides)
 
 
+def new_run_dir(logdir: Path, name: str) -> Path:
+    """Create and return ``logdir/<name>-<time>`` (``-2``, ``-3``... if taken): runs started in
+    the same second never share a directory (the directory is claimed by ``mkdir``)."""
+    logdir.mkdir(parents=True, exist_ok=True)
+    base = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for attempt in range(1, 1000):
+        run_dir = logdir / (base if attempt == 1 else f"{base}-{attempt}")
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a new run directory {logdir / base}-N")
+
+
 def _record_command(run_dir: Path, script: str, argv: Sequence[str]) -> None:
     """Append the command line to ``run_dir/command.txt`` (one line per start or resume)."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -120,8 +135,7 @@ def main(
                     f"preset {args.preset!r} is for agent {config.agent!r}; this script trains "
                     f"{agent!r} (use train/{config.agent}_agent.py)"
                 )
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            run_dir = Path(args.logdir) / f"{config.preset}-{stamp}"
+            run_dir = new_run_dir(Path(args.logdir), config.preset)
             trainer = Trainer(config, run_dir, progress=not args.no_progress)
             print(f"Run directory: {run_dir}  (tensorboard --logdir {args.logdir})")
         _record_command(trainer.run_dir, script, argv)

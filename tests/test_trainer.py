@@ -231,3 +231,10 @@ def test_evaluate_checkpoint_matches_the_trainer(tmp_path):
     greedy, mc = evaluate_checkpoint(tmp_path / "run" / "checkpoint.pt", num_canvases=200)
     assert greedy.errors == trainer.evaluate("greedy", 200).errors
     assert mc.errors == trainer.evaluate("mc", 200).errors
+
+
+def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path):
+    from agents.cli import new_run_dir
+
+    first, second = new_run_dir(tmp_path, "p"), new_run_dir(tmp_path, "p")
+    assert first != second and first.is_dir() and second.is_dir()

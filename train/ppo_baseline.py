@@ -11,12 +11,12 @@ Same test canvases as the attention agents; prints "test accuracy" at the end.
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
 from agents.baselines import ALGOS, BaselineConfig, evaluate_baseline, load_model, train_baseline
+from agents.cli import new_run_dir
 
 
 def main() -> int:
@@ -48,7 +48,7 @@ def main() -> int:
                 frame_stack=args.frame_stack, timesteps=args.timesteps, seed=args.seed,
                 device=args.device, eval_canvases=args.eval_canvases, eval_every=args.eval_every,
             )  # fmt: skip
-            run_dir = Path(args.logdir) / f"{args.algo}-{args.env}-{time.strftime('%Y%m%d-%H%M%S')}"
+            run_dir = new_run_dir(Path(args.logdir), f"{args.algo}-{args.env}")
             print(f"Run directory: {run_dir}")
             result = train_baseline(config, run_dir, progress=not args.no_progress)
     except (ValueError, FileNotFoundError) as error:
