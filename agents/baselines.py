@@ -172,27 +172,16 @@ def load_model(path: str | os.PathLike, config: BaselineConfig) -> BaseAlgorithm
 
 #: Starting hyper-parameters per algorithm (SB3 keyword arguments). ``n_steps`` is a multiple of
 #: the 6-glimpse episode; not yet tuned (see results/comparison.md once it exists).
+_PPO_COMMON: dict[str, Any] = dict(
+    n_steps=36, batch_size=576, n_epochs=4, learning_rate=3e-4, gamma=0.99, gae_lambda=0.95,
+    ent_coef=0.01,
+)  # fmt: skip
 HYPER: dict[str, dict[str, Any]] = {
-    "recurrent-ppo": dict(
-        n_steps=36,
-        batch_size=576,
-        n_epochs=4,
-        learning_rate=3e-4,
-        gamma=0.99,
-        gae_lambda=0.95,
-        ent_coef=0.01,
-        policy_kwargs=dict(lstm_hidden_size=256, net_arch=[256]),
-    ),
-    "ppo": dict(
-        n_steps=36,
-        batch_size=576,
-        n_epochs=4,
-        learning_rate=3e-4,
-        gamma=0.99,
-        gae_lambda=0.95,
-        ent_coef=0.01,
-        policy_kwargs=dict(net_arch=[256, 256]),
-    ),
+    "recurrent-ppo": {
+        **_PPO_COMMON,
+        "policy_kwargs": dict(lstm_hidden_size=256, net_arch=[256]),
+    },
+    "ppo": {**_PPO_COMMON, "policy_kwargs": dict(net_arch=[256, 256])},
 }
 
 
