@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.config import PRESETS, TrainConfig, preset_config
-from agents.trainer import Trainer, TrainingDiverged, evaluate_checkpoint
+from agents.trainer import RESUME_OVERRIDES, Trainer, TrainingDiverged, evaluate_checkpoint
 
 COMMAND_FILE = "command.txt"
 _PARSERS = {"int": int, "float": float, "str": str}
@@ -122,8 +122,9 @@ def main(
             print(mc)
             return 0
         if args.resume:
-            allowed = ("updates", "device", "num_threads", "log_every", "eval_every")
-            overrides = {k: getattr(args, k) for k in allowed if getattr(args, k) is not None}
+            overrides = {
+                k: getattr(args, k) for k in RESUME_OVERRIDES if getattr(args, k) is not None
+            }
             trainer = Trainer.from_checkpoint(
                 args.resume, progress=not args.no_progress, **overrides
             )

@@ -177,6 +177,7 @@ class TrainConfig:
 #: Named presets: the papers' tasks with the replication's optimiser. Each is a set of field
 #: values over the :class:`TrainConfig` defaults (Adam 1e-3, x0.97 every 1,750 updates, floor 1e-4,
 #: batch 128, location std 0.11, LSTM core). The schedule reaches its floor after 132k updates.
+_DRAM: dict[str, Any] = dict(agent="dram", num_scales=2, context_size=24, updates=100_000)
 PRESETS: dict[str, dict[str, Any]] = {
     # 28x28 centred MNIST, 6 glimpses of one 8x8 patch (Mnih et al. Table 1a).
     "ram-mnist28-6g": dict(env_id="MNIST-v0", updates=100_000),
@@ -189,35 +190,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 100x100 cluttered MNIST, 8 distractors, 8 glimpses of 4 scales (Table 2b).
     "ram-cluttered100-8g": dict(env_id="ClutteredMNIST100-v0", updates=100_000),
     # DRAM (Ba et al. 2014) on the same tasks: 2 scales (as the replication), a 24x24 context view.
-    "dram-cluttered60-6g": dict(
-        agent="dram", env_id="ClutteredMNIST-v0", num_scales=2, context_size=24, updates=100_000
-    ),
-    "dram-cluttered100-6g": dict(
-        agent="dram",
-        env_id="ClutteredMNIST100-v0",
-        num_glimpses=6,
-        num_scales=2,
-        context_size=24,
-        updates=100_000,
-    ),
-    "dram-cluttered100-8g": dict(
-        agent="dram",
-        env_id="ClutteredMNIST100-v0",
-        num_scales=2,
-        context_size=24,
-        updates=100_000,
-    ),
+    "dram-cluttered60-6g": dict(**_DRAM, env_id="ClutteredMNIST-v0"),
+    "dram-cluttered100-6g": dict(**_DRAM, env_id="ClutteredMNIST100-v0", num_glimpses=6),
+    "dram-cluttered100-8g": dict(**_DRAM, env_id="ClutteredMNIST100-v0"),
     # L-DRAM: DRAM plus the supervised location loss (all examples labelled; see
     # --location-labels for 1%, 5%, ...), its weight halving every 10,000 updates.
     "ldram-cluttered100-6g": dict(
-        agent="dram",
+        **_DRAM,
         env_id="ClutteredMNIST100-v0",
         num_glimpses=6,
-        num_scales=2,
-        context_size=24,
         location_loss_weight=1.0,
         location_loss_half_life=10_000.0,
-        updates=100_000,
     ),
     # EDRAM (Ablavatski et al. 2017), the authors' sizes: 100x100 canvases, 26x26 window, Adam
     # 1e-4 without decay, batch 128; ~60 epochs of 60,000 canvases = 28,000 updates.

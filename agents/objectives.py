@@ -33,6 +33,9 @@ Reset = tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]
 
 
 class Objective(Protocol):
+    #: Whether the agent's paths are sampled (so Monte-Carlo evaluation differs from greedy).
+    stochastic: bool
+
     def loss(self, trainer: Trainer, first: Reset) -> tuple[torch.Tensor, dict[str, float]]: ...
 
     def player(self, model: nn.Module, config: TrainConfig) -> Player: ...
@@ -42,6 +45,8 @@ class ReinforceObjective:
     """Episodes played on the env with locations sampled from the policy; loss = the hybrid loss
     (:func:`agents.hybrid_loss.hybrid_loss`), plus the supervised location loss when
     ``config.location_loss_weight > 0`` (L-DRAM, :mod:`agents.location_loss`)."""
+
+    stochastic = True
 
     def loss(self, trainer: Trainer, first: Reset) -> tuple[torch.Tensor, dict[str, Any]]:
         config, env = trainer.config, trainer.env

@@ -43,21 +43,28 @@ from glimpse_env.atomic import atomic_path
 from glimpse_env.envs.vector import GlimpseVectorEnv
 
 CHECKPOINT_FILE = "checkpoint.pt"
+#: Config fields a resumed run may change: they do not alter the course of training.
+RESUME_OVERRIDES = (
+    "updates", "device", "num_threads", "log_every", "eval_every", "checkpoint_every",
+    "eval_canvases", "final_eval_canvases", "eval_batch_size",
+)  # fmt: skip
 CONFIG_FILE = "config.json"
 FINAL_FILE = "final.json"
 
 
+def _ram_sizes(config: TrainConfig) -> RAMSizes:
+    return RAMSizes(config.glimpse_hidden, config.location_hidden, config.hidden, config.core)
+
+
 def build_ram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
-    sizes = RAMSizes(config.glimpse_hidden, config.location_hidden, config.hidden, config.core)
-    return RAM(glimpse_shape, sizes, reinforce_trains_core=config.reinforce_trains_core)
+    return RAM(glimpse_shape, _ram_sizes(config), config.reinforce_trains_core)
 
 
 def build_dram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
     context_size = config.task_kwargs().get("context_size", 0)
     if not context_size:
         raise ValueError("agent 'dram' needs a coarse view: set context_size (e.g. 24)")
-    sizes = RAMSizes(config.glimpse_hidden, config.location_hidden, config.hidden, config.core)
-    return DRAM(glimpse_shape, context_size, sizes, config.reinforce_trains_core)
+    return DRAM(glimpse_shape, context_size, _ram_sizes(config), config.reinforce_trains_core)
 
 
 def build_edram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
@@ -213,11 +220,11 @@ class Trainer:
         ``overrides`` may change fields that do not alter the run's course (``updates`` to
         extend it, ``device``, ``num_threads``, logging and evaluation settings).
         """
-        allowed = {"updates", "device", "num_threads", "log_every", "eval_every"}
-        allowed |= {"checkpoint_every", "eval_canvases", "final_eval_canvases", "eval_batch_size"}
-        unknown = sorted(set(overrides) - allowed)
+        unknown = sorted(set(overrides) - set(RESUME_OVERRIDES))
         if unknown:
-            raise ValueError(f"cannot change {unknown} when resuming; allowed: {sorted(allowed)}")
+            raise ValueError(
+                f"cannot change {unknown} when resuming; allowed: {sorted(RESUME_OVERRIDES)}"
+            )
         payload = load_checkpoint(path)
         config = TrainConfig.from_dict({**payload["config"], **overrides})
         return cls(config, Path(path).parent, checkpoint=payload, progress=progress)
@@ -302,7 +309,7 @@ class Trainer:
         """Greedy and Monte-Carlo test errors. For a deterministic agent (EDRAM) averaging M
         identical paths changes nothing, so Monte-Carlo is reported equal to greedy."""
         greedy = self.evaluate("greedy", num_canvases, progress=self.progress)
-        if getattr(self.objective, "stochastic", True):
+        if self.objective.stochastic:
             return greedy, self.evaluate("mc", num_canvases, progress=self.progress)
         return greedy, EvalResult("mc (= greedy: deterministic)", greedy.errors, greedy.total)
 
