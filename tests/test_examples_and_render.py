@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,48 @@ def test_render_agent_example_draws_a_trained_checkpoint(tmp_path):
     with Image.open(gif) as image:
         assert image.n_frames == 6  # one frame per glimpse
     assert gif.with_suffix(".png").is_file()
+
+
+def test_collect_results_writes_one_table_per_family(tmp_path):
+    from agents.cli import main
+
+    small = ["--hidden", "16", "--glimpse-hidden", "8", "--location-hidden", "8", "--updates", "2"]
+    small += ["--batch-size", "8", "--final-eval-canvases", "20", "--eval-batch-size", "20"]
+    small += ["--no-progress", "--logdir", str(tmp_path / "runs")]
+    assert main("ram", "ram-mnist28-6g", small) == 0
+    assert main("dram", "dram-cluttered60-6g", [*small, "--num-glimpses", "2"]) == 0
+    runs = sorted(str(p) for p in (tmp_path / "runs").iterdir())
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "dram_notes.md").write_text("Hand-written DRAM notes.\n")
+    subprocess.run(
+        [sys.executable, "benchmarks/collect_results.py", *runs, "--results", str(results)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dram = json.loads((results / "dram.json").read_text())
+    ram = json.loads((results / "ram.json").read_text())
+    assert set(dram) == {"dram-cluttered60-6g"} and set(ram) == {"ram-mnist28-6g"}
+    final = json.loads((Path(runs[0]) / "final.json").read_text())
+    assert dram["dram-cluttered60-6g"]["test_errors_mc"] == final["test_errors_mc"]
+    assert dram["dram-cluttered60-6g"]["context_size"] == 24
+    table = (results / "dram.md").read_text()
+    assert "2.75% (missed by" in table and table.rstrip().endswith("Hand-written DRAM notes.")
+    assert (results / "dram-cluttered60-6g.png").stat().st_size > 0
+    unfinished = Path(runs[1])
+    (unfinished / "final.json").unlink()
+    failed = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/collect_results.py",
+            str(unfinished),
+            "--results",
+            str(results),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert failed.returncode != 0 and "has not finished" in failed.stderr

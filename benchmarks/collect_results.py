@@ -1,0 +1,199 @@
+"""Collect finished training runs into ``results/<family>.json``, ``.md`` and curve PNGs.
+
+    python benchmarks/collect_results.py runs/ram-cluttered60-6g-<time> runs/dram-<...>-<time>
+
+The family (``ram``, ``dram``, ``edram``) of each run is read from its ``config.json``; runs of
+several families may be given at once. Each run directory must hold ``config.json``,
+``final.json``, ``metrics.jsonl`` and ``command.txt`` (written by the ``train/*_agent.py``
+scripts). ``results/<family>.md`` is the generated table followed by the hand-written
+``results/<family>_notes.md``. Entries of runs not named on the command line stay in
+``results/<family>.json`` as they were, so runs can be added one at a time. The key of an entry is
+the run's preset, or ``preset + label`` with ``--label`` (for ablations on the same preset).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from agents.run_log import read_metrics
+from glimpse_env.atomic import atomic_path
+
+#: The issues' targets (best published figures), test error in percent, by preset. A CPU-sized
+#: preset is held to the target of the task it shares with the paper-sized one.
+TARGETS = {
+    "ram-cluttered60-6g": 3.33,
+    "ram-cluttered60-8g": 2.13,
+    "ram-translated60-6g": 1.08,
+    "ram-mnist28-6g": 1.08,
+    "dram-cluttered60-6g": 2.75,
+    "dram-cluttered100-8g": 1.71,
+    "edram-cluttered100": 1.24,
+    "edram-cluttered100-small": 1.24,
+}
+#: What the issues quote of the papers themselves, as printed there.
+PAPER = {
+    "ram-cluttered60-6g": "4-5",
+    "ram-cluttered60-8g": "4-5",
+}
+#: Per family: the title of the table, and the config fields worth a column in the JSON.
+FAMILIES: dict[str, dict[str, Any]] = {
+    "ram": dict(
+        title="RAM reproduction (Mnih et al. 2014)",
+        fields=("reinforce_trains_core", "core", "location_std", "lr_decay_every"),
+        mc="*MC* averages class probabilities over 10 sampled glimpse paths per canvas; "
+        "*greedy* follows the policy mean.",
+    ),
+    "dram": dict(
+        title="DRAM / L-DRAM reproduction (Ba, Mnih, Kavukcuoglu 2014)",
+        fields=(
+            "location_std",
+            "lr_decay_every",
+            "context_size",
+            "num_scales",
+            "location_loss_weight",
+            "location_labels",
+        ),
+        mc="*MC* averages class probabilities over 10 sampled glimpse paths per canvas; "
+        "*greedy* follows the policy mean.",
+    ),
+    "edram": dict(
+        title="EDRAM reproduction (Ablavatski, Lu, Cai 2017)",
+        fields=("lr", "lr_decay_every", "hidden", "conv_channels", "window_size"),
+        mc="EDRAM is deterministic (no sampled paths), so *MC* equals *greedy*.",
+    ),
+}
+
+
+def collect(run_dir: Path, label: str = "") -> tuple[str, str, dict[str, Any]]:
+    """``(family, key, entry)`` of one finished run directory.
+
+    Raises:
+        FileNotFoundError: if the run has no ``final.json`` (it has not finished).
+    """
+    config = json.loads((run_dir / "config.json").read_text())
+    final_path = run_dir / "final.json"
+    if not final_path.exists():
+        raise FileNotFoundError(f"{run_dir} has no final.json: the run has not finished")
+    final = json.loads(final_path.read_text())
+    commands = (run_dir / "command.txt").read_text().strip().splitlines()
+    family = config["agent"]
+    entry = {
+        "test_error": final["test_error_mc"],
+        "test_error_greedy": final["test_error_greedy"],
+        "test_errors_mc": final["test_errors_mc"],
+        "test_errors_greedy": final["test_errors_greedy"],
+        "test_canvases": final["test_canvases"],
+        "updates": final["updates"],
+        "batch_size": config["batch_size"],
+        "wall_clock_s": final["wall_clock_s"],
+        "command": " && ".join(commands),
+        "device": config["device"],
+    }
+    entry.update({name: config[name] for name in FAMILIES[family]["fields"]})
+    return family, config["preset"] + label, entry
+
+
+def plot_curve(run_dir: Path, title: str, path: Path) -> None:
+    """Train/test error (log scale) and the loss terms against updates, as one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = read_metrics(run_dir)
+    train = [r for r in records if "train/accuracy" in r]
+    evals = [r for r in records if "eval/test_error_greedy" in r]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    ax1.plot([r["update"] for r in train], [100 * (1 - r["train/accuracy"]) for r in train],
+             lw=0.8, label="train error")  # fmt: skip
+    ax1.plot([r["update"] for r in evals], [r["eval/test_error_greedy"] for r in evals], "o-",
+             label="test error, greedy (eval subset)")  # fmt: skip
+    finals = [r for r in records if "test/error_mc" in r]
+    if finals:
+        ax1.plot([finals[-1]["update"]], [finals[-1]["test/error_mc"]], "r*", ms=12,
+                 label=f"final test error, MC ({finals[-1]['test/error_mc']:.2f}%)")  # fmt: skip
+    ax1.set_yscale("log")
+    ax1.set_xlabel("update")
+    ax1.set_ylabel("error (%)")
+    ax1.grid(True, which="both", alpha=0.3)
+    ax1.legend()
+    loss_tags = sorted({t for r in train for t in r if t.startswith("loss/") and t != "loss/total"})
+    for tag in loss_tags:
+        ax2.plot([r["update"] for r in train], [r[tag] for r in train], lw=0.8, label=tag)
+    ax2.set_xlabel("update")
+    ax2.set_ylabel("loss term")
+    ax2.grid(True, alpha=0.3)
+    ax2.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+
+
+def write_markdown(
+    family: str, results: dict[str, dict[str, Any]], path: Path, notes: Path
+) -> None:
+    """The table of ``results``, followed by the hand-written ``notes`` file if it exists."""
+    lines = [
+        f"# {FAMILIES[family]['title']}",
+        "",
+        "Generated by `python benchmarks/collect_results.py RUN_DIR ...` from the runs' own files.",
+        "Test error is on the 10,000 MNIST **test** digits, each once, on canvases fixed by",
+        "`eval_seed` (the same for every run and agent). " + FAMILIES[family]["mc"],
+        "Wall-clock includes evaluation. Targets are the issues' (best published figures).",
+        "",
+        "| run | updates (batch) | wall-clock | test error MC | greedy | target | paper "
+        "| command |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, r in sorted(results.items()):
+        preset = key.split("+")[0]
+        target = TARGETS.get(preset)
+        verdict = ""
+        if target is not None:
+            gap = r["test_error"] - target
+            verdict = f"{target:.2f}% ({'met' if gap < 0 else f'missed by {gap:.2f} pt'})"
+        minutes = r["wall_clock_s"] / 60
+        lines.append(
+            f"| {key} | {r['updates']:,} ({r['batch_size']}) | {minutes:.0f} min "
+            f"| **{r['test_error']:.2f}%** ({r['test_errors_mc']}/{r['test_canvases']}) "
+            f"| {r['test_error_greedy']:.2f}% | {verdict} | {PAPER.get(preset, '')} "
+            f"| `{r['command']}` |"
+        )
+    lines.append("")
+    if notes.exists():
+        lines += [notes.read_text().rstrip(), ""]
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="finished run directories")
+    parser.add_argument("--label", default="", help="suffix of the entries' keys, e.g. +core")
+    parser.add_argument("--results", type=Path, default=Path("results"))
+    args = parser.parse_args()
+    collected = [collect(run_dir, args.label) for run_dir in args.runs]
+    for family in sorted({family for family, _, _ in collected}):
+        json_path = args.results / f"{family}.json"
+        results = json.loads(json_path.read_text()) if json_path.exists() else {}
+        for run_dir, (run_family, key, entry) in zip(args.runs, collected, strict=True):
+            if run_family != family:
+                continue
+            results[key] = entry
+            plot_curve(run_dir, f"{key}: {entry['test_error']:.2f}% test error (MC)",
+                       args.results / f"{key.replace('+', '_')}.png")  # fmt: skip
+            print(f"{key}: {entry['test_error']:.2f}% MC, {entry['test_error_greedy']:.2f}% greedy")
+        with atomic_path(json_path) as tmp:
+            tmp.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        write_markdown(
+            family, results, args.results / f"{family}.md", args.results / f"{family}_notes.md"
+        )
+
+
+if __name__ == "__main__":
+    main()
