@@ -13,7 +13,9 @@ acting deterministically.
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecMonitor
 
 from agents.evaluate import EvalResult, test_stream_key
+from agents.run_log import METRICS_FILE
 from agents.sb3_vec_env import GlimpseSB3VecEnv
 from glimpse_env.atomic import atomic_path
 from glimpse_env.envs import ENV_IDS
@@ -128,14 +131,20 @@ def evaluate_baseline(
 
 
 class TestAccuracyAndCheckpoints(BaseCallback):
-    """Every ``eval_every`` steps: test accuracy into SB3's logger (TensorBoard ``test/*``);
-    every ``checkpoint_every`` steps: the model, saved atomically to ``run_dir/model.zip``."""
+    """Every ``eval_every`` steps: test accuracy into SB3's logger (TensorBoard ``test/*``) and
+    into ``run_dir/metrics.jsonl`` as ``{"timesteps", "wall_clock_s", "eval/test_error"}`` (the
+    learning curve against environment steps and seconds since training started); every
+    ``checkpoint_every`` steps: the model, saved atomically to ``run_dir/model.zip``."""
 
     def __init__(self, config: BaselineConfig, run_dir: Path, eval_canvases: int) -> None:
         super().__init__()
         self.config, self.run_dir, self.eval_canvases = config, run_dir, eval_canvases
         self._next_eval = config.eval_every
         self._next_save = config.checkpoint_every
+        self.started = time.perf_counter()
+
+    def _on_training_start(self) -> None:
+        self.started = time.perf_counter()
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next_eval:
@@ -143,6 +152,13 @@ class TestAccuracyAndCheckpoints(BaseCallback):
             result = evaluate_baseline(self.model, self.config, self.eval_canvases)
             self.logger.record("test/accuracy", 1 - result.errors / result.total)
             self.logger.record("test/error_pct", result.error_pct)
+            record = {
+                "timesteps": int(self.num_timesteps),
+                "wall_clock_s": round(time.perf_counter() - self.started, 1),
+                "eval/test_error": result.error_pct,
+            }
+            with (self.run_dir / METRICS_FILE).open("a") as f:
+                f.write(json.dumps(record) + "\n")
         if self.num_timesteps >= self._next_save:
             self._next_save += self.config.checkpoint_every
             save_model(self.model, self.run_dir / "model.zip")
@@ -186,10 +202,9 @@ HYPER: dict[str, dict[str, Any]] = {
 
 
 def train_baseline(config: BaselineConfig, run_dir: Path, progress: bool = True) -> EvalResult:
-    """Train, save ``run_dir/model.zip``, evaluate on the test canvases, write ``final.json``."""
-    import json
-    import time
-
+    """Train, save ``run_dir/model.zip``, evaluate on the test canvases, write ``final.json``
+    (``wall_clock_s`` counts training, its periodic evaluations and the final evaluation, as the
+    attention agents' trainer does)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(run_dir / "config.json") as tmp:
         tmp.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
@@ -201,11 +216,13 @@ def train_baseline(config: BaselineConfig, run_dir: Path, progress: bool = True)
     train_seconds = time.perf_counter() - started
     save_model(model, run_dir / "model.zip")
     result = evaluate_baseline(model, config, config.eval_canvases)
+    wall_clock_s = time.perf_counter() - started
     summary = {
         "algo": config.algo,
         "env_id": config.env_id,
         "timesteps": int(model.num_timesteps),
         "train_seconds": round(train_seconds, 1),
+        "wall_clock_s": round(wall_clock_s, 1),
         "env_steps_per_s": round(model.num_timesteps / train_seconds, 1),
         "test_error": result.error_pct,
         "test_errors": result.errors,

@@ -93,7 +93,7 @@ def new_run_dir(logdir: Path, name: str) -> Path:
     raise FileExistsError(f"could not create a new run directory {logdir / base}-N")
 
 
-def _record_command(run_dir: Path, script: str, argv: Sequence[str]) -> None:
+def record_command(run_dir: Path, script: str, argv: Sequence[str]) -> None:
     """Append the command line to ``run_dir/command.txt`` (one line per start or resume)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     with (run_dir / COMMAND_FILE).open("a") as f:
@@ -139,7 +139,7 @@ def main(
             run_dir = new_run_dir(Path(args.logdir), config.preset)
             trainer = Trainer(config, run_dir, progress=not args.no_progress)
             print(f"Run directory: {run_dir}  (tensorboard --logdir {args.logdir})")
-        _record_command(trainer.run_dir, script, argv)
+        record_command(trainer.run_dir, script, argv)
         result = trainer.train()
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -373,7 +373,13 @@ class Trainer:
                         )
                     if config.eval_every and self.update % config.eval_every == 0:
                         result = self.evaluate("greedy", config.eval_canvases)
-                        log.scalars(self.update, {"eval/test_error_greedy": result.error_pct})
+                        log.scalars(
+                            self.update,
+                            {
+                                "eval/test_error_greedy": result.error_pct,
+                                "time/wall_clock_s": self._clock(),
+                            },
+                        )
                         log.image("eval/trajectories", self._trajectory_image(result), self.update)
                         bar.write(f"update {self.update}: {result}")
                     if self.update % config.checkpoint_every == 0:

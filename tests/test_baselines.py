@@ -52,3 +52,42 @@ def test_bad_configuration_is_rejected():
         BaselineConfig(env_id="Pong-v5")
     with pytest.raises(FileNotFoundError, match="no saved model"):
         load_model("/nonexistent/model.zip", BaselineConfig())
+
+
+def test_compare_agents_tabulates_attention_and_sb3_runs(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from agents.cli import main
+
+    repo = Path(__file__).resolve().parents[1]
+    flags = ["--env-id", "MNIST-v0", "--hidden", "16", "--glimpse-hidden", "8"]
+    flags += ["--location-hidden", "8", "--updates", "2", "--batch-size", "8", "--eval-every", "1"]
+    flags += ["--eval-canvases", "20", "--final-eval-canvases", "30", "--eval-batch-size", "30"]
+    flags += ["--no-progress", "--logdir", str(tmp_path / "runs")]
+    assert main("ram", "ram-mnist28-6g", flags) == 0
+    (ram_dir,) = (tmp_path / "runs").iterdir()
+    config = _config("recurrent-ppo")
+    config.eval_every = 48
+    train_baseline(config, tmp_path / "sb3", progress=False)
+    results = tmp_path / "results"
+    script = ["benchmarks/compare_agents.py", str(ram_dir), str(tmp_path / "sb3")]
+    subprocess.run(
+        [sys.executable, *script, "--results", str(results)],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    rows = {r["agent"]: r for r in json.loads((results / "comparison.json").read_text())}
+    assert set(rows) == {"RAM", "RecurrentPPO"}
+    assert rows["RAM"]["env_steps"] == 2 * 8 * 6  # updates x batch x glimpses of MNIST-v0
+    assert len(rows["RAM"]["curve"]) == 2 and rows["RAM"]["test_canvases"] == 30
+    sb3_final = json.loads((tmp_path / "sb3" / "final.json").read_text())
+    assert rows["RecurrentPPO"]["env_steps"] == sb3_final["timesteps"]
+    assert rows["RecurrentPPO"]["test_error"] == sb3_final["test_error"]
+    assert len(rows["RecurrentPPO"]["curve"]) >= 1
+    table = (results / "comparison.md").read_text()
+    assert "## MNIST-v0" in table and "RecurrentPPO" in table
+    assert (results / "comparison.png").stat().st_size > 0

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
 from agents.baselines import ALGOS, BaselineConfig, evaluate_baseline, load_model, train_baseline
-from agents.cli import new_run_dir
+from agents.cli import new_run_dir, record_command
 
 
 def main() -> int:
@@ -49,6 +49,7 @@ def main() -> int:
                 device=args.device, eval_canvases=args.eval_canvases, eval_every=args.eval_every,
             )  # fmt: skip
             run_dir = new_run_dir(Path(args.logdir), f"{args.algo}-{args.env}")
+            record_command(run_dir, "train/ppo_baseline.py", sys.argv[1:])
             print(f"Run directory: {run_dir}")
             result = train_baseline(config, run_dir, progress=not args.no_progress)
     except (ValueError, FileNotFoundError) as error:

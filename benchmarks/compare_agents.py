@@ -1,0 +1,209 @@
+"""Compare finished attention-agent and SB3 baseline runs: ``results/comparison.{md,json,png}``.
+
+    python benchmarks/compare_agents.py runs/ram-cluttered60-6g-<time> \\
+        runs/recurrent-ppo-ClutteredMNIST-v0-<time> runs/ppo-ClutteredMNIST-v0-<time> ...
+
+Each argument is a finished run directory of ``train/ram_agent.py`` (or ``dram_agent.py``,
+``edram_agent.py``) or of ``train/ppo_baseline.py``; the kind and the task are read from its
+``config.json``. All runs are scored on the same fixed test canvases (``agents.evaluate``).
+
+Definitions (the same for every agent):
+
+- *test error*: the deterministic policy's error on the 10,000 test canvases (the attention
+  agents' greedy evaluation; SB3's ``deterministic=True``). RAM's Monte-Carlo error (10 sampled
+  paths averaged) is given beside it, as the RAM paper reports that one.
+- *env steps*: calls of ``env.step`` summed over all parallel environments, ``num_glimpses`` per
+  episode for every agent.
+- *wall-clock*: seconds of training including periodic and final evaluation, as each run's
+  ``final.json`` records; *env steps/s* is env steps over wall-clock.
+- The curve: test accuracy of the periodic evaluations (a subset of the test canvases) against
+  wall-clock seconds, one line per run, one panel per task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from agents.config import TrainConfig
+from agents.run_log import read_metrics
+from glimpse_env.atomic import atomic_path
+from glimpse_env.envs import ENV_IDS
+
+AGENT_NAMES = {"ram": "RAM", "dram": "DRAM", "edram": "EDRAM"}
+ALGO_NAMES = {"recurrent-ppo": "RecurrentPPO", "ppo": "PPO (frame stack)"}
+
+
+@dataclass
+class Comparison:
+    """One run's row of the table and its curve.
+
+    Attributes:
+        agent: display name (``RAM``, ``RecurrentPPO``, ...).
+        env_id: the task.
+        test_error: deterministic test error in percent; ``test_errors`` of ``test_canvases``.
+        test_error_mc: RAM/DRAM's Monte-Carlo test error in percent (None for the others).
+        env_steps: environment steps of training, all environments together.
+        wall_clock_s: seconds of training including evaluation.
+        command: the command line(s) that made the run.
+        curve: ``[(wall_clock_s, test accuracy in percent), ...]`` of the periodic evaluations.
+    """
+
+    agent: str
+    env_id: str
+    test_error: float
+    test_errors: int
+    test_canvases: int
+    test_error_mc: float | None
+    env_steps: int
+    wall_clock_s: float
+    command: str
+    run_dir: str
+    curve: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def env_steps_per_s(self) -> float:
+        return self.env_steps / max(self.wall_clock_s, 1e-9)
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: is {path.parent} a finished run?")
+    return json.loads(path.read_text())
+
+
+def _command(run_dir: Path) -> str:
+    path = run_dir / "command.txt"
+    return " && ".join(path.read_text().strip().splitlines()) if path.is_file() else ""
+
+
+def collect(run_dir: Path) -> Comparison:
+    """Read one finished run directory (attention agent or SB3 baseline)."""
+    config = _read_json(run_dir / "config.json")
+    final = _read_json(run_dir / "final.json")
+    records = read_metrics(run_dir)
+    if "algo" in config:  # train/ppo_baseline.py
+        curve = [
+            (r["wall_clock_s"], 100.0 - r["eval/test_error"])
+            for r in records
+            if "eval/test_error" in r
+        ]
+        return Comparison(
+            agent=ALGO_NAMES[config["algo"]],
+            env_id=config["env_id"],
+            test_error=final["test_error"],
+            test_errors=final["test_errors"],
+            test_canvases=final["test_canvases"],
+            test_error_mc=None,
+            env_steps=final["timesteps"],
+            wall_clock_s=final.get("wall_clock_s", final["train_seconds"]),
+            command=_command(run_dir),
+            run_dir=str(run_dir),
+            curve=curve,
+        )
+    train_config = TrainConfig.from_dict(config)
+    steps_per_episode = train_config.task_kwargs()["num_glimpses"]
+    curve = [
+        (r["time/wall_clock_s"], 100.0 - r["eval/test_error_greedy"])
+        for r in records
+        if "eval/test_error_greedy" in r and "time/wall_clock_s" in r
+    ]
+    stochastic = train_config.agent != "edram"
+    return Comparison(
+        agent=AGENT_NAMES[train_config.agent],
+        env_id=train_config.env_id,
+        test_error=final["test_error_greedy"],
+        test_errors=final["test_errors_greedy"],
+        test_canvases=final["test_canvases"],
+        test_error_mc=final["test_error_mc"] if stochastic else None,
+        env_steps=final["updates"] * train_config.batch_size * steps_per_episode,
+        wall_clock_s=final["wall_clock_s"],
+        command=_command(run_dir),
+        run_dir=str(run_dir),
+        curve=curve,
+    )
+
+
+def write_markdown(rows: list[Comparison], path: Path, png_name: str) -> None:
+    """One table per task, then the curve picture."""
+    lines = [
+        "# Attention agents vs SB3 baselines",
+        "",
+        "Generated by `python benchmarks/compare_agents.py RUN_DIR ...` from the runs' own files;",
+        "definitions in that script's docstring. Test error: deterministic policy on the same",
+        "10,000 test canvases for every agent. Every figure here was measured on the machine",
+        "named in the run's command; none is copied from a paper.",
+        "",
+    ]
+    for env_id in sorted({r.env_id for r in rows}):
+        lines += [
+            f"## {env_id}",
+            "",
+            "| agent | test error | RAM MC | env steps | wall-clock | env steps/s | command |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in sorted((r for r in rows if r.env_id == env_id), key=lambda r: r.test_error):
+            mc = f"{r.test_error_mc:.2f}%" if r.test_error_mc is not None else ""
+            lines.append(
+                f"| {r.agent} | **{r.test_error:.2f}%** ({r.test_errors}/{r.test_canvases}) "
+                f"| {mc} | {r.env_steps:,} | {r.wall_clock_s / 60:.0f} min "
+                f"| {r.env_steps_per_s:,.0f} | `{r.command}` |"
+            )
+        lines.append("")
+    lines += [f"![test accuracy against wall-clock]({png_name})", ""]
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines))
+
+
+def plot_curves(rows: list[Comparison], path: Path) -> None:
+    """Test accuracy (%) against wall-clock minutes, one panel per task, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    env_ids = sorted({r.env_id for r in rows})
+    fig, axes = plt.subplots(1, len(env_ids), figsize=(6 * len(env_ids), 4), squeeze=False)
+    for ax, env_id in zip(axes[0], env_ids, strict=True):
+        for r in rows:
+            if r.env_id != env_id:
+                continue
+            points = [*r.curve, (r.wall_clock_s, 100.0 - r.test_error)]
+            ax.plot([t / 60 for t, _ in points], [a for _, a in points], "o-", ms=3,
+                    label=f"{r.agent} ({100 - r.test_error:.1f}%)")  # fmt: skip
+        ax.set_title(env_id)
+        ax.set_xlabel("wall-clock (min)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylim(0, 100)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="finished run directories")
+    parser.add_argument("--results", type=Path, default=Path("results"))
+    args = parser.parse_args()
+    rows = [collect(run_dir) for run_dir in args.runs]
+    unknown = sorted({r.env_id for r in rows} - set(ENV_IDS))
+    if unknown:
+        raise ValueError(f"runs on unregistered tasks: {unknown}")
+    args.results.mkdir(parents=True, exist_ok=True)
+    png = args.results / "comparison.png"
+    plot_curves(rows, png)
+    write_markdown(rows, args.results / "comparison.md", png.name)
+    payload = [{**asdict(r), "env_steps_per_s": round(r.env_steps_per_s, 1)} for r in rows]
+    with atomic_path(args.results / "comparison.json") as tmp:
+        tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    for r in rows:
+        print(f"{r.env_id:22s} {r.agent:18s} {r.test_error:6.2f}% {r.env_steps:>12,} steps")
+
+
+if __name__ == "__main__":
+    main()
