@@ -2,7 +2,8 @@
 
 ``metrics.jsonl`` holds the same scalars as TensorBoard, one JSON object per logged update
 (``{"update": u, "tag": value, ...}``), so learning curves can be plotted and compared without
-TensorBoard (``benchmarks/collect_results.py``) and tests can read the loss curve back.
+TensorBoard (``benchmarks/plot_curves.py``, ``benchmarks/collect_results.py``) and tests can
+read the loss curve back.
 """
 
 from __future__ import annotations

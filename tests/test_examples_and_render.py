@@ -115,6 +115,10 @@ def test_collect_results_writes_one_table_per_family(tmp_path):
     table = (results / "dram.md").read_text()
     assert "2.75% (missed by" in table and table.rstrip().endswith("Hand-written DRAM notes.")
     assert (results / "dram-cluttered60-6g.png").stat().st_size > 0
+    curves = results / "curves.png"
+    plot = ["benchmarks/plot_curves.py", *runs, "--labels", "dram", "ram", "--out", str(curves)]
+    subprocess.run([sys.executable, *plot], cwd=REPO, capture_output=True, text=True, check=True)
+    assert Image.open(curves).size[0] > 100
     unfinished = Path(runs[1])
     (unfinished / "final.json").unlink()
     failed = subprocess.run(
