@@ -91,3 +91,23 @@ def test_compare_agents_tabulates_attention_and_sb3_runs(tmp_path):
     table = (results / "comparison.md").read_text()
     assert "## MNIST-v0" in table and "RecurrentPPO" in table
     assert (results / "comparison.png").stat().st_size > 0
+
+
+def test_tune_baseline_scores_every_combination_and_appends(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "tuning.json"
+    command = [sys.executable, "benchmarks/tune_baseline.py", "--algo", "ppo", "--env", "MNIST-v0"]
+    command += ["--timesteps", "96", "--num-envs", "8", "--eval-canvases", "40", "--json", str(out)]
+    grid = ["--grid", "n_steps=6", "batch_size=48", "learning_rate=1e-3,3e-4"]
+    done = subprocess.run([*command, *grid], cwd=repo, capture_output=True, text=True, check=True)
+    records = json.loads(out.read_text())
+    assert [r["overrides"]["learning_rate"] for r in records] == [1e-3, 3e-4]
+    assert all(r["test_canvases"] == 40 and 0 <= r["test_error"] <= 100 for r in records)
+    assert records[0]["eval_seed"] != BaselineConfig().eval_seed  # selection canvases differ
+    assert "best first:" in done.stdout
+    bad = subprocess.run([*command, "--grid", "nope=1"], cwd=repo, capture_output=True, text=True)
+    assert bad.returncode != 0 and "nope" in bad.stderr
