@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from figures import pyplot, save_png
+
 from agents.run_log import read_metrics
 from glimpse_env.atomic import atomic_path
 
@@ -98,10 +100,7 @@ def collect(run_dir: Path, label: str = "") -> tuple[str, str, dict[str, Any]]:
 
 def plot_curve(run_dir: Path, title: str, path: Path) -> None:
     """Train/test error (log scale) and the loss terms against updates, as one PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     records = read_metrics(run_dir)
     train = [r for r in records if "train/accuracy" in r]
@@ -128,10 +127,7 @@ def plot_curve(run_dir: Path, title: str, path: Path) -> None:
     ax2.grid(True, alpha=0.3)
     ax2.legend()
     fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def write_markdown(

@@ -27,6 +27,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from figures import pyplot, save_png
+
 from agents.config import TrainConfig
 from agents.run_log import read_metrics
 from glimpse_env.atomic import atomic_path
@@ -159,10 +161,7 @@ def write_markdown(rows: list[Comparison], path: Path, png_name: str) -> None:
 
 def plot_curves(rows: list[Comparison], path: Path) -> None:
     """Test accuracy (%) against wall-clock minutes, one panel per task, one line per run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     env_ids = sorted({r.env_id for r in rows})
     fig, axes = plt.subplots(1, len(env_ids), figsize=(6 * len(env_ids), 4), squeeze=False)
@@ -179,10 +178,7 @@ def plot_curves(rows: list[Comparison], path: Path) -> None:
         ax.set_ylim(0, 100)
         ax.grid(True, alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def main() -> None:

@@ -13,16 +13,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from figures import pyplot, save_png
+
 from agents.run_log import read_metrics
-from glimpse_env.atomic import atomic_path
 
 
 def plot_runs(run_dirs: list[Path], labels: list[str], out: Path, title: str = "") -> None:
     """Draw ``run_dirs``' curves (see the module docstring) into ``out``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     if len(labels) != len(run_dirs):
         raise ValueError(f"{len(run_dirs)} runs but {len(labels)} labels")
@@ -43,10 +41,7 @@ def plot_runs(run_dirs: list[Path], labels: list[str], out: Path, title: str = "
     ax.grid(True, alpha=0.3)
     ax.legend()
     ax.set_title(title)
-    fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
+    save_png(fig, out)
 
 
 def main() -> None:
