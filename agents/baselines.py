@@ -28,6 +28,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecMonitor
 
 from agents.evaluate import EvalResult, test_stream_key
 from agents.run_log import METRICS_FILE
+from agents.sb3_features import resolve_policy_kwargs
 from agents.sb3_vec_env import GlimpseSB3VecEnv
 from glimpse_env.atomic import atomic_path
 from glimpse_env.envs import ENV_IDS
@@ -95,6 +96,7 @@ def make_vec_env(
 def make_model(config: BaselineConfig, venv: VecEnv, tensorboard_log: str | None) -> BaseAlgorithm:
     """The SB3 algorithm of ``config.algo`` on ``venv``."""
     kwargs = dict(config.hyper or HYPER[config.algo])
+    kwargs["policy_kwargs"] = resolve_policy_kwargs(kwargs.get("policy_kwargs", {}))
     kwargs.update(seed=config.seed, device=config.device, tensorboard_log=tensorboard_log)
     if config.algo == "recurrent-ppo":
         from sb3_contrib import RecurrentPPO
@@ -186,8 +188,10 @@ def load_model(path: str | os.PathLike, config: BaselineConfig) -> BaseAlgorithm
     return PPO.load(path, device=config.device)
 
 
-#: Starting hyper-parameters per algorithm (SB3 keyword arguments). ``n_steps`` is a multiple of
-#: the 6-glimpse episode; not yet tuned (see results/comparison.md once it exists).
+#: Hyper-parameters per algorithm (SB3 keyword arguments; ``policy_kwargs`` names its features
+#: extractor by string, see :mod:`agents.sb3_features`). ``n_steps`` is a multiple of the
+#: 6-glimpse episode. Both policies see through RAM's glimpse network; RecurrentPPO shares one
+#: LSTM between actor and critic (critic gradients stop at the LSTM, as in sb3-contrib).
 _PPO_COMMON: dict[str, Any] = dict(
     n_steps=36, batch_size=576, n_epochs=4, learning_rate=3e-4, gamma=0.99, gae_lambda=0.95,
     ent_coef=0.01,
@@ -195,9 +199,18 @@ _PPO_COMMON: dict[str, Any] = dict(
 HYPER: dict[str, dict[str, Any]] = {
     "recurrent-ppo": {
         **_PPO_COMMON,
-        "policy_kwargs": dict(lstm_hidden_size=256, net_arch=[256]),
+        "policy_kwargs": dict(
+            features_extractor_class="glimpse",
+            lstm_hidden_size=256,
+            net_arch=[],
+            shared_lstm=True,
+            enable_critic_lstm=False,
+        ),
     },
-    "ppo": {**_PPO_COMMON, "policy_kwargs": dict(net_arch=[256, 256])},
+    "ppo": {
+        **_PPO_COMMON,
+        "policy_kwargs": dict(features_extractor_class="glimpse", net_arch=[256]),
+    },
 }
 
 

@@ -45,15 +45,16 @@ class RAMSizes:
 class GlimpseNetwork(nn.Module):
     """``g_t = relu(FC(relu(FC(glimpse))) + FC(relu(FC(location))))``.
 
-    Input: glimpse ``(N, k, g, g)`` intensities in [0, 1] and location ``(N, 2)`` normalised
-    (x, y). Output: ``(N, hidden)``.
+    Input: glimpse ``(N, k, g, g)`` intensities in [0, 1] and location ``(N, location_dim)``
+    normalised (x, y) (``location_dim`` is 2, or a multiple of 2 for stacked observations).
+    Output: ``(N, hidden)``.
     """
 
-    def __init__(self, glimpse_dim: int, sizes: RAMSizes) -> None:
+    def __init__(self, glimpse_dim: int, sizes: RAMSizes, location_dim: int = 2) -> None:
         super().__init__()
         self.what1 = nn.Linear(glimpse_dim, sizes.glimpse_hidden)
         self.what2 = nn.Linear(sizes.glimpse_hidden, sizes.hidden)
-        self.where1 = nn.Linear(2, sizes.location_hidden)
+        self.where1 = nn.Linear(location_dim, sizes.location_hidden)
         self.where2 = nn.Linear(sizes.location_hidden, sizes.hidden)
 
     def forward(self, glimpse: torch.Tensor, location: torch.Tensor) -> torch.Tensor:

@@ -57,13 +57,28 @@ def combinations(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(names, values, strict=True)) for values in itertools.product(*grid.values())]
 
 
+def apply_overrides(hyper: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``hyper`` with ``overrides`` applied; ``"policy.NAME"`` keys go into ``policy_kwargs``
+    (``policy.lstm_hidden_size=128``, ``policy.features_extractor_class=flatten``)."""
+    merged = {**hyper, "policy_kwargs": dict(hyper.get("policy_kwargs", {}))}
+    for name, value in overrides.items():
+        if name.startswith("policy."):
+            merged["policy_kwargs"][name.removeprefix("policy.")] = value
+        else:
+            merged[name] = value
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--algo", choices=ALGOS, required=True)
     parser.add_argument("--env", default="ClutteredMNIST-v0")
     parser.add_argument("--timesteps", type=int, default=300_000)
     parser.add_argument("--num-envs", type=int, default=64)
-    parser.add_argument("--grid", nargs="+", required=True, help="name=v1,v2 ... (SB3 kwargs)")
+    parser.add_argument(
+        "--grid", nargs="+", required=True,
+        help="name=v1,v2 ... (SB3 kwargs; policy.NAME=... for policy_kwargs)",
+    )  # fmt: skip
     parser.add_argument("--eval-canvases", type=int, default=2000)
     parser.add_argument("--eval-seed", type=int, default=SELECTION_EVAL_SEED)
     parser.add_argument("--seed", type=int, default=0)
@@ -72,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
 
     grid = parse_grid(args.grid)
-    unknown = sorted(set(grid) - set(HYPER[args.algo]))
+    unknown = sorted(n for n in grid if not n.startswith("policy.") and n not in HYPER[args.algo])
     if unknown:
         raise SystemExit(
             f"error: {unknown} not in HYPER[{args.algo!r}]: {sorted(HYPER[args.algo])}"
@@ -83,7 +98,7 @@ def main() -> None:
             algo=args.algo, env_id=args.env, num_envs=args.num_envs, timesteps=args.timesteps,
             seed=args.seed, device=args.device, eval_canvases=args.eval_canvases,
             eval_seed=args.eval_seed, eval_every=10**12, checkpoint_every=10**12,
-            hyper={**HYPER[args.algo], **overrides},
+            hyper=apply_overrides(HYPER[args.algo], overrides),
         )  # fmt: skip
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as run_dir:

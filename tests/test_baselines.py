@@ -103,11 +103,47 @@ def test_tune_baseline_scores_every_combination_and_appends(tmp_path):
     command = [sys.executable, "benchmarks/tune_baseline.py", "--algo", "ppo", "--env", "MNIST-v0"]
     command += ["--timesteps", "96", "--num-envs", "8", "--eval-canvases", "40", "--json", str(out)]
     grid = ["--grid", "n_steps=6", "batch_size=48", "learning_rate=1e-3,3e-4"]
+    grid += ["policy.net_arch=[16]", "policy.features_extractor_class=flatten"]
     done = subprocess.run([*command, *grid], cwd=repo, capture_output=True, text=True, check=True)
     records = json.loads(out.read_text())
     assert [r["overrides"]["learning_rate"] for r in records] == [1e-3, 3e-4]
+    assert all(r["overrides"]["policy.net_arch"] == [16] for r in records)
     assert all(r["test_canvases"] == 40 and 0 <= r["test_error"] <= 100 for r in records)
     assert records[0]["eval_seed"] != BaselineConfig().eval_seed  # selection canvases differ
     assert "best first:" in done.stdout
     bad = subprocess.run([*command, "--grid", "nope=1"], cwd=repo, capture_output=True, text=True)
     assert bad.returncode != 0 and "nope" in bad.stderr
+
+
+def test_grid_overrides_reach_policy_kwargs_without_touching_the_preset():
+    from benchmarks.tune_baseline import apply_overrides
+
+    preset = {"learning_rate": 3e-4, "policy_kwargs": {"net_arch": [256]}}
+    merged = apply_overrides(preset, {"learning_rate": 1e-3, "policy.net_arch": [16]})
+    assert merged == {"learning_rate": 1e-3, "policy_kwargs": {"net_arch": [16]}}
+    assert preset["policy_kwargs"] == {"net_arch": [256]}
+
+
+def test_glimpse_features_see_stacked_and_single_observations():
+    import torch
+    from gymnasium import spaces
+
+    from agents.sb3_features import GlimpseFeatures, resolve_policy_kwargs
+
+    for stack in (1, 6):
+        space = spaces.Dict(
+            glimpse=spaces.Box(0, 1, (3 * stack, 12, 12)),
+            location=spaces.Box(-1, 1, (2 * stack,)),
+        )
+        extractor = GlimpseFeatures(space, features_dim=32)
+        observation = {
+            key: torch.as_tensor(space[key].sample())[None] for key in ("glimpse", "location")
+        }
+        features = extractor(observation)
+        assert features.shape == (1, 32) and (features >= 0).all()  # ReLU output
+    resolved = resolve_policy_kwargs({"features_extractor_class": "glimpse", "net_arch": []})
+    assert resolved["features_extractor_class"] is GlimpseFeatures
+    with pytest.raises(ValueError, match="unknown features_extractor_class 'cnn'"):
+        resolve_policy_kwargs({"features_extractor_class": "cnn"})
+    with pytest.raises(ValueError, match="needs a 'location' observation"):
+        GlimpseFeatures(spaces.Dict(glimpse=spaces.Box(0, 1, (3, 12, 12))))
