@@ -217,7 +217,9 @@ HYPER: dict[str, dict[str, Any]] = {
 def train_baseline(config: BaselineConfig, run_dir: Path, progress: bool = True) -> EvalResult:
     """Train, save ``run_dir/model.zip``, evaluate on the test canvases, write ``final.json``
     (``wall_clock_s`` counts training, its periodic evaluations and the final evaluation, as the
-    attention agents' trainer does)."""
+    attention agents' trainer does). A ``KeyboardInterrupt`` during training ends it early: the
+    model is still saved and scored, and ``final.json`` says ``"interrupted": true`` with the
+    steps actually taken."""
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(run_dir / "config.json") as tmp:
         tmp.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
@@ -225,7 +227,12 @@ def train_baseline(config: BaselineConfig, run_dir: Path, progress: bool = True)
     model = make_model(config, venv, tensorboard_log=str(run_dir))
     callback = TestAccuracyAndCheckpoints(config, run_dir, min(2000, config.eval_canvases))
     started = time.perf_counter()
-    model.learn(config.timesteps, callback=callback, progress_bar=progress, tb_log_name="sb3")
+    interrupted = False
+    try:
+        model.learn(config.timesteps, callback=callback, progress_bar=progress, tb_log_name="sb3")
+    except KeyboardInterrupt:  # Ctrl-C / SIGTERM (see train/ppo_baseline.py): keep what was learnt
+        interrupted = True
+        print(f"interrupted at {model.num_timesteps} steps: saving and evaluating")
     train_seconds = time.perf_counter() - started
     save_model(model, run_dir / "model.zip")
     result = evaluate_baseline(model, config, config.eval_canvases)
@@ -234,6 +241,8 @@ def train_baseline(config: BaselineConfig, run_dir: Path, progress: bool = True)
         "algo": config.algo,
         "env_id": config.env_id,
         "timesteps": int(model.num_timesteps),
+        "timesteps_requested": config.timesteps,
+        "interrupted": interrupted,
         "train_seconds": round(train_seconds, 1),
         "wall_clock_s": round(wall_clock_s, 1),
         "env_steps_per_s": round(model.num_timesteps / train_seconds, 1),

@@ -10,13 +10,35 @@ Same test canvases as the attention agents; prints "test accuracy" at the end.
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
-from agents.baselines import ALGOS, BaselineConfig, evaluate_baseline, load_model, train_baseline
+from agents.baselines import (
+    ALGOS,
+    HYPER,
+    BaselineConfig,
+    evaluate_baseline,
+    load_model,
+    train_baseline,
+)
 from agents.cli import new_run_dir, record_command
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def hyper_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """``HYPER[args.algo]`` with the command line's ``--learning-rate`` etc. applied."""
+    hyper = dict(HYPER[args.algo])
+    for name in ("learning_rate", "ent_coef", "n_epochs"):
+        if getattr(args, name) is not None:
+            hyper[name] = getattr(args, name)
+    return hyper
 
 
 def main() -> int:
@@ -32,21 +54,32 @@ def main() -> int:
     parser.add_argument("--logdir", default="runs")
     parser.add_argument("--eval-canvases", type=int, default=10_000)
     parser.add_argument("--eval-every", type=int, default=100_000)
+    parser.add_argument(
+        "--eval-seed", type=int, default=BaselineConfig.eval_seed,
+        help="test-canvas stream (default: the reporting one; tuning selects on another)",
+    )  # fmt: skip
     parser.add_argument("--eval", metavar="PATH", help="only evaluate this model.zip")
+    for name, kind in (("learning-rate", float), ("ent-coef", float), ("n-epochs", int)):
+        parser.add_argument(f"--{name}", type=kind, help="override the preset (HYPER[algo])")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends training early but still scores it
     try:
         if args.eval:
             saved = Path(args.eval).parent / "config.json"
             if not saved.is_file():
                 raise FileNotFoundError(f"{saved} (the run's config) is missing")
-            config = BaselineConfig(**{**json.loads(saved.read_text()), "device": args.device})
+            settings = json.loads(saved.read_text())
+            config = BaselineConfig(
+                **{**settings, "device": args.device, "eval_seed": args.eval_seed}
+            )
             result = evaluate_baseline(load_model(args.eval, config), config, args.eval_canvases)
         else:
             config = BaselineConfig(
                 algo=args.algo, env_id=args.env, num_envs=args.num_envs, grid_size=args.grid_size,
                 frame_stack=args.frame_stack, timesteps=args.timesteps, seed=args.seed,
                 device=args.device, eval_canvases=args.eval_canvases, eval_every=args.eval_every,
+                eval_seed=args.eval_seed, hyper=hyper_overrides(args),
             )  # fmt: skip
             run_dir = new_run_dir(Path(args.logdir), f"{args.algo}-{args.env}")
             record_command(run_dir, "train/ppo_baseline.py", sys.argv[1:])
