@@ -81,6 +81,34 @@ def _command(run_dir: Path) -> str:
     return " && ".join(path.read_text().strip().splitlines()) if path.is_file() else ""
 
 
+def attention_curve(records: list[dict]) -> list[tuple[float, float]]:
+    """``[(wall-clock s, greedy test accuracy %), ...]`` of an attention run's evaluations.
+
+    Evaluation records carry ``time/wall_clock_s`` since that field was added. For runs made
+    before, the clock is rebuilt from the training records: each logs ``perf/updates_per_s``
+    over the window since the previous one (evaluations included), so the window lengths sum to
+    the wall-clock at each logged update. A resumed run (update numbers going back) gets no
+    rebuilt curve: its windows do not add up to one clock.
+    """
+    evals = [r for r in records if "eval/test_error_greedy" in r]
+    if all("time/wall_clock_s" in r for r in evals):
+        return [(r["time/wall_clock_s"], 100.0 - r["eval/test_error_greedy"]) for r in evals]
+    clock, elapsed, last_update = {0: 0.0}, 0.0, 0
+    for r in records:
+        if "perf/updates_per_s" not in r:
+            continue
+        if r["update"] <= last_update:
+            return []
+        elapsed += (r["update"] - last_update) / r["perf/updates_per_s"]
+        clock[r["update"]] = elapsed
+        last_update = r["update"]
+    return [
+        (clock[r["update"]], 100.0 - r["eval/test_error_greedy"])
+        for r in evals
+        if r["update"] in clock
+    ]
+
+
 def collect(run_dir: Path) -> Comparison:
     """Read one finished run directory (attention agent or SB3 baseline)."""
     config = _read_json(run_dir / "config.json")
@@ -107,11 +135,7 @@ def collect(run_dir: Path) -> Comparison:
         )
     train_config = TrainConfig.from_dict(config)
     steps_per_episode = train_config.task_kwargs()["num_glimpses"]
-    curve = [
-        (r["time/wall_clock_s"], 100.0 - r["eval/test_error_greedy"])
-        for r in records
-        if "eval/test_error_greedy" in r and "time/wall_clock_s" in r
-    ]
+    curve = attention_curve(records)
     stochastic = train_config.agent != "edram"
     return Comparison(
         agent=AGENT_NAMES[train_config.agent],

@@ -147,3 +147,22 @@ def test_glimpse_features_see_stacked_and_single_observations():
         resolve_policy_kwargs({"features_extractor_class": "cnn"})
     with pytest.raises(ValueError, match="needs a 'location' observation"):
         GlimpseFeatures(spaces.Dict(glimpse=spaces.Box(0, 1, (3, 12, 12))))
+
+
+def test_attention_curve_uses_logged_clock_or_rebuilds_it_from_throughput(monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from compare_agents import attention_curve
+
+    logged = [{"update": 10, "eval/test_error_greedy": 40.0, "time/wall_clock_s": 3.0}]
+    assert attention_curve(logged) == [(3.0, 60.0)]
+    old_run = [
+        {"update": 100, "perf/updates_per_s": 10.0},  # 10 s
+        {"update": 100, "eval/test_error_greedy": 50.0},
+        {"update": 200, "perf/updates_per_s": 5.0},  # 20 s more, the evaluation included
+        {"update": 200, "eval/test_error_greedy": 20.0},
+    ]
+    assert attention_curve(old_run) == [(10.0, 50.0), (30.0, 80.0)]
+    resumed = [*old_run, {"update": 100, "perf/updates_per_s": 10.0}]
+    assert attention_curve(resumed) == []
