@@ -136,17 +136,31 @@ class TestAccuracyAndCheckpoints(BaseCallback):
     """Every ``eval_every`` steps: test accuracy into SB3's logger (TensorBoard ``test/*``) and
     into ``run_dir/metrics.jsonl`` as ``{"timesteps", "wall_clock_s", "eval/test_error"}`` (the
     learning curve against environment steps and seconds since training started); every
-    ``checkpoint_every`` steps: the model, saved atomically to ``run_dir/model.zip``."""
+    ``checkpoint_every`` steps: a checkpoint (:func:`save_checkpoint`).
 
-    def __init__(self, config: BaselineConfig, run_dir: Path, eval_canvases: int) -> None:
+    Args:
+        clock_offset_s: seconds already spent before this call of ``learn`` (a resumed run).
+    """
+
+    def __init__(
+        self, config: BaselineConfig, run_dir: Path, eval_canvases: int, clock_offset_s: float = 0.0
+    ) -> None:
         super().__init__()
         self.config, self.run_dir, self.eval_canvases = config, run_dir, eval_canvases
+        self.clock_offset_s = clock_offset_s
         self._next_eval = config.eval_every
         self._next_save = config.checkpoint_every
         self.started = time.perf_counter()
 
+    def elapsed(self) -> float:
+        """Seconds of this run so far, earlier sessions included."""
+        return self.clock_offset_s + time.perf_counter() - self.started
+
     def _on_training_start(self) -> None:
         self.started = time.perf_counter()
+        done = self.model.num_timesteps  # > 0 when resumed
+        self._next_eval = (done // self.config.eval_every + 1) * self.config.eval_every
+        self._next_save = (done // self.config.checkpoint_every + 1) * self.config.checkpoint_every
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next_eval:
@@ -156,15 +170,27 @@ class TestAccuracyAndCheckpoints(BaseCallback):
             self.logger.record("test/error_pct", result.error_pct)
             record = {
                 "timesteps": int(self.num_timesteps),
-                "wall_clock_s": round(time.perf_counter() - self.started, 1),
+                "wall_clock_s": round(self.elapsed(), 1),
                 "eval/test_error": result.error_pct,
             }
             with (self.run_dir / METRICS_FILE).open("a") as f:
                 f.write(json.dumps(record) + "\n")
         if self.num_timesteps >= self._next_save:
             self._next_save += self.config.checkpoint_every
-            save_model(self.model, self.run_dir / "model.zip")
+            save_checkpoint(self.model, self.run_dir, self.elapsed())
         return True
+
+
+CHECKPOINT_FILE = "checkpoint.json"
+
+
+def save_checkpoint(model: BaseAlgorithm, run_dir: Path, wall_clock_s: float) -> None:
+    """``run_dir/model.zip``, then ``run_dir/checkpoint.json`` ``{"timesteps", "wall_clock_s"}``
+    (both atomic; the JSON is written last, so it never points past the saved model)."""
+    save_model(model, run_dir / "model.zip")
+    state = {"timesteps": int(model.num_timesteps), "wall_clock_s": round(wall_clock_s, 1)}
+    with atomic_path(run_dir / CHECKPOINT_FILE) as tmp:
+        tmp.write_text(json.dumps(state) + "\n")
 
 
 def save_model(model: BaseAlgorithm, path: str | os.PathLike) -> Path:
@@ -176,16 +202,16 @@ def save_model(model: BaseAlgorithm, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_model(path: str | os.PathLike, config: BaselineConfig) -> BaseAlgorithm:
-    """Load a saved baseline (``config.algo`` says which class)."""
+def load_model(path: str | os.PathLike, config: BaselineConfig, **kwargs: Any) -> BaseAlgorithm:
+    """Load a saved baseline (``config.algo`` says which class; ``kwargs`` go to ``load``)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no saved model at {path}")
     if config.algo == "recurrent-ppo":
         from sb3_contrib import RecurrentPPO
 
-        return RecurrentPPO.load(path, device=config.device)
-    return PPO.load(path, device=config.device)
+        return RecurrentPPO.load(path, device=config.device, **kwargs)
+    return PPO.load(path, device=config.device, **kwargs)
 
 
 #: Hyper-parameters per algorithm (SB3 keyword arguments; ``policy_kwargs`` names its features
@@ -214,29 +240,48 @@ HYPER: dict[str, dict[str, Any]] = {
 }
 
 
-def train_baseline(config: BaselineConfig, run_dir: Path, progress: bool = True) -> EvalResult:
-    """Train, save ``run_dir/model.zip``, evaluate on the test canvases, write ``final.json``
-    (``wall_clock_s`` counts training, its periodic evaluations and the final evaluation, as the
-    attention agents' trainer does). A ``KeyboardInterrupt`` during training ends it early: the
-    model is still saved and scored, and ``final.json`` says ``"interrupted": true`` with the
-    steps actually taken."""
+def train_baseline(
+    config: BaselineConfig, run_dir: Path, progress: bool = True, resume: bool = False
+) -> EvalResult:
+    """Train, save ``run_dir/model.zip``, evaluate on the test canvases, write ``final.json``.
+
+    ``wall_clock_s`` counts training, its periodic evaluations and the final evaluation, as the
+    attention agents' trainer does. A ``KeyboardInterrupt`` during training ends it early: the
+    model is still checkpointed and scored, and ``final.json`` says ``"interrupted": true`` with
+    the steps actually taken. ``resume=True`` continues ``run_dir``'s last checkpoint up to
+    ``config.timesteps`` (the clock goes on from the checkpoint's; the environments restart
+    with fresh episodes, so a resumed run is not step-for-step the uninterrupted one).
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(run_dir / "config.json") as tmp:
-        tmp.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     venv, _ = make_vec_env(config, config.num_envs, "train")
-    model = make_model(config, venv, tensorboard_log=str(run_dir))
-    callback = TestAccuracyAndCheckpoints(config, run_dir, min(2000, config.eval_canvases))
-    started = time.perf_counter()
+    clock_offset_s = 0.0
+    if resume:
+        state_path = run_dir / CHECKPOINT_FILE
+        if not state_path.is_file():
+            raise FileNotFoundError(f"{state_path} is missing: nothing to resume in {run_dir}")
+        clock_offset_s = json.loads(state_path.read_text())["wall_clock_s"]
+        model = load_model(run_dir / "model.zip", config, env=venv, tensorboard_log=str(run_dir))
+    else:
+        with atomic_path(run_dir / "config.json") as tmp:
+            tmp.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        model = make_model(config, venv, tensorboard_log=str(run_dir))
+    callback = TestAccuracyAndCheckpoints(
+        config, run_dir, min(2000, config.eval_canvases), clock_offset_s
+    )
+    remaining = max(config.timesteps - model.num_timesteps, 0)
     interrupted = False
     try:
-        model.learn(config.timesteps, callback=callback, progress_bar=progress, tb_log_name="sb3")
+        model.learn(
+            remaining, callback=callback, progress_bar=progress, tb_log_name="sb3",
+            reset_num_timesteps=not resume,
+        )  # fmt: skip
     except KeyboardInterrupt:  # Ctrl-C / SIGTERM (see train/ppo_baseline.py): keep what was learnt
         interrupted = True
-        print(f"interrupted at {model.num_timesteps} steps: saving and evaluating")
-    train_seconds = time.perf_counter() - started
-    save_model(model, run_dir / "model.zip")
+        print(f"interrupted at {model.num_timesteps} steps: checkpointing and evaluating")
+    train_seconds = callback.elapsed()
+    save_checkpoint(model, run_dir, train_seconds)
     result = evaluate_baseline(model, config, config.eval_canvases)
-    wall_clock_s = time.perf_counter() - started
+    wall_clock_s = callback.elapsed()
     summary = {
         "algo": config.algo,
         "env_id": config.env_id,

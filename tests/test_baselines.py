@@ -166,3 +166,19 @@ def test_attention_curve_uses_logged_clock_or_rebuilds_it_from_throughput(monkey
     assert attention_curve(old_run) == [(10.0, 50.0), (30.0, 80.0)]
     resumed = [*old_run, {"update": 100, "perf/updates_per_s": 10.0}]
     assert attention_curve(resumed) == []
+
+
+def test_resume_continues_the_checkpoint_to_the_requested_steps(tmp_path):
+    config = _config("recurrent-ppo")
+    run = tmp_path / "run"
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        train_baseline(config, run, progress=False, resume=True)
+    train_baseline(config, run, progress=False)
+    first = json.loads((run / "final.json").read_text())
+    config.timesteps = 2 * first["timesteps"]
+    train_baseline(config, run, progress=False, resume=True)
+    final = json.loads((run / "final.json").read_text())
+    checkpoint = json.loads((run / "checkpoint.json").read_text())
+    assert final["timesteps"] >= config.timesteps and checkpoint["timesteps"] == final["timesteps"]
+    assert final["wall_clock_s"] > first["train_seconds"]  # the clock went on
+    assert not final["interrupted"]

@@ -3,6 +3,7 @@
     python train/ppo_baseline.py --algo recurrent-ppo --env ClutteredMNIST-v0 --timesteps 2000000
     python train/ppo_baseline.py --algo ppo --env TranslatedMNIST-v0
     python train/ppo_baseline.py --eval runs/<run>/model.zip      # test accuracy only
+    python train/ppo_baseline.py --resume runs/<run>              # after Ctrl-C or a crash
     tensorboard --logdir runs
 
 Same test canvases as the attention agents; prints "test accuracy" at the end.
@@ -59,6 +60,9 @@ def main() -> int:
         help="test-canvas stream (default: the reporting one; tuning selects on another)",
     )  # fmt: skip
     parser.add_argument("--eval", metavar="PATH", help="only evaluate this model.zip")
+    parser.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue this run's last checkpoint (its settings)"
+    )
     for name, kind in (("learning-rate", float), ("ent-coef", float), ("n-epochs", int)):
         parser.add_argument(f"--{name}", type=kind, help="override the preset (HYPER[algo])")
     parser.add_argument("--no-progress", action="store_true")
@@ -74,6 +78,14 @@ def main() -> int:
                 **{**settings, "device": args.device, "eval_seed": args.eval_seed}
             )
             result = evaluate_baseline(load_model(args.eval, config), config, args.eval_canvases)
+        elif args.resume:
+            run_dir = Path(args.resume)
+            saved = run_dir / "config.json"
+            if not saved.is_file():
+                raise FileNotFoundError(f"{saved} (the run's config) is missing")
+            config = BaselineConfig(**{**json.loads(saved.read_text()), "device": args.device})
+            record_command(run_dir, "train/ppo_baseline.py", sys.argv[1:])
+            result = train_baseline(config, run_dir, progress=not args.no_progress, resume=True)
         else:
             config = BaselineConfig(
                 algo=args.algo, env_id=args.env, num_envs=args.num_envs, grid_size=args.grid_size,
