@@ -3,6 +3,8 @@
     python benchmarks/compare_agents.py runs/ram-cluttered60-6g-<time> \\
         runs/recurrent-ppo-ClutteredMNIST-v0-<time> runs/ppo-ClutteredMNIST-v0-<time> ...
 
+The hand-written ``results/comparison_notes.md``, if there, is appended to the table.
+
 Each argument is a finished run directory of ``train/ram_agent.py`` (or ``dram_agent.py``,
 ``edram_agent.py``) or of ``train/ppo_baseline.py``; the kind and the task are read from its
 ``config.json``. All runs are scored on the same fixed test canvases (``agents.evaluate``).
@@ -179,6 +181,9 @@ def write_markdown(rows: list[Comparison], path: Path, png_name: str) -> None:
             )
         lines.append("")
     lines += [f"![test accuracy against wall-clock]({png_name})", ""]
+    notes = path.with_name(f"{path.stem}_notes.md")
+    if notes.exists():  # hand-written: how the runs were made, tuning, what the figures mean
+        lines += [notes.read_text().rstrip(), ""]
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines))
 

@@ -72,6 +72,8 @@ def test_compare_agents_tabulates_attention_and_sb3_runs(tmp_path):
     config.eval_every = 48
     train_baseline(config, tmp_path / "sb3", progress=False)
     results = tmp_path / "results"
+    results.mkdir()
+    (results / "comparison_notes.md").write_text("## Notes (hand-written)\n")
     script = ["benchmarks/compare_agents.py", str(ram_dir), str(tmp_path / "sb3")]
     subprocess.run(
         [sys.executable, *script, "--results", str(results)],
@@ -90,6 +92,7 @@ def test_compare_agents_tabulates_attention_and_sb3_runs(tmp_path):
     assert len(rows["RecurrentPPO"]["curve"]) >= 1
     table = (results / "comparison.md").read_text()
     assert "## MNIST-v0" in table and "RecurrentPPO" in table
+    assert table.rstrip().endswith("## Notes (hand-written)")
     assert (results / "comparison.png").stat().st_size > 0
 
 
