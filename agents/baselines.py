@@ -24,14 +24,15 @@ import numpy as np
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Image
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecMonitor
 
-from agents.evaluate import EvalResult, test_stream_key
+from agents.evaluate import EvalResult, Trajectories, test_stream_key, trajectory_grid
 from agents.run_log import METRICS_FILE
 from agents.sb3_features import resolve_policy_kwargs
 from agents.sb3_vec_env import GlimpseSB3VecEnv
 from glimpse_env.atomic import atomic_path
-from glimpse_env.envs import ENV_IDS
+from glimpse_env.envs import ENV_IDS, TaskConfig
 
 ALGOS = ("recurrent-ppo", "ppo")
 
@@ -113,23 +114,44 @@ def evaluate_baseline(
     venv, adapter = make_vec_env(config, batch, "test")
     steps = adapter.venv.episodes.config.num_glimpses
     key = test_stream_key(config.eval_seed)
-    errors = 0
+    episodes = adapter.venv.episodes
+    errors, examples = 0, None
     for start in range(0, num_canvases, batch):
         ids = np.arange(start, start + batch)
         adapter.select_episodes(key, ids)
         obs = venv.reset()
+        canvases, labels = adapter.venv.canvases.cpu().numpy(), episodes.labels.cpu().numpy()
+        path = [episodes.locations.cpu().numpy()]  # glimpse centres, (batch, 2) per step
         state, starts = None, np.ones(batch, dtype=bool)
-        for _ in range(steps):
+        for step in range(steps):
             action, state = model.predict(
                 obs, state=state, episode_start=starts, deterministic=True
             )
             obs, rewards, dones, _ = venv.step(action)
             starts = dones
+            if step < steps - 1:  # after the last step the env has already reset
+                path.append(episodes.locations.cpu().numpy())
         if not dones.all():
             raise RuntimeError("test episodes did not end after num_glimpses steps")
         errors += int(((rewards <= 0) & (ids < num_canvases)).sum())
+        if examples is None:
+            examples = Trajectories(
+                canvases=canvases,
+                locations=np.stack(path, axis=1),
+                labels=labels,
+                predictions=np.asarray(action)[:, 2],
+            )
     venv.close()
-    return EvalResult("deterministic", errors, num_canvases)
+    return EvalResult("deterministic", errors, num_canvases, examples)
+
+
+def trajectory_image(result: EvalResult, config: BaselineConfig, count: int = 16) -> np.ndarray:
+    """``(H, W, 3)`` uint8 grid of the first ``count`` test glimpse paths of ``result``."""
+    task = TaskConfig(**ENV_IDS[config.env_id])
+    assert result.examples is not None
+    return trajectory_grid(
+        result.examples, task.glimpse_size, task.num_scales, task.scale_factor, count=count
+    )
 
 
 class TestAccuracyAndCheckpoints(BaseCallback):
@@ -168,6 +190,8 @@ class TestAccuracyAndCheckpoints(BaseCallback):
             result = evaluate_baseline(self.model, self.config, self.eval_canvases)
             self.logger.record("test/accuracy", 1 - result.errors / result.total)
             self.logger.record("test/error_pct", result.error_pct)
+            image = Image(trajectory_image(result, self.config), "HWC")
+            self.logger.record("test/trajectories", image, exclude=("stdout", "log", "json", "csv"))
             record = {
                 "timesteps": int(self.num_timesteps),
                 "wall_clock_s": round(self.elapsed(), 1),

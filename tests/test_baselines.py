@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from agents.baselines import (
@@ -12,7 +13,9 @@ from agents.baselines import (
     load_model,
     make_vec_env,
     train_baseline,
+    trajectory_image,
 )
+from glimpse_env.envs.wrappers import grid_indices, grid_locations
 
 
 def _config(algo: str) -> BaselineConfig:
@@ -35,6 +38,11 @@ def test_short_run_trains_saves_and_scores_real_test_episodes(tmp_path, algo):
     assert final["timesteps"] >= 96 and final["test_errors"] == result.errors
     again = evaluate_baseline(load_model(tmp_path / "run" / "model.zip", config), config, 60)
     assert again.errors == result.errors  # deterministic policy, fixed test canvases
+    paths = result.examples.locations  # first batch: (30 canvases, 6 glimpses, (x, y))
+    assert paths.shape == (30, 6, 2) and result.examples.canvases.shape == (30, 28, 28)
+    moves = paths[:, 1:]  # every glimpse after the first is a grid point the policy chose
+    np.testing.assert_allclose(grid_locations(grid_indices(moves, 9), 9), moves, atol=1e-6)
+    assert trajectory_image(result, config, count=4).shape[-1] == 3
 
 
 def test_ppo_sees_the_last_glimpses_stacked():
