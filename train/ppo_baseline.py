@@ -29,6 +29,17 @@ from agents.baselines import (
 from agents.cli import new_run_dir, record_command
 
 
+DEFAULT_TIMESTEPS = 1_000_000
+
+
+def saved_config(run_dir: Path, **overrides: Any) -> BaselineConfig:
+    """The ``BaselineConfig`` a run wrote to ``run_dir/config.json``, with ``overrides``."""
+    saved = run_dir / "config.json"
+    if not saved.is_file():
+        raise FileNotFoundError(f"{saved} (the run's config) is missing")
+    return BaselineConfig(**{**json.loads(saved.read_text()), **overrides})
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -46,7 +57,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--algo", choices=ALGOS, default="recurrent-ppo")
     parser.add_argument("--env", default="ClutteredMNIST-v0", help="a registered id")
-    parser.add_argument("--timesteps", type=int, default=1_000_000)
+    parser.add_argument(
+        "--timesteps", type=int, help=f"env steps to train to (default {DEFAULT_TIMESTEPS:,})"
+    )
     parser.add_argument("--num-envs", type=int, default=64)
     parser.add_argument("--grid-size", type=int, default=9)
     parser.add_argument("--frame-stack", type=int, default=6, help="ppo only")
@@ -70,26 +83,20 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends training early but still scores it
     try:
         if args.eval:
-            saved = Path(args.eval).parent / "config.json"
-            if not saved.is_file():
-                raise FileNotFoundError(f"{saved} (the run's config) is missing")
-            settings = json.loads(saved.read_text())
-            config = BaselineConfig(
-                **{**settings, "device": args.device, "eval_seed": args.eval_seed}
-            )
+            config = saved_config(Path(args.eval).parent, device=args.device,
+                                  eval_seed=args.eval_seed)  # fmt: skip
             result = evaluate_baseline(load_model(args.eval, config), config, args.eval_canvases)
         elif args.resume:
             run_dir = Path(args.resume)
-            saved = run_dir / "config.json"
-            if not saved.is_file():
-                raise FileNotFoundError(f"{saved} (the run's config) is missing")
-            config = BaselineConfig(**{**json.loads(saved.read_text()), "device": args.device})
+            more = {"timesteps": args.timesteps} if args.timesteps is not None else {}
+            config = saved_config(run_dir, device=args.device, **more)
             record_command(run_dir, "train/ppo_baseline.py", sys.argv[1:])
             result = train_baseline(config, run_dir, progress=not args.no_progress, resume=True)
         else:
             config = BaselineConfig(
                 algo=args.algo, env_id=args.env, num_envs=args.num_envs, grid_size=args.grid_size,
-                frame_stack=args.frame_stack, timesteps=args.timesteps, seed=args.seed,
+                frame_stack=args.frame_stack, timesteps=args.timesteps or DEFAULT_TIMESTEPS,
+                seed=args.seed,
                 device=args.device, eval_canvases=args.eval_canvases, eval_every=args.eval_every,
                 eval_seed=args.eval_seed, hyper=hyper_overrides(args),
             )  # fmt: skip
