@@ -28,7 +28,6 @@ from agents.baselines import (
 )
 from agents.cli import new_run_dir, record_command
 
-
 DEFAULT_TIMESTEPS = 1_000_000
 
 
