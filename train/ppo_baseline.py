@@ -46,7 +46,7 @@ def _interrupt(signum: int, frame: object) -> None:
 def hyper_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """``HYPER[args.algo]`` with the command line's ``--learning-rate`` etc. applied."""
     hyper = dict(HYPER[args.algo])
-    for name in ("learning_rate", "ent_coef", "n_epochs"):
+    for name in ("learning_rate", "ent_coef", "n_epochs", "gae_lambda"):
         if getattr(args, name) is not None:
             hyper[name] = getattr(args, name)
     return hyper
@@ -75,7 +75,9 @@ def main() -> int:
     parser.add_argument(
         "--resume", metavar="RUN_DIR", help="continue this run's last checkpoint (its settings)"
     )
-    for name, kind in (("learning-rate", float), ("ent-coef", float), ("n-epochs", int)):
+    overridable = (("learning-rate", float), ("ent-coef", float), ("n-epochs", int),
+                   ("gae-lambda", float))  # fmt: skip
+    for name, kind in overridable:
         parser.add_argument(f"--{name}", type=kind, help="override the preset (HYPER[algo])")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
