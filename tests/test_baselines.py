@@ -193,3 +193,20 @@ def test_resume_continues_the_checkpoint_to_the_requested_steps(tmp_path):
     assert final["timesteps"] >= config.timesteps and checkpoint["timesteps"] == final["timesteps"]
     assert final["wall_clock_s"] > first["train_seconds"]  # the clock went on
     assert not final["interrupted"]
+
+
+def test_agent_throughput_measures_every_agent_on_the_same_task(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "throughput.json"
+    command = [sys.executable, "benchmarks/agent_throughput.py", "--env", "TranslatedMNIST-v0"]
+    command += ["--seconds", "0.05", "--json", str(out)]
+    done = subprocess.run(command, cwd=repo, capture_output=True, text=True, check=True)
+    (record,) = json.loads(out.read_text())
+    assert record["env_id"] == "TranslatedMNIST-v0" and record["ratio_to_ram"]["RAM"] == 1.0
+    assert set(record["env_steps_per_s"]) == {"RAM", "recurrent-ppo", "ppo"}
+    assert all(rate > 0 for rate in record["env_steps_per_s"].values())
+    assert "x RAM" in done.stdout
