@@ -107,6 +107,7 @@ def main() -> None:
             "algo": args.algo,
             "env_id": args.env,
             "overrides": overrides,
+            "hyper": config.hyper,  # everything the run used, overrides applied
             "timesteps": args.timesteps,
             "seed": args.seed,
             "eval_seed": args.eval_seed,
