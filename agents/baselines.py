@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image as PILImage
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
@@ -267,7 +268,8 @@ HYPER: dict[str, dict[str, Any]] = {
 def train_baseline(
     config: BaselineConfig, run_dir: Path, progress: bool = True, resume: bool = False
 ) -> EvalResult:
-    """Train, save ``run_dir/model.zip``, evaluate on the test canvases, write ``final.json``.
+    """Train, save ``run_dir/model.zip``, evaluate on the test canvases, write ``final.json``
+    and ``trajectories.png`` (the final policy's glimpse paths on the first 16 test canvases).
 
     ``wall_clock_s`` counts training, its periodic evaluations and the final evaluation, as the
     attention agents' trainer does. A ``KeyboardInterrupt`` during training ends it early: the
@@ -321,5 +323,7 @@ def train_baseline(
     }
     with atomic_path(run_dir / "final.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    with atomic_path(run_dir / "trajectories.png") as tmp:  # the final policy's glimpse paths
+        PILImage.fromarray(trajectory_image(result, config)).save(tmp, format="PNG")
     venv.close()
     return result

@@ -43,6 +43,7 @@ def test_short_run_trains_saves_and_scores_real_test_episodes(tmp_path, algo):
     moves = paths[:, 1:]  # every glimpse after the first is a grid point the policy chose
     np.testing.assert_allclose(grid_locations(grid_indices(moves, 9), 9), moves, atol=1e-6)
     assert trajectory_image(result, config, count=4).shape[-1] == 3
+    assert (tmp_path / "run" / "trajectories.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_ppo_sees_the_last_glimpses_stacked():
@@ -210,3 +211,38 @@ def test_agent_throughput_measures_every_agent_on_the_same_task(tmp_path):
     assert set(record["env_steps_per_s"]) == {"RAM", "recurrent-ppo", "ppo"}
     assert all(rate > 0 for rate in record["env_steps_per_s"].values())
     assert "x RAM" in done.stdout
+
+
+def test_ppo_baseline_command_line_trains_evaluates_and_resumes(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+
+    def cli(*flags: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "train/ppo_baseline.py", "--no-progress", *flags]
+        return subprocess.run(command, cwd=repo, capture_output=True, text=True)
+
+    small = ["--eval-canvases", "40", "--num-envs", "8"]
+    first = ["--algo", "ppo", "--env", "MNIST-v0", "--timesteps", "288", "--eval-every", "288"]
+    done = cli(*first, *small, "--learning-rate", "1e-3", "--logdir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "test accuracy" in done.stdout
+    (run,) = tmp_path.iterdir()
+    assert json.loads((run / "config.json").read_text())["hyper"]["learning_rate"] == 1e-3
+    assert (run / "trajectories.png").is_file() and (run / "checkpoint.json").is_file()
+
+    png = tmp_path / "paths.png"
+    done = cli(
+        "--eval", str(run / "model.zip"), "--eval-canvases", "40", "--trajectories", str(png)
+    )
+    assert done.returncode == 0 and "test accuracy" in done.stdout and png.is_file()
+
+    done = cli("--resume", str(run), "--timesteps", "576")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((run / "final.json").read_text())["timesteps"] >= 576
+    assert len((run / "command.txt").read_text().splitlines()) == 2  # the start and the resume
+
+    missing = cli("--eval", str(tmp_path / "nowhere" / "model.zip"))
+    assert missing.returncode == 2 and "config.json (the run's config) is missing" in missing.stderr

@@ -3,6 +3,7 @@
     python train/ppo_baseline.py --algo recurrent-ppo --env ClutteredMNIST-v0 --timesteps 2000000
     python train/ppo_baseline.py --algo ppo --env TranslatedMNIST-v0
     python train/ppo_baseline.py --eval runs/<run>/model.zip      # test accuracy only
+    python train/ppo_baseline.py --eval runs/<run>/model.zip --trajectories paths.png
     python train/ppo_baseline.py --resume runs/<run>              # after Ctrl-C or a crash
     tensorboard --logdir runs
 
@@ -16,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from PIL import Image as PILImage
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
 from agents.baselines import (
@@ -25,8 +28,10 @@ from agents.baselines import (
     evaluate_baseline,
     load_model,
     train_baseline,
+    trajectory_image,
 )
 from agents.cli import new_run_dir, record_command
+from glimpse_env.atomic import atomic_path
 
 DEFAULT_TIMESTEPS = 1_000_000
 
@@ -73,6 +78,9 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument("--eval", metavar="PATH", help="only evaluate this model.zip")
     parser.add_argument(
+        "--trajectories", metavar="PNG", help="with --eval: also draw 16 test glimpse paths here"
+    )
+    parser.add_argument(
         "--resume", metavar="RUN_DIR", help="continue this run's last checkpoint (its settings)"
     )
     overridable = (("learning-rate", float), ("ent-coef", float), ("n-epochs", int),
@@ -87,6 +95,10 @@ def main() -> int:
             config = saved_config(Path(args.eval).parent, device=args.device,
                                   eval_seed=args.eval_seed)  # fmt: skip
             result = evaluate_baseline(load_model(args.eval, config), config, args.eval_canvases)
+            if args.trajectories:
+                with atomic_path(Path(args.trajectories)) as tmp:
+                    image = trajectory_image(result, config)
+                    PILImage.fromarray(image).save(tmp, format="PNG")
         elif args.resume:
             run_dir = Path(args.resume)
             more = {"timesteps": args.timesteps} if args.timesteps is not None else {}
