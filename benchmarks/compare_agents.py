@@ -31,6 +31,7 @@ from pathlib import Path
 
 from figures import pyplot, save_png
 
+from agents.baselines import HYPER
 from agents.config import TrainConfig
 from agents.run_log import read_metrics
 from glimpse_env.atomic import atomic_path
@@ -111,6 +112,16 @@ def attention_curve(records: list[dict]) -> list[tuple[float, float]]:
     ]
 
 
+def _preset_difference(config: dict) -> str:
+    """``" [gae_lambda=0.95, ent_coef=0.01]"``: the run's SB3 settings that differ from today's
+    ``agents.baselines.HYPER`` (empty when it ran the current preset), so that runs made before
+    or during tuning are told apart in the table."""
+    preset = HYPER[config["algo"]]
+    used = config.get("hyper") or {}
+    diff = [f"{k}={v}" for k, v in used.items() if k in preset and preset[k] != v]
+    return f" [{', '.join(diff)}]" if diff else ""
+
+
 def collect(run_dir: Path) -> Comparison:
     """Read one finished run directory (attention agent or SB3 baseline)."""
     config = _read_json(run_dir / "config.json")
@@ -123,7 +134,7 @@ def collect(run_dir: Path) -> Comparison:
             if "eval/test_error" in r
         ]
         return Comparison(
-            agent=ALGO_NAMES[config["algo"]],
+            agent=ALGO_NAMES[config["algo"]] + _preset_difference(config),
             env_id=config["env_id"],
             test_error=final["test_error"],
             test_errors=final["test_errors"],

@@ -246,3 +246,17 @@ def test_ppo_baseline_command_line_trains_evaluates_and_resumes(tmp_path):
 
     missing = cli("--eval", str(tmp_path / "nowhere" / "model.zip"))
     assert missing.returncode == 2 and "config.json (the run's config) is missing" in missing.stderr
+
+
+def test_compare_agents_names_runs_made_with_other_settings_than_the_preset(monkeypatch):
+    from pathlib import Path
+
+    from agents.baselines import HYPER
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from compare_agents import _preset_difference
+
+    current = {"algo": "ppo", "hyper": dict(HYPER["ppo"])}
+    assert _preset_difference(current) == ""
+    older = {"algo": "ppo", "hyper": {**HYPER["ppo"], "ent_coef": 0.123}}
+    assert _preset_difference(older) == " [ent_coef=0.123]"
