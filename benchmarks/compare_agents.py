@@ -204,7 +204,7 @@ def plot_curves(rows: list[Comparison], path: Path) -> None:
     plt = pyplot()
 
     env_ids = sorted({r.env_id for r in rows})
-    fig, axes = plt.subplots(1, len(env_ids), figsize=(6 * len(env_ids), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(env_ids), figsize=(6 * len(env_ids), 5.5), squeeze=False)
     for ax, env_id in zip(axes[0], env_ids, strict=True):
         for r in rows:
             if r.env_id != env_id:
@@ -217,7 +217,7 @@ def plot_curves(rows: list[Comparison], path: Path) -> None:
         ax.set_ylabel("test accuracy (%)")
         ax.set_ylim(0, 100)
         ax.grid(True, alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15))  # below: no overlap
     save_png(fig, path)
 
 
