@@ -91,8 +91,11 @@ def test_compare_agents_tabulates_attention_and_sb3_runs(tmp_path):
         capture_output=True,
         text=True,
     )
-    rows = {r["agent"]: r for r in json.loads((results / "comparison.json").read_text())}
+    rows = {
+        r["agent"].split(" [")[0]: r for r in json.loads((results / "comparison.json").read_text())
+    }
     assert set(rows) == {"RAM", "RecurrentPPO"}
+    assert "[n_steps=6, batch_size=48" in rows["RecurrentPPO"]["agent"]  # not the preset
     assert rows["RAM"]["env_steps"] == 2 * 8 * 6  # updates x batch x glimpses of MNIST-v0
     assert len(rows["RAM"]["curve"]) == 2 and rows["RAM"]["test_canvases"] == 30
     sb3_final = json.loads((tmp_path / "sb3" / "final.json").read_text())
