@@ -155,6 +155,12 @@ def trajectory_image(result: EvalResult, config: BaselineConfig, count: int = 16
     )
 
 
+def save_trajectories_png(result: EvalResult, config: BaselineConfig, path: Path) -> None:
+    """:func:`trajectory_image` of ``result`` written to ``path`` as a PNG (atomically)."""
+    with atomic_path(path) as tmp:
+        PILImage.fromarray(trajectory_image(result, config)).save(tmp, format="PNG")
+
+
 class TestAccuracyAndCheckpoints(BaseCallback):
     """Every ``eval_every`` steps: test accuracy into SB3's logger (TensorBoard ``test/*``) and
     into ``run_dir/metrics.jsonl`` as ``{"timesteps", "wall_clock_s", "eval/test_error"}`` (the
@@ -332,7 +338,6 @@ def train_baseline(
     }
     with atomic_path(run_dir / "final.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    with atomic_path(run_dir / "trajectories.png") as tmp:  # the final policy's glimpse paths
-        PILImage.fromarray(trajectory_image(result, config)).save(tmp, format="PNG")
+    save_trajectories_png(result, config, run_dir / "trajectories.png")
     venv.close()
     return result

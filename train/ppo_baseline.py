@@ -17,8 +17,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from PIL import Image as PILImage
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
 from agents.baselines import (
@@ -27,13 +25,16 @@ from agents.baselines import (
     BaselineConfig,
     evaluate_baseline,
     load_model,
+    save_trajectories_png,
     train_baseline,
-    trajectory_image,
 )
 from agents.cli import new_run_dir, record_command
-from glimpse_env.atomic import atomic_path
 
 DEFAULT_TIMESTEPS = 1_000_000
+#: Preset values the command line can override: `--flag` -> SB3 keyword (`-` read as `_`).
+OVERRIDABLE: dict[str, type] = {
+    "learning-rate": float, "ent-coef": float, "n-epochs": int, "gae-lambda": float,
+}  # fmt: skip
 
 
 def saved_config(run_dir: Path, **overrides: Any) -> BaselineConfig:
@@ -51,9 +52,10 @@ def _interrupt(signum: int, frame: object) -> None:
 def hyper_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """``HYPER[args.algo]`` with the command line's ``--learning-rate`` etc. applied."""
     hyper = dict(HYPER[args.algo])
-    for name in ("learning_rate", "ent_coef", "n_epochs", "gae_lambda"):
-        if getattr(args, name) is not None:
-            hyper[name] = getattr(args, name)
+    for flag in OVERRIDABLE:
+        value = getattr(args, flag.replace("-", "_"))
+        if value is not None:
+            hyper[flag.replace("-", "_")] = value
     return hyper
 
 
@@ -83,10 +85,8 @@ def main() -> int:
     parser.add_argument(
         "--resume", metavar="RUN_DIR", help="continue this run's last checkpoint (its settings)"
     )
-    overridable = (("learning-rate", float), ("ent-coef", float), ("n-epochs", int),
-                   ("gae-lambda", float))  # fmt: skip
-    for name, kind in overridable:
-        parser.add_argument(f"--{name}", type=kind, help="override the preset (HYPER[algo])")
+    for flag, kind in OVERRIDABLE.items():
+        parser.add_argument(f"--{flag}", type=kind, help="override the preset (HYPER[algo])")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends training early but still scores it
@@ -96,9 +96,7 @@ def main() -> int:
                                   eval_seed=args.eval_seed)  # fmt: skip
             result = evaluate_baseline(load_model(args.eval, config), config, args.eval_canvases)
             if args.trajectories:
-                with atomic_path(Path(args.trajectories)) as tmp:
-                    image = trajectory_image(result, config)
-                    PILImage.fromarray(image).save(tmp, format="PNG")
+                save_trajectories_png(result, config, Path(args.trajectories))
         elif args.resume:
             run_dir = Path(args.resume)
             more = {"timesteps": args.timesteps} if args.timesteps is not None else {}
