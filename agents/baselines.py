@@ -1,9 +1,13 @@
 """Stable-Baselines3 baselines on the glimpse task: RecurrentPPO and frame-stacked PPO.
 
 Both step :class:`agents.sb3_vec_env.GlimpseSB3VecEnv` (the native vector env with grid actions)
-and are scored exactly like the attention agents: on the fixed test canvases of
-:mod:`agents.evaluate` (episodes ``0 .. n-1`` of the stream keyed by ``eval_seed``, test split),
-acting deterministically.
+and are scored exactly like the attention agents: on the fixed canvases of :mod:`agents.evaluate`
+(episodes ``0 .. n-1`` of the stream keyed by ``eval_seed``), acting deterministically: on the
+``valid`` split during training and for tuning, on ``valid`` and ``test`` at the end.
+
+Saved models are read back safely: :func:`load_model` builds the algorithm from the run's
+``config.json`` and loads only the parameter files of ``model.zip`` (``weights_only=True``),
+never SB3's ``load`` (whose ``data`` entry is cloudpickle and runs code).
 
 - ``recurrent-ppo``: ``sb3_contrib.RecurrentPPO`` with ``MultiInputLstmPolicy``; memory is the LSTM.
 - ``ppo``: ``stable_baselines3.PPO`` with ``MultiInputPolicy`` over the last ``frame_stack``
@@ -13,9 +17,13 @@ acting deterministically.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import pickle
 import time
+import warnings
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +40,7 @@ from agents.evaluate import EvalResult, Trajectories, test_stream_key, trajector
 from agents.run_log import METRICS_FILE
 from agents.sb3_features import resolve_policy_kwargs
 from agents.sb3_vec_env import GlimpseSB3VecEnv
+from agents.weights import UnsafeFileError, WeightsMismatchError, state_dict_sha256
 from glimpse_env.atomic import atomic_path
 from glimpse_env.envs import ENV_IDS, TaskConfig
 
@@ -50,8 +59,9 @@ class BaselineConfig:
         frame_stack: observations stacked for ``ppo`` (ignored by ``recurrent-ppo``).
         timesteps: environment steps to train (all envs together).
         seed, device: as usual.
-        eval_canvases, eval_batch_size, eval_seed: the test set (same as the attention agents').
-        eval_every: environment steps between test evaluations during training.
+        eval_canvases, eval_batch_size, eval_seed: the evaluation canvases (same as the
+            attention agents').
+        eval_every: environment steps between validation evaluations during training.
         checkpoint_every: environment steps between checkpoints.
         hyper: keyword arguments of the SB3 algorithm (n_steps, batch_size, learning_rate, ...).
     """
@@ -108,11 +118,11 @@ def make_model(config: BaselineConfig, venv: VecEnv, tensorboard_log: str | None
 
 
 def evaluate_baseline(
-    model: BaseAlgorithm, config: BaselineConfig, num_canvases: int
+    model: BaseAlgorithm, config: BaselineConfig, num_canvases: int, split: str = "test"
 ) -> EvalResult:
-    """Deterministic test error on the fixed test canvases (see the module docstring)."""
+    """Deterministic error on the fixed canvases of ``split`` (see the module docstring)."""
     batch = min(config.eval_batch_size, num_canvases)
-    venv, adapter = make_vec_env(config, batch, "test")
+    venv, adapter = make_vec_env(config, batch, split)
     steps = adapter.venv.episodes.config.num_glimpses
     key = test_stream_key(config.eval_seed)
     episodes = adapter.venv.episodes
@@ -143,7 +153,7 @@ def evaluate_baseline(
                 predictions=np.asarray(action)[:, 2],
             )
     venv.close()
-    return EvalResult("deterministic", errors, num_canvases, examples)
+    return EvalResult("deterministic", errors, num_canvases, examples, split)
 
 
 def trajectory_image(result: EvalResult, config: BaselineConfig, count: int = 16) -> np.ndarray:
@@ -161,10 +171,11 @@ def save_trajectories_png(result: EvalResult, config: BaselineConfig, path: Path
         PILImage.fromarray(trajectory_image(result, config)).save(tmp, format="PNG")
 
 
-class TestAccuracyAndCheckpoints(BaseCallback):
-    """Every ``eval_every`` steps: test accuracy into SB3's logger (TensorBoard ``test/*``) and
-    into ``run_dir/metrics.jsonl`` as ``{"timesteps", "wall_clock_s", "eval/test_error"}`` (the
-    learning curve against environment steps and seconds since training started); every
+class ValidAccuracyAndCheckpoints(BaseCallback):
+    """Every ``eval_every`` steps: validation accuracy into SB3's logger (TensorBoard
+    ``valid/*``) and into ``run_dir/metrics.jsonl`` as ``{"timesteps", "wall_clock_s",
+    "valid/error"}`` (the learning curve against environment steps and seconds since training
+    started); every
     ``checkpoint_every`` steps: a checkpoint (:func:`save_checkpoint`).
 
     Args:
@@ -194,15 +205,17 @@ class TestAccuracyAndCheckpoints(BaseCallback):
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next_eval:
             self._next_eval += self.config.eval_every
-            result = evaluate_baseline(self.model, self.config, self.eval_canvases)
-            self.logger.record("test/accuracy", 1 - result.errors / result.total)
-            self.logger.record("test/error_pct", result.error_pct)
+            result = evaluate_baseline(self.model, self.config, self.eval_canvases, "valid")
+            self.logger.record("valid/accuracy", 1 - result.errors / result.total)
+            self.logger.record("valid/error_pct", result.error_pct)
             image = Image(trajectory_image(result, self.config), "HWC")
-            self.logger.record("test/trajectories", image, exclude=("stdout", "log", "json", "csv"))
+            self.logger.record(
+                "valid/trajectories", image, exclude=("stdout", "log", "json", "csv")
+            )
             record = {
                 "timesteps": int(self.num_timesteps),
                 "wall_clock_s": round(self.elapsed(), 1),
-                "eval/test_error": result.error_pct,
+                "valid/error": result.error_pct,
             }
             with (self.run_dir / METRICS_FILE).open("a") as f:
                 f.write(json.dumps(record) + "\n")
@@ -216,10 +229,15 @@ CHECKPOINT_FILE = "checkpoint.json"
 
 
 def save_checkpoint(model: BaseAlgorithm, run_dir: Path, wall_clock_s: float) -> None:
-    """``run_dir/model.zip``, then ``run_dir/checkpoint.json`` ``{"timesteps", "wall_clock_s"}``
-    (both atomic; the JSON is written last, so it never points past the saved model)."""
+    """``run_dir/model.zip``, then ``run_dir/checkpoint.json`` ``{"timesteps", "wall_clock_s",
+    "policy_sha256"}`` (both atomic; the JSON is written last, so it never points past the saved
+    model)."""
     save_model(model, run_dir / "model.zip")
-    state = {"timesteps": int(model.num_timesteps), "wall_clock_s": round(wall_clock_s, 1)}
+    state = {
+        "timesteps": int(model.num_timesteps),
+        "wall_clock_s": round(wall_clock_s, 1),
+        "policy_sha256": state_dict_sha256(model.policy.state_dict()),
+    }
     with atomic_path(run_dir / CHECKPOINT_FILE) as tmp:
         tmp.write_text(json.dumps(state) + "\n")
 
@@ -233,16 +251,76 @@ def save_model(model: BaseAlgorithm, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_model(path: str | os.PathLike, config: BaselineConfig, **kwargs: Any) -> BaseAlgorithm:
-    """Load a saved baseline (``config.algo`` says which class; ``kwargs`` go to ``load``)."""
+def _read_zip_tensors(archive: zipfile.ZipFile, name: str, path: Path) -> Any:
+    """``torch.load(weights_only=True)`` of one entry of an SB3 zip."""
+    import torch
+
+    try:
+        data = archive.read(name)
+    except KeyError:
+        raise ValueError(f"{path} has no {name!r}: not a saved SB3 model") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UnsafeFileError(
+            f"refusing to load {path}: its {name!r} is not plain tensors; nothing in it was run"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path}: {name!r} is not readable: {error}") from None
+
+
+def load_model(
+    path: str | os.PathLike,
+    config: BaselineConfig,
+    env: VecEnv | None = None,
+    tensorboard_log: str | None = None,
+    with_optimizer: bool = False,
+) -> BaseAlgorithm:
+    """A baseline built from ``config`` with the parameters saved in ``path`` (a ``model.zip``).
+
+    Only ``policy.pth`` (and, with ``with_optimizer``, ``policy.optimizer.pth``) are read, with
+    ``weights_only=True``; the zip's pickled ``data`` is never opened. When the zip's directory
+    has a ``checkpoint.json`` recording ``policy_sha256``, the parameters must match it.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        agents.weights.UnsafeFileError: an entry would run code to load (nothing was run).
+        agents.weights.WeightsMismatchError: the parameters differ from the recorded sha256.
+        ValueError: not a readable SB3 zip, or parameters that do not fit ``config``'s model.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no saved model at {path}")
-    if config.algo == "recurrent-ppo":
-        from sb3_contrib import RecurrentPPO
-
-        return RecurrentPPO.load(path, device=config.device, **kwargs)
-    return PPO.load(path, device=config.device, **kwargs)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            policy = _read_zip_tensors(archive, "policy.pth", path)
+            optimizer = (
+                _read_zip_tensors(archive, "policy.optimizer.pth", path) if with_optimizer else None
+            )
+    except zipfile.BadZipFile as error:
+        raise ValueError(f"{path} is not a saved SB3 model (zip): {error}") from None
+    state_file = path.parent / CHECKPOINT_FILE
+    if path.name == "model.zip" and state_file.is_file():
+        recorded = json.loads(state_file.read_text()).get("policy_sha256")
+        if recorded is not None and state_dict_sha256(policy) != recorded:
+            raise WeightsMismatchError(
+                f"{path}: its parameters do not match the policy_sha256 in {state_file}: the "
+                "file is corrupt or was altered"
+            )
+    if env is None:
+        env, _ = make_vec_env(config, config.num_envs, "valid")
+    model = make_model(config, env, tensorboard_log)
+    try:
+        model.policy.load_state_dict(policy)
+        if optimizer is not None:
+            model.policy.optimizer.load_state_dict(optimizer)
+    except (RuntimeError, ValueError, KeyError) as error:
+        raise ValueError(
+            f"{path}: the saved parameters do not fit the model of its config.json: {error}"
+        ) from None
+    return model
 
 
 #: Hyper-parameters per algorithm (SB3 keyword arguments; ``policy_kwargs`` names its features
@@ -280,10 +358,19 @@ HYPER: dict[str, dict[str, Any]] = {
 }
 
 
+@dataclass
+class BaselineResult:
+    """Final deterministic errors of a baseline run: ``valid`` (for selection) and ``test``."""
+
+    valid: EvalResult
+    test: EvalResult
+
+
 def train_baseline(
     config: BaselineConfig, run_dir: Path, progress: bool = True, resume: bool = False
-) -> EvalResult:
-    """Train, save ``run_dir/model.zip``, evaluate on the test canvases, write ``final.json``
+) -> BaselineResult:
+    """Train, save ``run_dir/model.zip``, evaluate on the valid and test canvases, write
+    ``final.json``
     and ``trajectories.png`` (the final policy's glimpse paths on the first 16 test canvases).
 
     ``wall_clock_s`` counts training, its periodic evaluations and the final evaluation, as the
@@ -300,13 +387,15 @@ def train_baseline(
         state_path = run_dir / CHECKPOINT_FILE
         if not state_path.is_file():
             raise FileNotFoundError(f"{state_path} is missing: nothing to resume in {run_dir}")
-        clock_offset_s = json.loads(state_path.read_text())["wall_clock_s"]
-        model = load_model(run_dir / "model.zip", config, env=venv, tensorboard_log=str(run_dir))
+        state = json.loads(state_path.read_text())
+        clock_offset_s = state["wall_clock_s"]
+        model = load_model(run_dir / "model.zip", config, venv, str(run_dir), with_optimizer=True)
+        model.num_timesteps = int(state["timesteps"])
     else:
         with atomic_path(run_dir / "config.json") as tmp:
             tmp.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
         model = make_model(config, venv, tensorboard_log=str(run_dir))
-    callback = TestAccuracyAndCheckpoints(
+    callback = ValidAccuracyAndCheckpoints(
         config, run_dir, min(2000, config.eval_canvases), clock_offset_s
     )
     remaining = max(config.timesteps - model.num_timesteps, 0)
@@ -321,7 +410,8 @@ def train_baseline(
         print(f"interrupted at {model.num_timesteps} steps: checkpointing and evaluating")
     train_seconds = callback.elapsed()
     save_checkpoint(model, run_dir, train_seconds)
-    result = evaluate_baseline(model, config, config.eval_canvases)
+    valid = evaluate_baseline(model, config, config.eval_canvases, "valid")
+    result = evaluate_baseline(model, config, config.eval_canvases, "test")
     wall_clock_s = callback.elapsed()
     summary = {
         "algo": config.algo,
@@ -332,12 +422,15 @@ def train_baseline(
         "train_seconds": round(train_seconds, 1),
         "wall_clock_s": round(wall_clock_s, 1),
         "env_steps_per_s": round(model.num_timesteps / train_seconds, 1),
+        "valid_error": valid.error_pct,
+        "valid_errors": valid.errors,
         "test_error": result.error_pct,
         "test_errors": result.errors,
         "test_canvases": result.total,
+        "eval_seed": config.eval_seed,
     }
     with atomic_path(run_dir / "final.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     save_trajectories_png(result, config, run_dir / "trajectories.png")
     venv.close()
-    return result
+    return BaselineResult(valid, result)

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from agents.config import PRESETS, TrainConfig, preset_config
-from agents.trainer import RESUME_OVERRIDES, Trainer, TrainingDiverged, evaluate_checkpoint
+from agents.trainer import (
+    EVAL_OVERRIDES,
+    RESUME_OVERRIDES,
+    Trainer,
+    TrainingDiverged,
+    evaluate_checkpoint,
+)
+from agents.weights import UnsafeFileError
 
 COMMAND_FILE = "command.txt"
 _PARSERS = {"int": int, "float": float, "str": str}
@@ -41,10 +48,25 @@ def build_parser(agent: str, default_preset: str) -> argparse.ArgumentParser:
         description=f"Train the {agent.upper()} agent; flags override the preset.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--preset", default=default_preset, help=f"one of {', '.join(presets)}")
-    parser.add_argument("--logdir", default="runs", help="runs go in LOGDIR/<preset>-<time>/")
+    parser.add_argument(
+        "--preset", default=None, help=f"one of {', '.join(presets)} (default {default_preset})"
+    )
+    parser.add_argument(
+        "--logdir", default=None, help="runs go in LOGDIR/<preset>-<time>/ (default runs)"
+    )
     parser.add_argument("--resume", metavar="PATH", help="continue the run of this checkpoint")
-    parser.add_argument("--eval", metavar="PATH", help="only evaluate this checkpoint")
+    parser.add_argument(
+        "--eval",
+        metavar="PATH",
+        help="only evaluate this zoo model (models/<name>.pt) or checkpoint; prints the greedy "
+        "and Monte-Carlo errors",
+    )
+    parser.add_argument(
+        "--eval-split",
+        choices=("test", "valid"),
+        default=None,
+        help="split scored by --eval (default test)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     config_group = parser.add_argument_group("config fields (default: the preset's value)")
     for field in dataclasses.fields(TrainConfig):
@@ -68,14 +90,36 @@ def _agent_of(values: dict[str, Any]) -> str:
     return values.get("agent", TrainConfig.agent)
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The preset's config with every given flag applied."""
-    overrides = {
+def given_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields given on the command line (flags left out are ``None``)."""
+    return {
         f.name: getattr(args, f.name)
         for f in dataclasses.fields(TrainConfig)
         if f.name not in _OWN and getattr(args, f.name, None) is not None
     }
-    return preset_config(args.preset, **overrides)
+
+
+def config_from_args(args: argparse.Namespace, default_preset: str) -> TrainConfig:
+    """The preset's config with every given flag applied."""
+    return preset_config(args.preset or default_preset, **given_fields(args))
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def reject_flags(args: argparse.Namespace, allowed: Sequence[str], action: str) -> None:
+    """Raise ``ValueError`` naming every given flag that ``action`` cannot honour."""
+    rejected = [_flag(name) for name in given_fields(args) if name not in allowed]
+    rejected += [flag for flag, value in (("--preset", args.preset), ("--logdir", args.logdir))
+                 if value is not None]  # fmt: skip
+    if action != "--eval" and args.eval_split is not None:
+        rejected.append("--eval-split")
+    if rejected:
+        raise ValueError(
+            f"{', '.join(rejected)} cannot be applied with {action} (the run's own settings "
+            f"are used); {action} accepts {', '.join(_flag(name) for name in allowed)}"
+        )
 
 
 def new_run_dir(logdir: Path, name: str) -> Path:
@@ -116,32 +160,42 @@ def main(
     script = script or f"train/{agent}_agent.py"
     args = parser.parse_args(argv)
     try:
+        if args.eval and args.resume:
+            raise ValueError("give --eval or --resume, not both")
         if args.eval:
-            greedy, mc = evaluate_checkpoint(args.eval, args.device, args.final_eval_canvases)
+            reject_flags(args, EVAL_OVERRIDES, "--eval")
+            changes = {k: v for k, v in given_fields(args).items() if k != "final_eval_canvases"}
+            greedy, mc = evaluate_checkpoint(
+                args.eval,
+                num_canvases=args.final_eval_canvases,
+                split=args.eval_split or "test",
+                **changes,
+            )
             print(greedy)
             print(mc)
             return 0
         if args.resume:
-            overrides = {
-                k: getattr(args, k) for k in RESUME_OVERRIDES if getattr(args, k) is not None
-            }
+            reject_flags(args, RESUME_OVERRIDES, "--resume")
             trainer = Trainer.from_checkpoint(
-                args.resume, progress=not args.no_progress, **overrides
+                args.resume, progress=not args.no_progress, **given_fields(args)
             )
             print(f"Resuming {trainer.run_dir} at update {trainer.update}")
         else:
-            config = config_from_args(args)
+            if args.eval_split is not None:
+                raise ValueError("--eval-split only applies to --eval")
+            config = config_from_args(args, default_preset)
             if config.agent != agent:
                 raise ValueError(
-                    f"preset {args.preset!r} is for agent {config.agent!r}; this script trains "
+                    f"preset {config.preset!r} is for agent {config.agent!r}; this script trains "
                     f"{agent!r} (use train/{config.agent}_agent.py)"
                 )
-            run_dir = new_run_dir(Path(args.logdir), config.preset)
+            logdir = Path(args.logdir or "runs")
+            run_dir = new_run_dir(logdir, config.preset)
             trainer = Trainer(config, run_dir, progress=not args.no_progress)
-            print(f"Run directory: {run_dir}  (tensorboard --logdir {args.logdir})")
+            print(f"Run directory: {run_dir}  (tensorboard --logdir {logdir})")
         record_command(trainer.run_dir, script, argv)
         result = trainer.train()
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, UnsafeFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except TrainingDiverged as error:

@@ -64,17 +64,20 @@ class TrainConfig:
         max_grad_norm: clip the global gradient norm (None: no clipping, as the replications).
 
     Run:
+        init_from: start from the weights of this zoo file or checkpoint (fresh optimiser and
+            schedule); the new run's lineage includes the parent's (:mod:`agents.zoo`).
         seed: seeds the model initialisation, the training environments and the policy noise.
         device: ``"cpu"`` or ``"cuda"`` (or ``"cuda:1"``, ...).
         num_threads: torch CPU threads (0: torch's default).
         log_every: updates between logged training scalars.
-        eval_every: updates between test-split evaluations during training (0: none).
-        eval_canvases: test canvases per evaluation during training (greedy).
-        final_eval_canvases: test canvases of the final evaluation (greedy and Monte-Carlo);
-            10,000 is the whole MNIST test set, each digit once.
+        eval_every: updates between evaluations on the ``valid`` split during training (0: none).
+        eval_canvases: validation canvases per evaluation during training (greedy).
+        final_eval_canvases: canvases of the final evaluation on ``valid`` and on ``test``
+            (greedy and Monte-Carlo); 10,000 is each split's digits once.
         mc_samples: sampled glimpse paths averaged per canvas in Monte-Carlo evaluation.
         eval_batch_size: canvases per evaluation batch.
-        eval_seed: picks the fixed test canvases and the Monte-Carlo noise (same for every run).
+        eval_seed: picks the fixed evaluation canvases and the Monte-Carlo noise (same for every
+            run).
         checkpoint_every: updates between checkpoints (one is also written at the end).
         images: trajectories drawn in each evaluation's TensorBoard image grid.
     """
@@ -119,6 +122,7 @@ class TrainConfig:
     min_lr: float = 1e-4
     max_grad_norm: float | None = None
 
+    init_from: str | None = None
     seed: int = 0
     device: str = "cpu"
     num_threads: int = 0

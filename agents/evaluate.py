@@ -1,8 +1,12 @@
-"""Test-split evaluation of attention agents: greedy and Monte-Carlo, on a fixed canvas set.
+"""Evaluation of attention agents, greedy and Monte-Carlo, on a fixed canvas set.
 
-The test canvases are episodes ``0 .. n-1`` of one stream key drawn from ``eval_seed``: with
-``n = 10,000`` every MNIST test digit appears exactly once, each with its own translation and
+The canvases are episodes ``0 .. n-1`` of one stream key drawn from ``eval_seed`` on the
+evaluation split: with ``n = 10,000`` every MNIST test digit (``split="test"``) or every held-out
+training digit (``split="valid"``) appears exactly once, each with its own translation and
 clutter, and every run (any seed, any agent) is scored on the same canvases.
+
+Everything that decides (evaluation during training, stopping, model selection, tuning) uses
+``valid``; ``test`` only produces the final figures.
 
 - Greedy: each glimpse location is the policy's mean.
 - Monte-Carlo: ``M`` glimpse paths are sampled per canvas (the same canvas in ``M`` environments)
@@ -25,6 +29,8 @@ from glimpse_env.keyed_random import key_from_generator
 from glimpse_env.render import draw_trajectory, image_grid
 
 MODES = ("greedy", "mc")
+#: Splits an evaluation may read.
+EVAL_SPLITS = ("valid", "test")
 
 
 @dataclass
@@ -45,24 +51,26 @@ class Trajectories:
 
 @dataclass
 class EvalResult:
-    """Errors on ``total`` test canvases with one evaluation ``mode``, and example paths."""
+    """Errors on ``total`` canvases of ``split`` with one evaluation ``mode``, and example
+    paths."""
 
     mode: str
     errors: int
     total: int
     examples: Trajectories | None = field(default=None, repr=False)
+    split: str = "test"
 
     @property
     def error_pct(self) -> float:
-        """Test error in percent."""
+        """Error in percent."""
         return 100.0 * self.errors / self.total
 
     def __str__(self) -> str:
-        return f"{self.mode} test error {self.error_pct:.2f}% ({self.errors}/{self.total})"
+        return f"{self.mode} {self.split} error {self.error_pct:.2f}% ({self.errors}/{self.total})"
 
 
 def test_stream_key(eval_seed: int) -> int:
-    """The stream key whose episodes are the fixed test canvases."""
+    """The stream key whose episodes are the fixed evaluation canvases (of either split)."""
     return key_from_generator(np.random.default_rng(eval_seed))
 
 
@@ -100,15 +108,15 @@ def evaluate(
     eval_seed: int = 20140624,
     progress: bool = False,
 ) -> EvalResult:
-    """Score ``agent`` on the first ``num_canvases`` test canvases.
+    """Score ``agent`` on the first ``num_canvases`` canvases of the env's split.
 
     Args:
         agent: the model (put in eval mode for the duration).
-        env: a ``split="test"``, ``output="torch"`` vector env. For ``mode="mc"`` its
+        env: a ``split="valid"`` or ``"test"``, ``output="torch"`` vector env. For ``mode="mc"`` its
             ``num_envs`` must be a multiple of ``mc_samples`` (canvases per batch =
             ``num_envs / mc_samples``).
         play: how the agent answers (e.g. :func:`reinforce_player`).
-        num_canvases: how many test canvases (10,000 = the MNIST test set once).
+        num_canvases: how many canvases (10,000 = the split's digits once each).
         mode: ``"greedy"`` or ``"mc"``.
         mc_samples: ``M``, paths per canvas in Monte-Carlo mode.
         eval_seed: picks the canvases and the Monte-Carlo noise.
@@ -120,8 +128,9 @@ def evaluate(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if env.episodes.config.split != "test":
-        raise ValueError(f"evaluation env must use split='test', got {env.episodes.config.split!r}")
+    split = env.episodes.config.split
+    if split not in EVAL_SPLITS:
+        raise ValueError(f"evaluation env must use a split in {EVAL_SPLITS}, got {split!r}")
     repeats = mc_samples if mode == "mc" else 1
     if env.num_envs % repeats:
         raise ValueError(f"num_envs {env.num_envs} is not a multiple of mc_samples {repeats}")
@@ -155,7 +164,7 @@ def evaluate(
                 )
     finally:
         agent.train(was_training)
-    return EvalResult(mode, errors, num_canvases, examples)
+    return EvalResult(mode, errors, num_canvases, examples, split)
 
 
 def trajectory_grid(

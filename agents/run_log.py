@@ -19,6 +19,16 @@ from torch.utils.tensorboard.summary import hparams
 
 METRICS_FILE = "metrics.jsonl"
 
+#: The greedy error logged at each evaluation during training: on ``valid`` since the split
+#: exists; runs made before it logged test-split errors under the second name.
+ATTENTION_EVAL_KEYS = ("valid/error_greedy", "eval/test_error_greedy")
+SB3_EVAL_KEYS = ("valid/error", "eval/test_error")
+
+
+def eval_error(record: dict, keys: tuple[str, ...]) -> float | None:
+    """The evaluation error a metrics record carries under any of ``keys`` (else None)."""
+    return next((record[k] for k in keys if k in record), None)
+
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     """The records of ``run_dir/metrics.jsonl`` in order (empty if there is none)."""

@@ -35,18 +35,24 @@ from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.config import TrainConfig
 from agents.dram import DRAM
 from agents.edram import EDRAM, EDRAMSizes
-from agents.evaluate import EvalResult, evaluate, trajectory_grid
+from agents.evaluate import EvalResult, trajectory_grid
 from agents.objectives import EDRAMObjective, Objective, ReinforceObjective
 from agents.ram import RAM, RAMSizes
 from agents.run_log import RunLog
+from agents.scorer import Scorer, make_env
 from glimpse_env.atomic import atomic_path
-from glimpse_env.envs.vector import GlimpseVectorEnv
 
 CHECKPOINT_FILE = "checkpoint.pt"
 #: Config fields a resumed run may change: they do not alter the course of training.
 RESUME_OVERRIDES = (
     "updates", "device", "num_threads", "log_every", "eval_every", "checkpoint_every",
-    "eval_canvases", "final_eval_canvases", "eval_batch_size",
+    "eval_canvases", "final_eval_canvases", "eval_batch_size", "data_dir",
+)  # fmt: skip
+#: Config fields ``--eval`` may set: they choose the canvases and how they are scored, not the
+#: model.
+EVAL_OVERRIDES = (
+    "device", "num_threads", "final_eval_canvases", "eval_batch_size", "eval_seed", "mc_samples",
+    "data_dir",
 )  # fmt: skip
 CONFIG_FILE = "config.json"
 FINAL_FILE = "final.json"
@@ -93,6 +99,12 @@ OBJECTIVES: dict[str, Objective] = {
 }
 
 
+def glimpse_shape(config: TrainConfig) -> tuple[int, int, int]:
+    """``(k, g, g)``: the shape of one glimpse observation of the config's task."""
+    task = config.task_kwargs()
+    return (task["num_scales"], task["glimpse_size"], task["glimpse_size"])
+
+
 def build_agent(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
     """The model of ``config.agent``, initialised from ``config.seed`` without touching the
     global RNG."""
@@ -127,13 +139,6 @@ class TrainResult:
     wall_clock_s: float
     greedy: EvalResult | None = None
     mc: EvalResult | None = None
-
-
-def make_env(config: TrainConfig, split: str, num_envs: int) -> GlimpseVectorEnv:
-    """A native vector env of the config's task on its device, with torch output."""
-    return GlimpseVectorEnv(
-        num_envs, output="torch", device=config.device, split=split, **config.task_kwargs()
-    )
 
 
 class _StopOnSigint:
@@ -193,6 +198,11 @@ class Trainer:
         )
         self.model = build_agent(config, self.glimpse_shape).to(self.device)
         self.objective = OBJECTIVES[config.agent]
+        self.scorer = Scorer(config, self.model, self.objective)
+        #: History of the warm-start weights (``config.init_from``), written to lineage.json.
+        self.parent_lineage: dict[str, Any] | None = None
+        if checkpoint is None and config.init_from:
+            self._init_from(config.init_from)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         floor = config.min_lr / config.lr
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -203,7 +213,6 @@ class Trainer:
         self.wall_clock_s = 0.0
         self.resumed_from: int | None = None
         self._clock_mark = time.perf_counter()
-        self._eval_envs: dict[str, GlimpseVectorEnv] = {}
         if checkpoint is not None:
             self._restore(checkpoint)
 
@@ -228,6 +237,33 @@ class Trainer:
         payload = load_checkpoint(path)
         config = TrainConfig.from_dict({**payload["config"], **overrides})
         return cls(config, Path(path).parent, checkpoint=payload, progress=progress)
+
+    def _init_from(self, path: str) -> None:
+        """Start from the weights of a zoo file or checkpoint (fresh optimiser and schedule)."""
+        from agents.zoo import read_weights
+
+        weights = read_weights(path)
+        parent = weights.config
+        changed = [
+            name
+            for name in ("agent", "core", "glimpse_hidden", "location_hidden", "hidden")
+            if getattr(parent, name) != getattr(self.config, name)
+        ]
+        if changed or glimpse_shape(parent) != self.glimpse_shape:
+            raise ValueError(
+                f"--init-from {path}: that model was built with other settings "
+                f"({', '.join(changed) or 'glimpse shape'}); start from a model of the same "
+                "architecture"
+            )
+        try:
+            self.model.load_state_dict(weights.state)
+        except RuntimeError as error:
+            raise ValueError(f"--init-from {path}: the weights do not fit: {error}") from None
+        self.parent_lineage = {
+            "parent": str(path),
+            "parent_sha256": weights.sha256,
+            **weights.lineage,
+        }
 
     def _restore(self, payload: dict[str, Any]) -> None:
         self.model.load_state_dict(payload["model"])
@@ -283,35 +319,17 @@ class Trainer:
         return {**scalars, "train/lr": lr}
 
     # ---- evaluation --------------------------------------------------------------------
-    def eval_env(self, mode: str) -> GlimpseVectorEnv:
-        """The test-split env of an evaluation mode (made once, reused)."""
-        if mode not in self._eval_envs:
-            size = self.config.eval_batch_size
-            if mode == "mc":
-                size = max(1, size // self.config.mc_samples) * self.config.mc_samples
-            self._eval_envs[mode] = make_env(self.config, "test", size)
-        return self._eval_envs[mode]
+    def evaluate(
+        self, mode: str, num_canvases: int, split: str = "valid", progress: bool = False
+    ) -> EvalResult:
+        """Error of the current model on ``split`` (see :class:`agents.scorer.Scorer`)."""
+        return self.scorer.evaluate(mode, split, num_canvases, progress)
 
-    def evaluate(self, mode: str, num_canvases: int, progress: bool = False) -> EvalResult:
-        """Test error of the current model (see :func:`agents.evaluate.evaluate`)."""
-        return evaluate(
-            self.model,
-            self.eval_env(mode),
-            self.objective.player(self.model, self.config),
-            num_canvases,
-            mode=mode,
-            mc_samples=self.config.mc_samples,
-            eval_seed=self.config.eval_seed,
-            progress=progress,
-        )
-
-    def final_evaluation(self, num_canvases: int) -> tuple[EvalResult, EvalResult]:
-        """Greedy and Monte-Carlo test errors. For a deterministic agent (EDRAM) averaging M
-        identical paths changes nothing, so Monte-Carlo is reported equal to greedy."""
-        greedy = self.evaluate("greedy", num_canvases, progress=self.progress)
-        if self.objective.stochastic:
-            return greedy, self.evaluate("mc", num_canvases, progress=self.progress)
-        return greedy, EvalResult("mc (= greedy: deterministic)", greedy.errors, greedy.total)
+    def final_evaluation(
+        self, num_canvases: int, split: str = "test"
+    ) -> tuple[EvalResult, EvalResult]:
+        """Greedy and Monte-Carlo errors on ``split`` (equal for a deterministic agent)."""
+        return self.scorer.greedy_and_mc(split, num_canvases, progress=self.progress)
 
     def _trajectory_image(self, result: EvalResult) -> np.ndarray:
         task = self.env.episodes.config
@@ -323,7 +341,8 @@ class Trainer:
 
     # ---- the loop ----------------------------------------------------------------------
     def train(self) -> TrainResult:
-        """Train to ``config.updates``, then evaluate on the test split.
+        """Train to ``config.updates`` (evaluating on ``valid`` every ``eval_every`` updates),
+        then evaluate on ``valid`` and ``test``.
 
         Ctrl-C stops after the current update with a checkpoint (``interrupted=True``); a NaN
         loss raises :class:`TrainingDiverged` and leaves the last checkpoint as it was.
@@ -332,6 +351,11 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.run_dir / CONFIG_FILE) as tmp:
             tmp.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        if self.parent_lineage is not None:
+            from agents.zoo import LINEAGE_FILE
+
+            with atomic_path(self.run_dir / LINEAGE_FILE) as tmp:
+                tmp.write_text(json.dumps(self.parent_lineage, indent=2) + "\n")
         log = RunLog(self.run_dir, resume_update=self.resumed_from)
         window: dict[str, list[float]] = defaultdict(list)
         running_accuracy: float | None = None
@@ -372,15 +396,15 @@ class Trainer:
                             acc=f"{running_accuracy:.3f}", lr=f"{scalars['train/lr']:.1e}"
                         )
                     if config.eval_every and self.update % config.eval_every == 0:
-                        result = self.evaluate("greedy", config.eval_canvases)
+                        result = self.evaluate("greedy", config.eval_canvases, "valid")
                         log.scalars(
                             self.update,
                             {
-                                "eval/test_error_greedy": result.error_pct,
+                                "valid/error_greedy": result.error_pct,
                                 "time/wall_clock_s": self._clock(),
                             },
                         )
-                        log.image("eval/trajectories", self._trajectory_image(result), self.update)
+                        log.image("valid/trajectories", self._trajectory_image(result), self.update)
                         bar.write(f"update {self.update}: {result}")
                     if self.update % config.checkpoint_every == 0:
                         self.save_checkpoint()
@@ -394,9 +418,12 @@ class Trainer:
             tqdm.write(f"Saved {path} at update {self.update}; continue with --resume {path}")
             log.close()
             return TrainResult(self.run_dir, self.update, True, self._clock())
-        greedy, mc = self.final_evaluation(config.final_eval_canvases)
+        valid_greedy, valid_mc = self.final_evaluation(config.final_eval_canvases, "valid")
+        greedy, mc = self.final_evaluation(config.final_eval_canvases, "test")
         self._clock()
         final = {
+            "valid/error_greedy_final": valid_greedy.error_pct,
+            "valid/error_mc_final": valid_mc.error_pct,
             "test/error_greedy": greedy.error_pct,
             "test/error_mc": mc.error_pct,
         }
@@ -404,19 +431,29 @@ class Trainer:
         log.image("test/trajectories", self._trajectory_image(greedy), self.update)
         log.hparams(
             config.to_dict(),
-            {"hparam/test_error_greedy": greedy.error_pct, "hparam/test_error_mc": mc.error_pct},
+            {
+                "hparam/valid_error_greedy": valid_greedy.error_pct,
+                "hparam/valid_error_mc": valid_mc.error_pct,
+                "hparam/test_error_greedy": greedy.error_pct,
+                "hparam/test_error_mc": mc.error_pct,
+            },
         )
         log.close()
         summary = {
             "preset": config.preset,
             "updates": self.update,
             "wall_clock_s": round(self.wall_clock_s, 1),
+            "valid_error_greedy": valid_greedy.error_pct,
+            "valid_errors_greedy": valid_greedy.errors,
+            "valid_error_mc": valid_mc.error_pct,
+            "valid_errors_mc": valid_mc.errors,
             "test_error_greedy": greedy.error_pct,
             "test_errors_greedy": greedy.errors,
             "test_error_mc": mc.error_pct,
             "test_errors_mc": mc.errors,
             "test_canvases": greedy.total,
             "mc_samples": config.mc_samples,
+            "eval_seed": config.eval_seed,
         }
         with atomic_path(self.run_dir / FINAL_FILE) as tmp:
             tmp.write_text(json.dumps(summary, indent=2) + "\n")
@@ -431,13 +468,27 @@ class Trainer:
 
 
 def evaluate_checkpoint(
-    path: str | Path, device: str | None = None, num_canvases: int | None = None
+    path: str | Path,
+    device: str | None = None,
+    num_canvases: int | None = None,
+    split: str = "test",
+    **config_changes: Any,
 ) -> tuple[EvalResult, EvalResult]:
-    """Greedy and Monte-Carlo test errors of a saved model (no training)."""
-    overrides: dict[str, Any] = {}
-    if device is not None:
-        overrides["device"] = device
+    """Greedy and Monte-Carlo errors of a saved model (a checkpoint or a zoo file) on ``split``.
+
+    ``config_changes`` may set the evaluation fields (``eval_seed``, ``mc_samples``,
+    ``eval_batch_size``, ``num_threads``, ``data_dir``); see :data:`EVAL_OVERRIDES`.
+    """
+    from agents.zoo import load
+
+    unknown = sorted(set(config_changes) - set(EVAL_OVERRIDES))
+    if unknown:
+        raise ValueError(
+            f"cannot change {unknown} when evaluating; allowed: {list(EVAL_OVERRIDES)}"
+        )
     if num_canvases is not None:
-        overrides["final_eval_canvases"] = num_canvases
-    trainer = Trainer.from_checkpoint(path, progress=False, **overrides)
-    return trainer.final_evaluation(trainer.config.final_eval_canvases)
+        config_changes["final_eval_canvases"] = num_canvases
+    if config_changes.get("num_threads"):
+        torch.set_num_threads(config_changes["num_threads"])
+    agent = load(path, device=device or "cpu", **config_changes)
+    return agent.evaluate(split)

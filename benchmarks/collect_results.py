@@ -20,7 +20,7 @@ from typing import Any
 
 from figures import pyplot, save_png
 
-from agents.run_log import read_metrics
+from agents.run_log import ATTENTION_EVAL_KEYS, eval_error, read_metrics
 from glimpse_env.atomic import atomic_path
 
 #: The issues' targets (best published figures), test error in percent, by preset. A CPU-sized
@@ -104,12 +104,12 @@ def plot_curve(run_dir: Path, title: str, path: Path) -> None:
 
     records = read_metrics(run_dir)
     train = [r for r in records if "train/accuracy" in r]
-    evals = [r for r in records if "eval/test_error_greedy" in r]
+    evals = [r for r in records if eval_error(r, ATTENTION_EVAL_KEYS) is not None]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     ax1.plot([r["update"] for r in train], [100 * (1 - r["train/accuracy"]) for r in train],
              lw=0.8, label="train error")  # fmt: skip
-    ax1.plot([r["update"] for r in evals], [r["eval/test_error_greedy"] for r in evals], "o-",
-             label="test error, greedy (eval subset)")  # fmt: skip
+    ax1.plot([r["update"] for r in evals], [eval_error(r, ATTENTION_EVAL_KEYS) for r in evals],
+             "o-", label="valid error, greedy (eval subset; test for older runs)")  # fmt: skip
     finals = [r for r in records if "test/error_mc" in r]
     if finals:
         ax1.plot([finals[-1]["update"]], [finals[-1]["test/error_mc"]], "r*", ms=12,

@@ -33,7 +33,7 @@ from figures import pyplot, save_png
 
 from agents.baselines import HYPER
 from agents.config import TrainConfig
-from agents.run_log import read_metrics
+from agents.run_log import ATTENTION_EVAL_KEYS, SB3_EVAL_KEYS, eval_error, read_metrics
 from glimpse_env.atomic import atomic_path
 from glimpse_env.envs import ENV_IDS
 
@@ -85,7 +85,8 @@ def _command(run_dir: Path) -> str:
 
 
 def attention_curve(records: list[dict]) -> list[tuple[float, float]]:
-    """``[(wall-clock s, greedy test accuracy %), ...]`` of an attention run's evaluations.
+    """``[(wall-clock s, greedy accuracy %), ...]`` of an attention run's evaluations during
+    training (validation split; test split for runs made before it existed).
 
     Evaluation records carry ``time/wall_clock_s`` since that field was added. For runs made
     before, the clock is rebuilt from the training records: each logs ``perf/updates_per_s``
@@ -93,9 +94,9 @@ def attention_curve(records: list[dict]) -> list[tuple[float, float]]:
     the wall-clock at each logged update. A resumed run (update numbers going back) gets no
     rebuilt curve: its windows do not add up to one clock.
     """
-    evals = [r for r in records if "eval/test_error_greedy" in r]
+    evals = [r for r in records if eval_error(r, ATTENTION_EVAL_KEYS) is not None]
     if all("time/wall_clock_s" in r for r in evals):
-        return [(r["time/wall_clock_s"], 100.0 - r["eval/test_error_greedy"]) for r in evals]
+        return [(r["time/wall_clock_s"], 100.0 - eval_error(r, ATTENTION_EVAL_KEYS)) for r in evals]
     clock, elapsed, last_update = {0: 0.0}, 0.0, 0
     for r in records:
         if "perf/updates_per_s" not in r:
@@ -106,7 +107,7 @@ def attention_curve(records: list[dict]) -> list[tuple[float, float]]:
         clock[r["update"]] = elapsed
         last_update = r["update"]
     return [
-        (clock[r["update"]], 100.0 - r["eval/test_error_greedy"])
+        (clock[r["update"]], 100.0 - eval_error(r, ATTENTION_EVAL_KEYS))
         for r in evals
         if r["update"] in clock
     ]
@@ -129,9 +130,9 @@ def collect(run_dir: Path) -> Comparison:
     records = read_metrics(run_dir)
     if "algo" in config:  # train/ppo_baseline.py
         curve = [
-            (r["wall_clock_s"], 100.0 - r["eval/test_error"])
+            (r["wall_clock_s"], 100.0 - eval_error(r, SB3_EVAL_KEYS))
             for r in records
-            if "eval/test_error" in r
+            if eval_error(r, SB3_EVAL_KEYS) is not None
         ]
         return Comparison(
             agent=ALGO_NAMES[config["algo"]] + _preset_difference(config),
@@ -214,7 +215,7 @@ def plot_curves(rows: list[Comparison], path: Path) -> None:
                     label=f"{r.agent} ({100 - r.test_error:.1f}%)")  # fmt: skip
         ax.set_title(env_id)
         ax.set_xlabel("wall-clock (min)")
-        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylabel("accuracy (%): valid during training, test at the end")
         ax.set_ylim(0, 100)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15))  # below: no overlap

@@ -1,6 +1,7 @@
 """Watch a trained agent: its glimpse paths on test canvases, as a PNG grid and an animated GIF.
 
-    python examples/render_agent.py runs/<run>/checkpoint.pt --out ram.gif [--episodes 8]
+    python examples/render_agent.py ram-cluttered60-6g --out ram.gif [--episodes 8]   # zoo name
+    python examples/render_agent.py runs/<run>/checkpoint.pt --out ram.gif
 
 Greedy policy (the mean location) on the first ``--episodes`` canvases of the fixed test set.
 Each GIF frame shows, for every episode, the path so far, the squares of the current glimpse and
@@ -10,13 +11,16 @@ the patches the agent receives at that step; the caption is ``label -> answer``.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from agents.trainer import Trainer
+from agents import zoo
+from agents.scorer import Scorer
+from agents.trainer import OBJECTIVES
 from glimpse_env.atomic import atomic_path
 from glimpse_env.render import image_grid, save_gif, trajectory_frames
 from glimpse_env.retina import extract_glimpses
@@ -24,20 +28,22 @@ from glimpse_env.retina import extract_glimpses
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("model", help="a zoo name, a zoo file or a training checkpoint.pt")
     parser.add_argument("--out", type=Path, default=Path("agent.gif"), help="a .png goes beside")
     parser.add_argument("--episodes", type=int, default=8)
     parser.add_argument("--columns", type=int, default=4)
     parser.add_argument("--fps", type=float, default=1.5)
     args = parser.parse_args()
 
-    trainer = Trainer.from_checkpoint(
-        args.checkpoint, progress=False, eval_batch_size=args.episodes
-    )
-    result = trainer.evaluate("greedy", args.episodes)
+    try:
+        agent = zoo.load(args.model, eval_batch_size=args.episodes)
+    except (ValueError, FileNotFoundError) as error:
+        sys.exit(f"error: {error}")
+    scorer = Scorer(agent.config, agent.model, OBJECTIVES[agent.config.agent])
+    result = scorer.evaluate("greedy", "test", args.episodes)
     examples = result.examples
     assert examples is not None
-    task = trainer.env.episodes.config
+    task = scorer.env("greedy", "test").episodes.config
     canvases = torch.from_numpy(examples.canvases)
     per_episode = []
     for i in range(args.episodes):

@@ -32,12 +32,18 @@ def _config(algo: str) -> BaselineConfig:
 @pytest.mark.parametrize("algo", ["recurrent-ppo", "ppo"])
 def test_short_run_trains_saves_and_scores_real_test_episodes(tmp_path, algo):
     config = _config(algo)
-    result = train_baseline(config, tmp_path / "run", progress=False)
-    assert result.total == 60 and 0 <= result.errors <= 60
+    both = train_baseline(config, tmp_path / "run", progress=False)
+    result = both.test
+    assert (result.split, result.total, both.valid.split) == ("test", 60, "valid")
     final = json.loads((tmp_path / "run" / "final.json").read_text())
     assert final["timesteps"] >= 96 and final["test_errors"] == result.errors
-    again = evaluate_baseline(load_model(tmp_path / "run" / "model.zip", config), config, 60)
+    assert final["valid_errors"] == both.valid.errors
+    model = load_model(tmp_path / "run" / "model.zip", config)
+    again = evaluate_baseline(model, config, 60)
     assert again.errors == result.errors  # deterministic policy, fixed test canvases
+    # The error count is the number of first-batch answers that differ from the labels.
+    first = evaluate_baseline(model, config, 30)
+    assert first.errors == int((first.examples.predictions != first.examples.labels).sum())
     paths = result.examples.locations  # first batch: (30 canvases, 6 glimpses, (x, y))
     assert paths.shape == (30, 6, 2) and result.examples.canvases.shape == (30, 28, 28)
     moves = paths[:, 1:]  # every glimpse after the first is a grid point the policy chose
@@ -123,9 +129,13 @@ def test_tune_baseline_scores_every_combination_and_appends(tmp_path):
     records = json.loads(out.read_text())
     assert [r["overrides"]["learning_rate"] for r in records] == [1e-3, 3e-4]
     assert all(r["overrides"]["policy.net_arch"] == [16] for r in records)
-    assert all(r["test_canvases"] == 40 and 0 <= r["test_error"] <= 100 for r in records)
-    assert records[0]["eval_seed"] != BaselineConfig().eval_seed  # selection canvases differ
-    assert "best first:" in done.stdout
+    # Selection reads the validation split only: each error is a count out of 40 canvases.
+    assert all(r["valid_canvases"] == 40 and "test_error" not in r for r in records)
+    assert all(abs(r["valid_error"] * 40 / 100 - round(r["valid_error"] * 40 / 100)) < 1e-9
+               for r in records)  # fmt: skip
+    ranked = done.stdout.split("best first:")[1].strip().splitlines()
+    errors = [float(line.split("%")[0]) for line in ranked]
+    assert errors == sorted(r["valid_error"] for r in records)
     bad = subprocess.run([*command, "--grid", "nope=1"], cwd=repo, capture_output=True, text=True)
     assert bad.returncode != 0 and "nope" in bad.stderr
 

@@ -49,7 +49,7 @@ def test_retina_on_device_equals_cpu(device="cuda"):
 @pytest.mark.parametrize("agent", ["ram", "dram", "edram"])
 def test_training_and_resume_on_device(tmp_path, agent, device="cuda"):
     from agents.config import TrainConfig
-    from agents.trainer import Trainer
+    from agents.trainer import Trainer, evaluate_checkpoint
 
     config = TrainConfig(
         agent=agent, env_id="ClutteredMNIST-v0", context_size=24 if agent == "dram" else None,
@@ -58,7 +58,9 @@ def test_training_and_resume_on_device(tmp_path, agent, device="cuda"):
         final_eval_canvases=40, eval_batch_size=40, device=device,
     )  # fmt: skip
     result = Trainer(config, tmp_path / "run", progress=False).train()
-    assert result.greedy is not None and 0 <= result.greedy.errors <= 40
+    assert result.greedy is not None and result.greedy.total == 40
+    greedy, _ = evaluate_checkpoint(tmp_path / "run" / "checkpoint.pt", device=device)
+    assert greedy.errors == result.greedy.errors  # the saved model answers as the trained one
     resumed = Trainer.from_checkpoint(tmp_path / "run" / "checkpoint.pt", updates=6)
     assert next(resumed.model.parameters()).device.type == "cuda"
     assert resumed.train().update == 6

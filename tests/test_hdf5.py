@@ -27,6 +27,8 @@ def small_file(tmp_path_factory, mnist_dir):
                 "3",
                 "--num-train",
                 "60",
+                "--num-valid",
+                "15",
                 "--num-test",
                 "25",
                 "--seed",
@@ -45,12 +47,13 @@ def small_file(tmp_path_factory, mnist_dir):
 
 def test_written_file_has_the_edram_schema(small_file):
     with h5py.File(small_file, "r") as f:
-        assert f["features"].shape == (85, 1, 40, 40) and f["features"].dtype == np.uint8
-        assert f["labels"].shape == (85,) and f["labels"].dtype == np.uint8
-        assert f["locations"].shape == (85, 6) and f["locations"].dtype == np.float32
+        assert f["features"].shape == (100, 1, 40, 40) and f["features"].dtype == np.uint8
+        assert f["labels"].shape == (100,) and f["labels"].dtype == np.uint8
+        assert f["locations"].shape == (100, 6) and f["locations"].dtype == np.float32
         split = f.attrs["split"]
         rows = {(r["split"].decode(), r["source"].decode()): (r["start"], r["stop"]) for r in split}
-        assert rows[("train", "features")] == (0, 60) and rows[("test", "labels")] == (60, 85)
+        assert rows[("train", "features")] == (0, 60) and rows[("valid", "labels")] == (60, 75)
+        assert rows[("test", "labels")] == (75, 100)
         loc = f["locations"][:]
     np.testing.assert_allclose(loc[:, [0, 4]], 28 / 40)
     np.testing.assert_array_equal(loc[:, [1, 3]], 0.0)
@@ -58,14 +61,19 @@ def test_written_file_has_the_edram_schema(small_file):
     assert not [p for p in small_file.parent.iterdir() if p.name.startswith(".")]
 
 
-def test_round_trip_matches_the_generator(small_file, mnist_train, mnist_test):
+def test_round_trip_matches_the_generator(small_file, mnist_dir, mnist_train, mnist_test):
+    from glimpse_env.data.mnist import load_mnist
+
     train, test = read_canvas_hdf5(small_file, "train"), read_canvas_hdf5(small_file, "test")
-    assert (len(train), len(test)) == (60, 25)
-    # Recompute both splits: the file's train and test streams are the first two keys drawn
-    # from the seed, and test canvases are made of MNIST test digits (distractors too).
+    valid = read_canvas_hdf5(small_file, "valid")
+    assert (len(train), len(valid), len(test)) == (60, 15, 25)
+    # Recompute the splits: the file's train, test and valid streams are the first three keys
+    # drawn from the seed, and each split's canvases are made of its own digits (distractors too).
     rng = np.random.default_rng(7)
-    keys = key_from_generator(rng), key_from_generator(rng)
-    for arrays, mnist, key in [(train, mnist_train, keys[0]), (test, mnist_test, keys[1])]:
+    keys = key_from_generator(rng), key_from_generator(rng), key_from_generator(rng)
+    mnist_valid = load_mnist("valid", mnist_dir)
+    plan = [(train, mnist_train, keys[0]), (test, mnist_test, keys[1])]
+    for arrays, mnist, key in [*plan, (valid, mnist_valid, keys[2])]:
         gen = CanvasGenerator(mnist.images, mnist.labels, 40, 3, 8)
         batch = gen.generate(np.full(len(arrays), key, np.uint64), np.arange(len(arrays)))
         np.testing.assert_array_equal(arrays.images, batch.images.numpy())
@@ -151,4 +159,4 @@ def test_env_serves_canvases_from_the_file(small_file):
 
 def test_counts_must_be_sensible(tmp_path):
     with pytest.raises(ValueError, match="counts"):
-        write_canvas_hdf5(tmp_path / "x.hdf5", num_train=0, num_test=0)
+        write_canvas_hdf5(tmp_path / "x.hdf5", num_train=0, num_valid=0, num_test=0)

@@ -17,7 +17,10 @@ TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
-def test_real_mnist_shapes_counts_and_statistics(mnist_train, mnist_test):
+def test_real_mnist_shapes_counts_and_statistics(mnist_dir, mnist_test):
+    from glimpse_env.data.mnist import load_mnist_file
+
+    mnist_train = load_mnist_file("train", mnist_dir)
     assert mnist_train.images.shape == (60000, 28, 28) and mnist_train.images.dtype == np.uint8
     assert mnist_test.images.shape == (10000, 28, 28)
     assert np.bincount(mnist_train.labels, minlength=10).tolist() == TRAIN_COUNTS
@@ -123,5 +126,5 @@ def test_download_rejects_a_corrupt_file_and_leaves_nothing(mnist_dir, tmp_path)
 
 
 def test_unknown_split_is_an_error(mnist_dir):
-    with pytest.raises(ValueError, match="unknown MNIST split 'valid'"):
-        load_mnist("valid", mnist_dir)
+    with pytest.raises(ValueError, match="unknown MNIST split 'validation'"):
+        load_mnist("validation", mnist_dir)

@@ -7,6 +7,7 @@ import itertools
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -86,7 +87,7 @@ def test_native_sb3_vec_env_equals_dummy_vec_env_of_wrapped_envs():
     assert total > 0  # some episodes were scored right, so rewards were compared too
 
 
-def test_recurrent_ppo_learns_on_the_native_adapter_briefly():
+def test_recurrent_ppo_updates_its_policy_on_the_native_adapter():
     from sb3_contrib import RecurrentPPO
 
     venv = GlimpseSB3VecEnv.from_id("MNIST-v0", 8, grid_size=5, num_glimpses=3)
@@ -94,5 +95,12 @@ def test_recurrent_ppo_learns_on_the_native_adapter_briefly():
         "MultiInputLstmPolicy", venv, n_steps=12, batch_size=48, n_epochs=1, seed=0,
         policy_kwargs={"lstm_hidden_size": 16, "net_arch": [16]}, device="cpu",
     )  # fmt: skip
+    before = {k: v.clone() for k, v in model.policy.state_dict().items()}
     model.learn(total_timesteps=96)
     assert model.num_timesteps == 96
+    after = model.policy.state_dict()
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    # Two PPO updates moved the LSTM, the action head and the value head, and left no NaN.
+    assert any("lstm" in k for k in changed) and any("action_net" in k for k in changed)
+    assert any("value_net" in k for k in changed)
+    assert all(torch.isfinite(v).all() for v in after.values())

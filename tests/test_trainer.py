@@ -142,15 +142,6 @@ def test_evaluation_is_deterministic_and_uses_the_same_canvases_for_every_run(tm
     assert np.array_equal(ea.examples.labels, eb.examples.labels)
 
 
-def test_monte_carlo_evaluation_puts_each_canvas_in_m_environments(tmp_path):
-    trainer = Trainer(tiny(mc_samples=5, eval_batch_size=20), tmp_path / "run", progress=False)
-    result = trainer.evaluate("mc", 30)  # 4 canvases per batch; 30 is not a multiple
-    assert result.total == 30 and 0 <= result.errors <= 30
-    env = trainer.eval_env("mc")
-    canvases = env.canvases.view(4, 5, *env.canvases.shape[1:])
-    assert torch.equal(canvases, canvases[:, :1].expand_as(canvases))
-
-
 def test_reset_to_addresses_canvases_by_stream_and_episode():
     env = GlimpseVectorEnv(3, output="torch", num_glimpses=2)
     env.reset(seed=7)
@@ -174,7 +165,7 @@ def test_checkpoint_errors_name_the_problem(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(ValueError, match="corrupt or truncated"):
+    with pytest.raises(ValueError, match="corrupt, truncated"):
         load_checkpoint(corrupt)
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": 1}, foreign)
@@ -217,10 +208,28 @@ def test_command_line_trains_resumes_and_evaluates(tmp_path, capsys):
     checkpoint = str(run_dir / "checkpoint.pt")
     assert main("ram", "ram-cluttered60-6g", ["--resume", checkpoint, "--updates", "5"]) == 0
     assert load_checkpoint(checkpoint)["update"] == 5
+    capsys.readouterr()
     assert main("ram", "ram-cluttered60-6g", ["--eval", checkpoint]) == 0
-    assert "greedy test error" in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("greedy test error") and lines[0].endswith("/50)")
+    assert lines[1].startswith("mc test error") and lines[1].endswith("/50)")
+    # Every evaluation flag is honoured: other canvases, other count, other M.
+    other = ["--eval-seed", "5", "--final-eval-canvases", "40", "--mc-samples", "2"]
+    assert main("ram", "ram-cluttered60-6g", ["--eval", checkpoint, *other]) == 0
+    out = capsys.readouterr().out
+    greedy, mc = evaluate_checkpoint(checkpoint, num_canvases=40, eval_seed=5, mc_samples=2)
+    assert out.splitlines() == [str(greedy), str(mc)]
+    valid = evaluate_checkpoint(checkpoint, num_canvases=40, eval_seed=5, split="valid")[0]
+    assert valid.split == "valid" and greedy.split == "test"
     assert main("ram", "ram-cluttered60-6g", ["--eval", str(tmp_path / "nope.pt")]) == 2
-    assert "no checkpoint" in capsys.readouterr().err
+    assert "no model file" in capsys.readouterr().err
+    # Flags that --eval / --resume cannot honour are errors that name them.
+    assert main("ram", "ram-cluttered60-6g", ["--eval", checkpoint, "--hidden", "64"]) == 2
+    assert "--hidden cannot be applied with --eval" in capsys.readouterr().err
+    resume = ["--resume", checkpoint, "--lr", "0.1", "--seed", "3", "--logdir", "x"]
+    assert main("ram", "ram-cluttered60-6g", resume) == 2
+    assert "--lr, --seed, --logdir cannot be applied with --resume" in capsys.readouterr().err
+    assert load_checkpoint(checkpoint)["update"] == 5  # nothing ran
     assert main("ram", "ram-cluttered60-6g", ["--preset", "ram-nope"]) == 2
     assert "unknown preset" in capsys.readouterr().err
 
@@ -229,8 +238,12 @@ def test_evaluate_checkpoint_matches_the_trainer(tmp_path):
     trainer = Trainer(tiny(updates=2), tmp_path / "run", progress=False)
     trainer.train()
     greedy, mc = evaluate_checkpoint(tmp_path / "run" / "checkpoint.pt", num_canvases=200)
-    assert greedy.errors == trainer.evaluate("greedy", 200).errors
-    assert mc.errors == trainer.evaluate("mc", 200).errors
+    assert greedy.errors == trainer.evaluate("greedy", 200, "test").errors
+    assert mc.errors == trainer.evaluate("mc", 200, "test").errors
+    final = json.loads((tmp_path / "run" / "final.json").read_text())
+    assert final["test_errors_greedy"] == greedy.errors and final["test_errors_mc"] == mc.errors
+    valid = evaluate_checkpoint(tmp_path / "run" / "checkpoint.pt", split="valid")
+    assert final["valid_errors_greedy"] == valid[0].errors
 
 
 def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path):

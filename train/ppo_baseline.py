@@ -2,12 +2,14 @@
 
     python train/ppo_baseline.py --algo recurrent-ppo --env ClutteredMNIST-v0 --timesteps 2000000
     python train/ppo_baseline.py --algo ppo --env TranslatedMNIST-v0
-    python train/ppo_baseline.py --eval runs/<run>/model.zip      # test accuracy only
+    python train/ppo_baseline.py --eval runs/<run>/model.zip      # test accuracy only (safe load)
     python train/ppo_baseline.py --eval runs/<run>/model.zip --trajectories paths.png
     python train/ppo_baseline.py --resume runs/<run>              # after Ctrl-C or a crash
     tensorboard --logdir runs
 
-Same test canvases as the attention agents; prints "test accuracy" at the end.
+Same evaluation canvases as the attention agents: validation during training, valid and test at
+the end; prints "test accuracy" at the end. Models are loaded parameters-only into a model built
+from the run's config.json (never SB3's ``load``, which unpickles code).
 """
 
 import argparse
@@ -76,9 +78,12 @@ def main() -> int:
     parser.add_argument("--eval-every", type=int, default=100_000)
     parser.add_argument(
         "--eval-seed", type=int, default=BaselineConfig.eval_seed,
-        help="test-canvas stream (default: the reporting one; tuning selects on another)",
+        help="evaluation-canvas stream (the same for every run by default)",
     )  # fmt: skip
     parser.add_argument("--eval", metavar="PATH", help="only evaluate this model.zip")
+    parser.add_argument(
+        "--eval-split", choices=("test", "valid"), default="test", help="split scored by --eval"
+    )
     parser.add_argument(
         "--trajectories", metavar="PNG", help="with --eval: also draw 16 test glimpse paths here"
     )
@@ -94,7 +99,9 @@ def main() -> int:
         if args.eval:
             config = saved_config(Path(args.eval).parent, device=args.device,
                                   eval_seed=args.eval_seed)  # fmt: skip
-            result = evaluate_baseline(load_model(args.eval, config), config, args.eval_canvases)
+            result = evaluate_baseline(
+                load_model(args.eval, config), config, args.eval_canvases, args.eval_split
+            )
             if args.trajectories:
                 save_trajectories_png(result, config, Path(args.trajectories))
         elif args.resume:
@@ -102,7 +109,9 @@ def main() -> int:
             more = {"timesteps": args.timesteps} if args.timesteps is not None else {}
             config = saved_config(run_dir, device=args.device, **more)
             record_command(run_dir, "train/ppo_baseline.py", sys.argv[1:])
-            result = train_baseline(config, run_dir, progress=not args.no_progress, resume=True)
+            result = train_baseline(
+                config, run_dir, progress=not args.no_progress, resume=True
+            ).test
         else:
             config = BaselineConfig(
                 algo=args.algo, env_id=args.env, num_envs=args.num_envs, grid_size=args.grid_size,
@@ -114,12 +123,13 @@ def main() -> int:
             run_dir = new_run_dir(Path(args.logdir), f"{args.algo}-{args.env}")
             record_command(run_dir, "train/ppo_baseline.py", sys.argv[1:])
             print(f"Run directory: {run_dir}")
-            result = train_baseline(config, run_dir, progress=not args.no_progress)
+            result = train_baseline(config, run_dir, progress=not args.no_progress).test
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     accuracy = 100 - result.error_pct
-    print(f"test accuracy {accuracy:.2f}% ({result.total - result.errors}/{result.total})")
+    correct = result.total - result.errors
+    print(f"{result.split} accuracy {accuracy:.2f}% ({correct}/{result.total})")
     return 0
 
 

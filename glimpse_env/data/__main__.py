@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 
 from glimpse_env.data.hdf5 import read_canvas_hdf5, split_rows, write_canvas_hdf5
-from glimpse_env.data.mnist import load_mnist, resolve_data_dir
+from glimpse_env.data.mnist import SPLITS, load_mnist, resolve_data_dir
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,7 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     make.add_argument("--canvas-size", type=int, default=100, help="canvas side in pixels")
     make.add_argument("--num-distractors", type=int, default=8, help="clutter patches per canvas")
     make.add_argument("--distractor-size", type=int, default=8, help="clutter patch side (pixels)")
-    make.add_argument("--num-train", type=int, default=60000, help="train canvases (MNIST train)")
+    make.add_argument(
+        "--num-train", type=int, default=50000, help="train canvases (MNIST train digits 0-49,999)"
+    )
+    make.add_argument(
+        "--num-valid", type=int, default=10000, help="valid canvases (train digits 50,000-59,999)"
+    )
     make.add_argument("--num-test", type=int, default=10000, help="test canvases (MNIST test)")
     make.add_argument("--seed", type=int, default=0)
     make.add_argument(
@@ -55,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.output,
             num_train=args.num_train,
             num_test=args.num_test,
+            num_valid=args.num_valid,
             canvas_size=args.canvas_size,
             num_distractors=args.num_distractors,
             distractor_size=args.distractor_size,
@@ -69,14 +75,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, value in f.attrs.items():
                 if name != "split":
                     print(f"attr {name}: {value}")
-            for split in ("train", "test"):
+            present = []
+            for split in SPLITS:
                 try:
                     start, stop = split_rows(f, split)
                 except ValueError as exc:
                     print(f"{split}: {exc}")
                     continue
                 print(f"{split}: rows [{start}, {stop})")
-        for split in ("train", "test"):
+                present.append(split)
+        for split in present:
             arrays = read_canvas_hdf5(args.path, split)
             counts = np.bincount(arrays.labels, minlength=10)
             print(
@@ -86,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     elif args.command == "download":
         directory = resolve_data_dir(args.data_dir)
-        for split in ("train", "test"):
+        for split in SPLITS:
             mnist = load_mnist(split, directory)
             print(f"{split}: {len(mnist)} digits from {mnist.source}")
     return 0

@@ -87,8 +87,9 @@ def _chunks(total: int, size: int) -> Iterator[tuple[int, int]]:
 
 def write_canvas_hdf5(
     path: str | os.PathLike,
-    num_train: int = 60000,
+    num_train: int = 50000,
     num_test: int = 10000,
+    num_valid: int = 10000,
     canvas_size: int = 100,
     num_distractors: int = 8,
     distractor_size: int = 8,
@@ -99,19 +100,22 @@ def write_canvas_hdf5(
 ) -> Path:
     """Generate a fixed dataset of canvases and write it in the ``mnist_cluttered.hdf5`` schema.
 
-    Train rows come from MNIST train digits, test rows from MNIST test digits (distractors too).
-    The file is written to a temporary name in the same directory and renamed when complete.
+    Rows are written in the order train, valid, test; each split's canvases (distractors too) come
+    from that split's digits (:data:`glimpse_env.data.mnist.SPLITS`: train = MNIST training
+    digits 0-49,999, valid = 50,000-59,999, test = the test digits). The file is written to a
+    temporary name in the same directory and renamed when complete.
     """
-    if num_train < 0 or num_test < 0 or num_train + num_test == 0:
-        raise ValueError(f"need non-negative counts, not both zero: {num_train=}, {num_test=}")
+    counts = {"train": num_train, "valid": num_valid, "test": num_test}
+    if any(c < 0 for c in counts.values()) or sum(counts.values()) == 0:
+        raise ValueError(f"need non-negative canvas counts, not all zero: {counts}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    plan = [
-        ("train", num_train, key_from_generator(rng)),
-        ("test", num_test, key_from_generator(rng)),
-    ]
-    total = num_train + num_test
+    # Keys drawn in the order train, test, valid: files written before the valid split existed
+    # keep their train and test rows for the same seed.
+    keys = {name: key_from_generator(rng) for name in ("train", "test", "valid")}
+    plan = [(name, counts[name], keys[name]) for name in ("train", "valid", "test")]
+    total = sum(counts.values())
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             shape = (total, 1, canvas_size, canvas_size)

@@ -55,6 +55,15 @@ RAW_SHA256: dict[str, str] = {
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 
+#: The experiment splits (DeepMind's mnist-cluttered): ``(file split, first row, stop row)``.
+#: The last 10,000 training digits are held out for validation, so that everything that decides
+#: (evaluation during training, early stopping, tuning, model selection) never reads test digits.
+SPLITS: dict[str, tuple[str, int, int]] = {
+    "train": ("train", 0, 50_000),
+    "valid": ("train", 50_000, 60_000),
+    "test": ("test", 0, 10_000),
+}
+
 #: Public mirrors, tried in order. Each serves ``<stem>.gz``.
 MIRRORS: tuple[str, ...] = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -291,15 +300,35 @@ def _load_cached(images_path: Path, labels_path: Path, _mtimes: tuple[float, flo
 def load_mnist(
     split: str = "train", data_dir: str | os.PathLike | None = None, download: bool = True
 ) -> MNISTSplit:
-    """Load one MNIST split (``"train"``: 60,000 digits, ``"test"``: 10,000).
+    """Load one experiment split (see :data:`SPLITS`).
 
-    Arrays are cached per process and read-only, so many environments share one copy.
+    ``"train"``: training digits 0-49,999; ``"valid"``: training digits 50,000-59,999;
+    ``"test"``: the 10,000 test digits. Arrays are cached per process and read-only (the two
+    splits of the training file are views of one copy), so many environments share them.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"unknown MNIST split {split!r}; expected 'train' or 'test'")
+    if split not in SPLITS:
+        raise ValueError(f"unknown MNIST split {split!r}; expected one of {list(SPLITS)}")
+    file_split, start, stop = SPLITS[split]
+    full = load_mnist_file(file_split, data_dir, download)
+    if len(full) < stop:
+        raise ValueError(
+            f"{full.source}: the {file_split} file has {len(full)} digits; split {split!r} "
+            f"needs rows [{start}, {stop})"
+        )
+    return MNISTSplit(
+        images=full.images[start:stop], labels=full.labels[start:stop], source=full.source
+    )
+
+
+def load_mnist_file(
+    file_split: str = "train", data_dir: str | os.PathLike | None = None, download: bool = True
+) -> MNISTSplit:
+    """Load one MNIST file pair whole (``"train"``: 60,000 digits, ``"test"``: 10,000)."""
+    if file_split not in ("train", "test"):
+        raise ValueError(f"unknown MNIST file {file_split!r}; expected 'train' or 'test'")
     directory = resolve_data_dir(data_dir, download=download)
-    images_path = _find_file(directory, FILES[(split, "images")])
-    labels_path = _find_file(directory, FILES[(split, "labels")])
+    images_path = _find_file(directory, FILES[(file_split, "images")])
+    labels_path = _find_file(directory, FILES[(file_split, "labels")])
     assert images_path is not None and labels_path is not None  # resolve_data_dir checked
     mtimes = (images_path.stat().st_mtime, labels_path.stat().st_mtime)
     return _load_cached(images_path.resolve(), labels_path.resolve(), mtimes)

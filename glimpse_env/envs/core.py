@@ -19,7 +19,7 @@ import torch
 
 from glimpse_env.data.canvas import CanvasBatch, CanvasGenerator
 from glimpse_env.data.hdf5 import read_canvas_hdf5
-from glimpse_env.data.mnist import load_mnist
+from glimpse_env.data.mnist import SPLITS, load_mnist
 from glimpse_env.keyed_random import permutation_index, random_uniform
 from glimpse_env.retina import (
     check_glimpse_config,
@@ -46,7 +46,10 @@ class TaskConfig:
         num_scales: ``k``, patches per glimpse.
         scale_factor: ``s``, patch ``i`` has side ``g * s**i`` before reduction.
         num_glimpses: observations per episode (``reset`` gives the first).
-        split: ``"train"`` or ``"test"``: which MNIST digits (or which HDF5 rows) are used.
+        split: ``"train"``, ``"valid"`` or ``"test"``: which MNIST digits (or which HDF5 rows)
+            are used, distractors included. ``train``: MNIST training digits 0-49,999;
+            ``valid``: training digits 50,000-59,999; ``test``: the 10,000 test digits
+            (:data:`glimpse_env.data.mnist.SPLITS`, DeepMind's mnist-cluttered split).
         initial_location: ``"center"`` (0, 0) or ``"random"`` (uniform on [-1, 1]^2).
         context_size: if positive, observations also carry ``"context"``: the whole canvas
             downsampled to ``context_size x context_size`` (DRAM's coarse view; see
@@ -69,8 +72,8 @@ class TaskConfig:
     dataset_path: str | os.PathLike | None = None
 
     def __post_init__(self) -> None:
-        if self.split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {self.split!r}")
+        if self.split not in SPLITS:
+            raise ValueError(f"split must be one of {list(SPLITS)}, got {self.split!r}")
         if self.initial_location not in INITIAL_LOCATIONS:
             raise ValueError(
                 f"initial_location must be one of {INITIAL_LOCATIONS}, "

@@ -1,0 +1,250 @@
+"""The model zoo: trained weights in ``models/<name>.pt``, each with its card ``<name>.json``.
+
+A zoo file is a dict of tensors and plain values, read with ``weights_only=True``::
+
+    {"format": "glimpse-env-zoo-v1", "name": str, "config": TrainConfig as a dict,
+     "weights": state dict (float32 parameters), "weights_sha256": str,
+     "lineage": {"commands": [...], "updates": int, "samples": int, "wall_clock_s": float}}
+
+``lineage`` is the whole history of the weights: every command that produced them, warm starts
+(``--init-from``) included, and the updates, samples and training wall-clock summed over the
+chain. The card (:mod:`agents.zoo_card`) repeats it with the measured errors.
+
+Usage::
+
+    from agents import zoo
+    agent = zoo.load("ram-cluttered60-6g")      # or a path to any zoo file or checkpoint.pt
+    greedy, mc = agent.evaluate("test", num_canvases=10_000)
+    print(greedy, mc, sep="\\n")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from agents.checkpoint import FORMAT as CHECKPOINT_FORMAT
+from agents.checkpoint import load_checkpoint
+from agents.config import TrainConfig
+from agents.evaluate import EvalResult
+from agents.weights import WeightsMismatchError, check_sha256, safe_load, state_dict_sha256
+from glimpse_env.atomic import atomic_path
+
+FORMAT = "glimpse-env-zoo-v1"
+#: Environment variable naming another zoo directory.
+MODELS_ENV_VAR = "GLIMPSE_ENV_MODELS"
+#: Written by the trainer into a warm-started run: the parent's lineage.
+LINEAGE_FILE = "lineage.json"
+COMMAND_FILE = "command.txt"
+
+
+def models_dir() -> Path:
+    """Where zoo names are looked up: ``$GLIMPSE_ENV_MODELS``, else the checkout's ``models/``."""
+    value = os.environ.get(MODELS_ENV_VAR)
+    return Path(value) if value else Path(__file__).resolve().parents[1] / "models"
+
+
+def resolve(name_or_path: str | os.PathLike) -> Path:
+    """The ``.pt`` file of a zoo name (``"ram-cluttered60-6g"``) or an existing path."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if path.suffix or os.sep in str(name_or_path):
+        raise FileNotFoundError(f"no model file at {path}")
+    candidate = models_dir() / f"{name_or_path}.pt"
+    if not candidate.is_file():
+        available = sorted(p.stem for p in models_dir().glob("*.pt"))
+        raise FileNotFoundError(
+            f"no zoo model named {str(name_or_path)!r} in {models_dir()}; available: {available}"
+        )
+    return candidate
+
+
+def card_path(model_path: str | os.PathLike) -> Path:
+    """The card beside a zoo file: ``models/<name>.json``."""
+    return Path(model_path).with_suffix(".json")
+
+
+@dataclass
+class Weights:
+    """Weights read from a zoo file or a training checkpoint, with their history.
+
+    Attributes:
+        config: the configuration that built the model.
+        state: the model's state dict (on the CPU).
+        sha256: :func:`agents.weights.state_dict_sha256` of ``state`` (verified).
+        lineage: commands, updates, samples and training wall-clock that produced the weights.
+        source: the file read.
+        card: the zoo card beside a zoo file (empty for a checkpoint or a file without one).
+    """
+
+    config: TrainConfig
+    state: dict[str, torch.Tensor]
+    sha256: str
+    lineage: dict[str, Any]
+    source: Path
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+def _empty_lineage() -> dict[str, Any]:
+    return {"commands": [], "updates": 0, "samples": 0, "wall_clock_s": 0.0}
+
+
+def run_lineage(run_dir: Path, updates: int, batch_size: int, wall_clock_s: float) -> dict:
+    """The lineage of a run's weights at ``updates``: its parent's (``lineage.json``, written
+    when it was warm-started) followed by the run's own commands and work."""
+    parent = _empty_lineage()
+    if (run_dir / LINEAGE_FILE).is_file():
+        parent = json.loads((run_dir / LINEAGE_FILE).read_text())
+    commands_file = run_dir / COMMAND_FILE
+    own = commands_file.read_text().splitlines() if commands_file.is_file() else []
+    return {
+        "commands": [*parent["commands"], *[c for c in own if c.strip()]],
+        "updates": int(parent["updates"]) + int(updates),
+        "samples": int(parent["samples"]) + int(updates) * int(batch_size),
+        "wall_clock_s": round(float(parent["wall_clock_s"]) + float(wall_clock_s), 1),
+    }
+
+
+def read_weights(path: str | os.PathLike) -> Weights:
+    """Read the model weights of a zoo file or a training checkpoint, safely, and verify them.
+
+    Raises:
+        FileNotFoundError, agents.weights.UnsafeFileError, agents.weights.WeightsMismatchError,
+        ValueError: see :func:`agents.weights.safe_load`; also a file of neither format, or a zoo
+            file whose card records other weights.
+    """
+    path = Path(path)
+    payload = safe_load(path, "model file")
+    kind = payload.get("format") if isinstance(payload, dict) else None
+    if kind == CHECKPOINT_FORMAT:
+        payload = load_checkpoint(path)
+        config = TrainConfig.from_dict(payload["config"])
+        lineage = run_lineage(
+            path.parent, payload["update"], config.batch_size, payload.get("wall_clock_s", 0.0)
+        )
+        return Weights(config, payload["model"], payload["model_sha256"], lineage, path)
+    if kind != FORMAT:
+        raise ValueError(
+            f"{path} is neither a zoo model ({FORMAT}) nor a training checkpoint "
+            f"({CHECKPOINT_FORMAT})"
+        )
+    missing = [k for k in ("config", "weights", "weights_sha256", "lineage") if k not in payload]
+    if missing:
+        raise ValueError(f"zoo file {path} lacks {missing}")
+    sha = check_sha256(payload["weights"], payload["weights_sha256"], str(path))
+    card: dict[str, Any] = {}
+    if card_path(path).is_file():
+        card = _read_card(card_path(path))
+        recorded = card.get("weights_sha256")
+        if recorded != sha:
+            raise WeightsMismatchError(
+                f"{path}: its weights (sha256 {sha[:16]}...) are not the ones its card "
+                f"{card_path(path)} describes ({str(recorded)[:16]}...): the file or the card "
+                "is stale"
+            )
+    config = TrainConfig.from_dict(payload["config"])
+    return Weights(config, payload["weights"], sha, payload["lineage"], path, card)
+
+
+def _read_card(path: Path) -> dict[str, Any]:
+    try:
+        card = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not a readable model card (JSON): {error}") from None
+    if not isinstance(card, dict):
+        raise ValueError(f"{path} is not a model card (a JSON object)")
+    return card
+
+
+def save_zoo_model(
+    path: str | os.PathLike, name: str, config: TrainConfig, model: nn.Module, lineage: dict
+) -> str:
+    """Write ``model``'s weights as a zoo file (float32 parameters, atomically); returns their
+    sha256."""
+    state = {
+        k: (v.detach().to("cpu", torch.float32) if v.is_floating_point() else v.detach().cpu())
+        for k, v in model.state_dict().items()
+    }
+    sha = state_dict_sha256(state)
+    record = {
+        "format": FORMAT,
+        "name": name,
+        "config": config.to_dict(),
+        "weights": state,
+        "weights_sha256": sha,
+        "lineage": lineage,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(record, tmp)
+    return sha
+
+
+@dataclass
+class ZooAgent:
+    """A trained agent ready for evaluation (in eval mode, on ``config.device``).
+
+    Attributes:
+        model: the network (:class:`agents.ram.RAM`, :class:`agents.dram.DRAM`, ...).
+        config: its configuration; evaluation settings may be changed with :meth:`evaluate`'s
+            arguments.
+        weights: the file's weights, sha256 and lineage.
+        card: the model card (empty when loading a file that has none, e.g. a checkpoint).
+    """
+
+    model: nn.Module
+    config: TrainConfig
+    weights: Weights
+    card: dict[str, Any] = field(default_factory=dict)
+
+    def evaluate(
+        self,
+        split: str = "test",
+        num_canvases: int | None = None,
+        eval_seed: int | None = None,
+        mc_samples: int | None = None,
+        progress: bool = False,
+    ) -> tuple[EvalResult, EvalResult]:
+        """Greedy and Monte-Carlo error on canvases ``0 .. num_canvases-1`` of ``split``
+        (default: the config's ``final_eval_canvases``, ``eval_seed`` and ``mc_samples``)."""
+        from agents.scorer import Scorer
+        from agents.trainer import OBJECTIVES
+
+        changes = {
+            "final_eval_canvases": num_canvases,
+            "eval_seed": eval_seed,
+            "mc_samples": mc_samples,
+        }
+        config = TrainConfig.from_dict(
+            {**self.config.to_dict(), **{k: v for k, v in changes.items() if v is not None}}
+        )
+        scorer = Scorer(config, self.model, OBJECTIVES[config.agent])
+        return scorer.greedy_and_mc(split, config.final_eval_canvases, progress)
+
+
+def load(name_or_path: str | os.PathLike, device: str = "cpu", **config_changes: Any) -> ZooAgent:
+    """Load a zoo model by name (``models/<name>.pt``) or any zoo file / checkpoint by path.
+
+    ``config_changes`` may set evaluation fields (``eval_batch_size``, ``data_dir``, ...). The
+    weights are verified against the sha256 in the file and in its card.
+    """
+    from agents.trainer import build_agent, glimpse_shape
+
+    path = resolve(name_or_path)
+    weights = read_weights(path)
+    config = TrainConfig.from_dict({**weights.config.to_dict(), **config_changes, "device": device})
+    model = build_agent(config, glimpse_shape(config))
+    try:
+        model.load_state_dict(weights.state)
+    except RuntimeError as error:
+        raise ValueError(
+            f"{path}: the weights do not fit the model its config builds: {error}"
+        ) from None
+    model.to(device).eval()
+    return ZooAgent(model, config, weights, weights.card)

@@ -1,0 +1,157 @@
+"""The model zoo: publishing a card, loading by name, warm starts, and the shipped models."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from agents import zoo
+from agents.cli import main
+from agents.config import TrainConfig
+from agents.trainer import Trainer
+from agents.zoo_card import CHECK_CANVASES, TARGETS, publish
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = dict(
+    env_id="MNIST-v0", num_glimpses=2, hidden=16, glimpse_hidden=8, location_hidden=8,
+    batch_size=16, log_every=1, eval_every=0, final_eval_canvases=40, eval_batch_size=100,
+    num_threads=1,
+)  # fmt: skip
+
+
+def _train(run_dir: Path, **changes) -> Path:
+    Trainer(TrainConfig(**{**SMALL, "updates": 3, **changes}), run_dir, progress=False).train()
+    (run_dir / "command.txt").write_text(f"python train/ram_agent.py --run {run_dir.name}\n")
+    return run_dir / "checkpoint.pt"
+
+
+@pytest.fixture()
+def models(tmp_path, monkeypatch) -> Path:
+    directory = tmp_path / "models"
+    monkeypatch.setenv(zoo.MODELS_ENV_VAR, str(directory))
+    return directory
+
+
+def test_published_card_is_reproduced_by_load_and_by_eval(tmp_path, models, capsys):
+    checkpoint = _train(tmp_path / "a")
+    written, card = publish(checkpoint, "tiny", progress=False, canvases=300)
+    assert written and (models / "tiny.pt").is_file() and (models / "tiny.json").is_file()
+    saved = torch.load(models / "tiny.pt", weights_only=True)  # weights only, loadable safely
+    assert all(v.dtype == torch.float32 for v in saved["weights"].values())
+    assert card["weights_sha256"] == saved["weights_sha256"]
+    assert card["updates"] == 3 and card["samples"] == 3 * 16
+    assert card["command_chain"] == ["python train/ram_agent.py --run a"]
+    assert card["machine"]["cores"] and card["machine"]["torch"] == torch.__version__
+    agent = zoo.load("tiny")
+    assert not agent.model.training
+    greedy, mc = agent.evaluate("test")
+    assert (greedy.errors, greedy.total) == (card["test"]["greedy"]["errors"], 300)
+    assert mc.errors == card["test"]["mc"]["errors"]
+    assert agent.evaluate("valid")[1].errors == card["valid"]["mc"]["errors"]
+    # The command line prints the card's numbers, to the digit.
+    capsys.readouterr()
+    assert main("ram", "ram-mnist28-6g", ["--eval", str(models / "tiny.pt")]) == 0
+    t = card["test"]
+    assert capsys.readouterr().out.splitlines() == [
+        f"greedy test error {t['greedy']['error_pct']:.2f}% ({t['greedy']['errors']}/300)",
+        f"mc test error {t['mc']['error_pct']:.2f}% ({t['mc']['errors']}/300)",
+    ]
+
+
+def test_card_and_file_must_agree(tmp_path, models):
+    publish(_train(tmp_path / "a"), "tiny", progress=False, canvases=100)
+    card = json.loads((models / "tiny.json").read_text())
+    card["weights_sha256"] = "0" * 64
+    (models / "tiny.json").write_text(json.dumps(card))
+    with pytest.raises(ValueError, match=r"its card .* describes"):
+        zoo.load("tiny")
+    with pytest.raises(FileNotFoundError, match="no zoo model named 'nope'"):
+        zoo.load("nope")
+
+
+def test_if_better_keeps_the_model_with_the_lower_validation_error(tmp_path, models):
+    good = _train(tmp_path / "good", updates=60, lr=3e-3)
+    bad = _train(tmp_path / "bad", updates=1)
+    written, first = publish(good, "m", progress=False, canvases=200)
+    assert written
+    written, second = publish(bad, "m", progress=False, canvases=200, if_better=True)
+    assert second["valid"]["mc"]["error_pct"] > first["valid"]["mc"]["error_pct"]
+    assert not written
+    assert json.loads((models / "m.json").read_text())["weights_sha256"] == first["weights_sha256"]
+
+
+def test_warm_start_continues_from_the_weights_and_extends_the_chain(tmp_path, models):
+    publish(_train(tmp_path / "a"), "parent", progress=False, canvases=100)
+    config = TrainConfig(
+        **{**SMALL, "updates": 2, "seed": 1, "init_from": str(models / "parent.pt")}
+    )
+    child = Trainer(config, tmp_path / "b", progress=False)
+    parent = zoo.load("parent")
+    for name, tensor in parent.model.state_dict().items():
+        torch.testing.assert_close(child.model.state_dict()[name], tensor, rtol=0, atol=0)
+    assert child.update == 0 and child.optimizer.param_groups[0]["lr"] == config.lr  # fresh
+    child.train()
+    (tmp_path / "b" / "command.txt").write_text("python train/ram_agent.py --child\n")
+    _, card = publish(tmp_path / "b" / "checkpoint.pt", "child", progress=False, canvases=100)
+    assert card["command_chain"] == [
+        "python train/ram_agent.py --run a",
+        "python train/ram_agent.py --child",
+    ]
+    assert card["updates"] == 3 + 2 and card["samples"] == 5 * 16
+    other = TrainConfig(**{**SMALL, "hidden": 32, "init_from": str(models / "parent.pt")})
+    with pytest.raises(ValueError, match="other settings \\(hidden\\)"):
+        Trainer(other, tmp_path / "c", progress=False)
+
+
+def test_zoo_table_is_generated_from_the_cards(tmp_path, models):
+    publish(_train(tmp_path / "a"), "ram-mnist28-6g", progress=False, canvases=100)
+    readme = tmp_path / "README.md"
+    script = [sys.executable, "benchmarks/zoo_table.py", "--models-dir", str(models)]
+    readme.write_text("# x\n<!-- zoo-table:start (generated by benchmarks/zoo_table.py from "
+                      "models/*.json) -->\nold\n<!-- zoo-table:end -->\ntail\n")  # fmt: skip
+    stale = subprocess.run([*script, "--readme", str(readme), "--check"], cwd=REPO)
+    assert stale.returncode == 1
+    subprocess.run([*script, "--readme", str(readme)], cwd=REPO, check=True, capture_output=True)
+    text = readme.read_text()
+    assert "| `ram-mnist28-6g` | `MNIST-v0` | 3 x 16 |" in text and text.endswith("tail\n")
+    assert "missed by" in text and "MC (10 paths)" in text and "greedy (1 path)" in text
+    fresh = subprocess.run([*script, "--readme", str(readme), "--check"], cwd=REPO)
+    assert fresh.returncode == 0
+
+
+# ---- the shipped zoo -------------------------------------------------------------------------
+SHIPPED = REPO / "models"
+
+
+def test_the_zoo_has_every_required_model_and_the_readme_shows_it():
+    names = {p.stem for p in SHIPPED.glob("*.json")}
+    assert set(TARGETS) <= names, f"missing zoo models: {sorted(set(TARGETS) - names)}"
+    assert sum(p.stat().st_size for p in SHIPPED.iterdir()) < 40 * 2**20
+    done = subprocess.run(
+        [sys.executable, "benchmarks/zoo_table.py", "--check"], cwd=REPO, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in SHIPPED.glob("*.json")))
+def test_every_zoo_model_still_scores_what_its_card_says(name, monkeypatch):
+    """Re-score the first 1,000 test canvases (greedy); a stale card cannot pass."""
+    monkeypatch.setenv(zoo.MODELS_ENV_VAR, str(SHIPPED))
+    card = json.loads((SHIPPED / f"{name}.json").read_text())
+    agent = zoo.load(name, eval_batch_size=500)
+    greedy, _ = agent.evaluate("test", CHECK_CANVASES, eval_seed=card["eval_seed"])
+    check = card["check"]
+    assert check["canvases"] == CHECK_CANVASES
+    # Same weights, same canvases: the same answers, but for a few float-rounding flips.
+    assert abs(greedy.errors - check["errors"]) <= 3, (greedy, check)
+    # And the 1,000 canvases agree with the card's 10,000-canvas figure (binomial, 4 sigma).
+    p = card["test"]["greedy"]["error_pct"] / 100
+    sigma = math.sqrt(CHECK_CANVASES * p * (1 - p))
+    assert abs(greedy.errors - CHECK_CANVASES * p) <= 4 * sigma + 1, (greedy, p)
