@@ -43,6 +43,8 @@ from agents.scorer import Scorer, make_env
 from glimpse_env.atomic import atomic_path
 
 CHECKPOINT_FILE = "checkpoint.pt"
+#: The checkpoint of the lowest validation error seen during training (model selection on valid).
+BEST_FILE = "best.pt"
 #: Config fields a resumed run may change: they do not alter the course of training.
 RESUME_OVERRIDES = (
     "updates", "device", "num_threads", "log_every", "eval_every", "checkpoint_every",
@@ -212,6 +214,8 @@ class Trainer:
         self.update = 0
         self.wall_clock_s = 0.0
         self.resumed_from: int | None = None
+        #: Lowest validation error (greedy, ``eval_canvases``) seen during training, and when.
+        self.best_valid: dict[str, float] = {"error_pct": float("inf"), "update": -1}
         self._clock_mark = time.perf_counter()
         if checkpoint is not None:
             self._restore(checkpoint)
@@ -274,14 +278,16 @@ class Trainer:
         self.update = int(payload["update"])
         self.wall_clock_s = float(payload.get("wall_clock_s", 0.0))
         self.resumed_from = self.update
+        self.best_valid = dict(payload.get("best_valid", self.best_valid))
 
     def checkpoint_path(self) -> Path:
         return self.run_dir / CHECKPOINT_FILE
 
-    def save_checkpoint(self) -> Path:
-        """Write the full training state at the current update (atomically)."""
+    def save_checkpoint(self, path: Path | None = None) -> Path:
+        """Write the full training state at the current update (atomically) to ``path``
+        (default :meth:`checkpoint_path`)."""
         return save_checkpoint(
-            self.checkpoint_path(),
+            path or self.checkpoint_path(),
             {
                 "config": self.config.to_dict(),
                 "update": self.update,
@@ -291,6 +297,7 @@ class Trainer:
                 "rng": {"policy_noise": self.generator.get_state()},
                 "train_keys": self.train_keys.tolist(),
                 "wall_clock_s": self._clock(),
+                "best_valid": self.best_valid,
             },
         )
 
@@ -406,6 +413,12 @@ class Trainer:
                         )
                         log.image("valid/trajectories", self._trajectory_image(result), self.update)
                         bar.write(f"update {self.update}: {result}")
+                        if result.error_pct < self.best_valid["error_pct"]:
+                            self.best_valid = {
+                                "error_pct": result.error_pct,
+                                "update": self.update,
+                            }
+                            self.save_checkpoint(self.run_dir / BEST_FILE)
                     if self.update % config.checkpoint_every == 0:
                         self.save_checkpoint()
                     if stop.requested:

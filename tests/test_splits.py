@@ -82,6 +82,7 @@ def test_hdf5_writes_and_reads_a_valid_split(tmp_path, mnist_dir):
 
 
 def test_training_decides_on_valid_and_reports_test_only_at_the_end(tmp_path):
+    from agents.checkpoint import load_checkpoint
     from agents.config import TrainConfig
     from agents.run_log import read_metrics
     from agents.trainer import Trainer
@@ -107,4 +108,8 @@ def test_training_decides_on_valid_and_reports_test_only_at_the_end(tmp_path):
     during = [r for r in records if "valid/error_greedy" in r]
     assert [r["update"] for r in during] == [1, 2]
     assert not any(k.startswith("test/") for r in records[:-1] for k in r)
-    assert torch.is_tensor(next(trainer.model.parameters()))
+    # best.pt holds the model of the lowest validation error (the first, on a tie).
+    errors = [r["valid/error_greedy"] for r in during]
+    best = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert best["update"] == during[errors.index(min(errors))]["update"]
+    assert best["best_valid"]["error_pct"] == min(errors)
