@@ -6,7 +6,6 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 
 import glimpse_env  # noqa: F401  (registers the ids)
 from glimpse_env.data.hdf5 import read_canvas_hdf5, write_canvas_hdf5
