@@ -86,6 +86,11 @@ class BaselineConfig:
             raise ValueError(f"algo must be one of {ALGOS}, got {self.algo!r}")
         if self.env_id not in ENV_IDS:
             raise ValueError(f"unknown env id {self.env_id!r}; registered: {sorted(ENV_IDS)}")
+        positive = ("num_envs", "grid_size", "frame_stack", "timesteps", "eval_canvases")
+        for name in (*positive, "eval_batch_size", "eval_every", "checkpoint_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

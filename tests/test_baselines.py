@@ -65,6 +65,9 @@ def test_bad_configuration_is_rejected():
         BaselineConfig(algo="dqn")
     with pytest.raises(ValueError, match="unknown env id"):
         BaselineConfig(env_id="Pong-v5")
+    for budget in (0, -5):
+        with pytest.raises(ValueError, match="timesteps must be a positive integer"):
+            BaselineConfig(timesteps=budget)
     with pytest.raises(FileNotFoundError, match="no saved model"):
         load_model("/nonexistent/model.zip", BaselineConfig())
 

@@ -76,6 +76,7 @@ def _assert_refused(done: subprocess.CompletedProcess, marker: Path) -> None:
         ["train/dram_agent.py", "--eval"],
         ["train/dram_agent.py", "--resume"],
         ["train/edram_agent.py", "--eval"],
+        ["train/edram_agent.py", "--resume"],
         ["train/ram_agent.py", "--updates", "1", "--init-from"],
         ["examples/render_agent.py"],
     ],

@@ -115,7 +115,8 @@ def main() -> int:
         else:
             config = BaselineConfig(
                 algo=args.algo, env_id=args.env, num_envs=args.num_envs, grid_size=args.grid_size,
-                frame_stack=args.frame_stack, timesteps=args.timesteps or DEFAULT_TIMESTEPS,
+                frame_stack=args.frame_stack,
+                timesteps=DEFAULT_TIMESTEPS if args.timesteps is None else args.timesteps,
                 seed=args.seed,
                 device=args.device, eval_canvases=args.eval_canvases, eval_every=args.eval_every,
                 eval_seed=args.eval_seed, hyper=hyper_overrides(args),
