@@ -42,7 +42,7 @@ from agents.sb3_features import resolve_policy_kwargs
 from agents.sb3_vec_env import GlimpseSB3VecEnv
 from agents.weights import UnsafeFileError, WeightsMismatchError, state_dict_sha256
 from glimpse_env.atomic import atomic_path
-from glimpse_env.envs import ENV_IDS, TaskConfig
+from glimpse_env.envs import ENV_IDS, TaskConfig, task_name
 
 ALGOS = ("recurrent-ppo", "ppo")
 
@@ -84,8 +84,7 @@ class BaselineConfig:
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
             raise ValueError(f"algo must be one of {ALGOS}, got {self.algo!r}")
-        if self.env_id not in ENV_IDS:
-            raise ValueError(f"unknown env id {self.env_id!r}; registered: {sorted(ENV_IDS)}")
+        task_name(self.env_id)  # raises on an unknown id
         positive = ("num_envs", "grid_size", "frame_stack", "timesteps", "eval_canvases")
         for name in (*positive, "eval_batch_size", "eval_every", "checkpoint_every"):
             value = getattr(self, name)
@@ -163,7 +162,7 @@ def evaluate_baseline(
 
 def trajectory_image(result: EvalResult, config: BaselineConfig, count: int = 16) -> np.ndarray:
     """``(H, W, 3)`` uint8 grid of the first ``count`` test glimpse paths of ``result``."""
-    task = TaskConfig(**ENV_IDS[config.env_id])
+    task = TaskConfig(**ENV_IDS[task_name(config.env_id)])
     assert result.examples is not None
     return trajectory_grid(
         result.examples, task.glimpse_size, task.num_scales, task.scale_factor, count=count

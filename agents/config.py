@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from glimpse_env.envs import ENV_IDS
+from glimpse_env.envs import ENV_IDS, task_name
 
 #: Fields of :class:`glimpse_env.envs.TaskConfig` a preset or the command line may override.
 TASK_FIELDS = (
@@ -33,7 +33,8 @@ class TrainConfig:
     """Everything a training run depends on.
 
     Task (``None``: the value of ``env_id``):
-        env_id: registered task, e.g. ``"ClutteredMNIST-v0"``.
+        env_id: registered task, e.g. ``"ClutteredMNIST-v0"`` or
+            ``"GlimpseEnv/ClutteredMNIST-v0"`` (the same task).
         canvas_size ... dataset_path: :class:`glimpse_env.envs.TaskConfig` overrides (pixels).
 
     Model:
@@ -138,8 +139,7 @@ class TrainConfig:
     notes: str = field(default="", metadata={"help": "free text stored with the run"})
 
     def __post_init__(self) -> None:
-        if self.env_id not in ENV_IDS:
-            raise ValueError(f"unknown env_id {self.env_id!r}; registered: {sorted(ENV_IDS)}")
+        task_name(self.env_id)  # raises on an unknown id
         positive = ("batch_size", "updates", "lr_decay_every", "log_every", "eval_canvases")
         positive += ("final_eval_canvases", "mc_samples", "eval_batch_size", "checkpoint_every")
         for name in positive:
@@ -159,7 +159,7 @@ class TrainConfig:
 
     def task_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the task: the env id's settings with this config's overrides."""
-        kwargs = dict(ENV_IDS[self.env_id])
+        kwargs = dict(ENV_IDS[task_name(self.env_id)])
         for name in TASK_FIELDS:
             value = getattr(self, name)
             if value is not None:

@@ -67,13 +67,12 @@ class GlimpseSB3VecEnv(VecEnv):
     @classmethod
     def from_id(cls, env_id: str, num_envs: int, **kwargs: Any) -> GlimpseSB3VecEnv:
         """The adapter for a registered id (``"ClutteredMNIST-v0"``...), with overrides."""
-        from glimpse_env.envs import ENV_IDS
+        from glimpse_env.envs import ENV_IDS, task_name
 
-        if env_id not in ENV_IDS:
-            raise ValueError(f"unknown env id {env_id!r}; registered: {sorted(ENV_IDS)}")
+        name = task_name(env_id)  # raises on an unknown id
         grid_size = kwargs.pop("grid_size", DEFAULT_GRID_SIZE)
         device = kwargs.pop("device", "cpu")
-        return cls(num_envs, grid_size, device, **{**ENV_IDS[env_id], **kwargs})
+        return cls(num_envs, grid_size, device, **{**ENV_IDS[name], **kwargs})
 
     def reset(self) -> VecEnvObs:
         seeds = list(self._seeds)

@@ -183,3 +183,59 @@ def test_context_observation_is_the_whole_canvas_downsampled():
     np.testing.assert_array_equal(later["context"], obs["context"])  # fixed for the episode
     with pytest.raises(ValueError, match="context_size"):
         gym.make("ClutteredMNIST-v0", context_size=-1)
+
+
+_COLLISION = """
+import warnings
+import gymnasium as gym
+
+def dummy_entry():
+    return gym.make("CartPole-v1")
+
+{before}
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    import glimpse_env
+{after}
+ours = gym.make("GlimpseEnv/MNIST-v0").unwrapped
+assert type(ours).__name__ == "ClutteredMNISTEnv", type(ours)
+assert gym.make("GlimpseEnv/ClutteredMNIST-v0").unwrapped.__class__.__name__ == "ClutteredMNISTEnv"
+venv = gym.make_vec("GlimpseEnv/MNIST-v0", num_envs=2)
+assert type(venv).__name__ == "GlimpseVectorEnv"
+print("MNIST-v0 ->", gym.spec("MNIST-v0").entry_point)
+print("warnings:", [str(w.message) for w in caught])
+"""
+
+
+def _collision(before: str, after: str) -> str:
+    import subprocess
+    import sys
+
+    code = _COLLISION.format(before=before, after=after)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout + done.stderr
+
+
+def test_another_package_registering_our_bare_names_takes_nothing_silently():
+    register = (
+        'gym.register(id="MNIST-v0", entry_point="gymnasium.envs.classic_control:CartPoleEnv")'
+    )
+    # Registered before the import: the bare name stays theirs, with a warning naming ours.
+    out = _collision(before=register, after="")
+    assert "MNIST-v0 -> gymnasium.envs.classic_control:CartPoleEnv" in out
+    assert "is registered by another package" in out and "GlimpseEnv/MNIST-v0" in out
+    # Registered after: Gymnasium warns about the override; our namespaced id keeps working.
+    out = _collision(before="", after=register)
+    assert "MNIST-v0 -> gymnasium.envs.classic_control:CartPoleEnv" in out
+    assert "Overriding environment MNIST-v0" in out
+
+
+def test_namespaced_and_bare_ids_are_the_same_task():
+    from agents.config import TrainConfig
+
+    assert gym.spec("GlimpseEnv/ClutteredMNIST-v0").kwargs == gym.spec("ClutteredMNIST-v0").kwargs
+    namespaced = TrainConfig(env_id="GlimpseEnv/ClutteredMNIST-v0").task_kwargs()
+    assert namespaced == TrainConfig(env_id="ClutteredMNIST-v0").task_kwargs()
+    with pytest.raises(ValueError, match="unknown env id 'GlimpseEnv/Nope-v0'"):
+        TrainConfig(env_id="GlimpseEnv/Nope-v0")

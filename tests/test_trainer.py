@@ -184,7 +184,7 @@ def test_config_validation_and_presets():
         TrainConfig.from_dict({"lerning_rate": 1})
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         TrainConfig(batch_size=0)
-    with pytest.raises(ValueError, match="unknown env_id"):
+    with pytest.raises(ValueError, match="unknown env id"):
         TrainConfig(env_id="CIFAR-v0")
 
 

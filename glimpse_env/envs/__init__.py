@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import gymnasium as gym
@@ -10,8 +11,14 @@ from glimpse_env.envs.cluttered_mnist import ClutteredMNISTEnv
 from glimpse_env.envs.core import GlimpseEpisodes, TaskConfig
 from glimpse_env.envs.vector import GlimpseVectorEnv
 
-#: The registered ids and their settings (the papers' tasks). Any field can be overridden with
-#: ``gym.make(id, field=value)``.
+#: Every id is registered as ``GlimpseEnv/<name>`` (Gymnasium's namespace form, which no other
+#: package can take over) and, where the bare name is free, as ``<name>`` too.
+NAMESPACE = "GlimpseEnv"
+ENTRY_POINT = "glimpse_env.envs.cluttered_mnist:ClutteredMNISTEnv"
+VECTOR_ENTRY_POINT = "glimpse_env.envs.vector:GlimpseVectorEnv"
+
+#: The tasks (by bare name) and their settings (the papers' tasks). Any field can be overridden
+#: with ``gym.make(id, field=value)``.
 ENV_IDS: dict[str, dict[str, Any]] = {
     # Mnih et al. 2014, 60x60 cluttered MNIST: 4 distractors of 8x8, 6 glimpses of 3 scales.
     "ClutteredMNIST-v0": dict(
@@ -32,24 +39,58 @@ ENV_IDS: dict[str, dict[str, Any]] = {
 }
 
 
-def register_envs() -> None:
-    """Register every id in :data:`ENV_IDS` (idempotent)."""
-    for env_id, kwargs in ENV_IDS.items():
-        if env_id in gym.registry:
-            continue
-        gym.register(
-            id=env_id,
-            entry_point="glimpse_env.envs.cluttered_mnist:ClutteredMNISTEnv",
-            vector_entry_point="glimpse_env.envs.vector:GlimpseVectorEnv",
-            kwargs=dict(kwargs),
+def task_name(env_id: str) -> str:
+    """The bare task name of ``"GlimpseEnv/ClutteredMNIST-v0"`` or ``"ClutteredMNIST-v0"``.
+
+    Raises:
+        ValueError: not one of this package's tasks.
+    """
+    name = env_id.removeprefix(f"{NAMESPACE}/")
+    if name not in ENV_IDS:
+        raise ValueError(
+            f"unknown env id {env_id!r}; registered: {sorted(ENV_IDS)} (also as {NAMESPACE}/<name>)"
         )
+    return name
+
+
+def _ours(env_id: str) -> bool:
+    return gym.registry[env_id].entry_point == ENTRY_POINT
+
+
+def register_envs() -> None:
+    """Register every task as ``GlimpseEnv/<name>``, and as ``<name>`` where that id is free
+    (idempotent).
+
+    A bare name another package has already registered (e.g. ``MNIST-v0``) is left to it, with
+    a warning naming our namespaced id; a package that registers one of our bare names later
+    replaces it with Gymnasium's own override warning. The namespaced ids always stay ours.
+    """
+    for name, kwargs in ENV_IDS.items():
+        for env_id in (f"{NAMESPACE}/{name}", name):
+            if env_id in gym.registry:
+                if not _ours(env_id):
+                    warnings.warn(
+                        f"{env_id!r} is registered by another package "
+                        f"({gym.registry[env_id].entry_point}); glimpse_env's task is "
+                        f"{NAMESPACE}/{name}",
+                        stacklevel=2,
+                    )
+                continue
+            gym.register(
+                id=env_id,
+                entry_point=ENTRY_POINT,
+                vector_entry_point=VECTOR_ENTRY_POINT,
+                kwargs=dict(kwargs),
+            )
 
 
 __all__ = [
     "ENV_IDS",
+    "NAMESPACE",
     "ClutteredMNISTEnv",
     "GlimpseEpisodes",
     "GlimpseVectorEnv",
     "TaskConfig",
     "register_envs",
+    "task_name",
 ]
