@@ -6,7 +6,9 @@ step on the hybrid loss (:func:`agents.hybrid_loss.hybrid_loss`).
 
 Everything a run depends on is in its :class:`agents.config.TrainConfig`. A run directory holds
 ``config.json`` (the resolved configuration), ``checkpoint.pt`` (latest, written atomically),
-``metrics.jsonl`` and TensorBoard events, and ``final.json`` (test errors) once it finishes.
+``best.pt`` (lowest validation error during training), ``metrics.jsonl`` and TensorBoard events,
+``lineage.json`` when warm-started (``init_from``), and ``final.json`` (valid and test errors)
+once it finishes. Evaluations during training read the ``valid`` split only.
 
 Reproducibility: the seed fixes the model initialisation (in a forked RNG; no global state is
 touched), the stream keys of the training environments and the policy-noise generator. Update
