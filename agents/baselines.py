@@ -104,7 +104,7 @@ def make_vec_env(
     )
     venv: VecEnv = VecMonitor(adapter)
     if config.algo == "ppo" and config.frame_stack > 1:
-        order = {"glimpse": "first", "location": "last"}
+        order = {"glimpse": "first", "location": "last", "step": "last"}
         venv = VecFrameStack(venv, config.frame_stack, channels_order=order)
     return venv, adapter
 

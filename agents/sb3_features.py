@@ -24,8 +24,10 @@ class GlimpseFeatures(BaseFeaturesExtractor):
     """``relu(FC(relu(FC(glimpse))) + FC(relu(FC(location))))`` on a ``Dict`` observation.
 
     Observation: ``"glimpse"`` ``(N, C, g, g)`` in [0, 1] (``C`` = scales, times the stack depth
-    under ``VecFrameStack``) and ``"location"`` ``(N, L)`` normalised coordinates (``L`` = 2,
-    times the stack depth). Output: ``(N, features_dim)``.
+    under ``VecFrameStack``), ``"location"`` ``(N, L)`` normalised coordinates (``L`` = 2,
+    times the stack depth) and, when the space has it, ``"step"`` ``(N, S)`` (the env's step
+    fraction, times the stack depth), which joins the location pathway. Output:
+    ``(N, features_dim)``.
 
     Args:
         observation_space: the policy's ``Dict`` space.
@@ -47,13 +49,19 @@ class GlimpseFeatures(BaseFeaturesExtractor):
                                  f"{sorted(observation_space.spaces)}")  # fmt: skip
         glimpse_dim = int(np.prod(observation_space["glimpse"].shape))
         location_dim = int(np.prod(observation_space["location"].shape))
+        self.uses_step = "step" in observation_space.spaces
+        if self.uses_step:  # "where" and "when" enter the location pathway together
+            location_dim += int(np.prod(observation_space["step"].shape))
         sizes = RAMSizes(
             glimpse_hidden=glimpse_hidden, location_hidden=location_hidden, hidden=features_dim
         )
         self.net = GlimpseNetwork(glimpse_dim, sizes, location_dim=location_dim)
 
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.net(observations["glimpse"], observations["location"].flatten(1))
+        where = observations["location"].flatten(1)
+        if self.uses_step:
+            where = torch.cat([where, observations["step"].flatten(1)], dim=1)
+        return self.net(observations["glimpse"], where)
 
 
 #: Names usable as ``policy_kwargs["features_extractor_class"]`` in presets and tuning grids.

@@ -58,6 +58,7 @@ def test_ppo_sees_the_last_glimpses_stacked():
     space = venv.observation_space
     assert space["glimpse"].shape == (config.frame_stack * 1, 8, 8)  # MNIST-v0: one 8x8 scale
     assert space["location"].shape == (2 * config.frame_stack,)
+    assert space["step"].shape == (config.frame_stack,)  # the step index, stacked too
 
 
 def test_bad_configuration_is_rejected():

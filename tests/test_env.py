@@ -239,3 +239,28 @@ def test_namespaced_and_bare_ids_are_the_same_task():
     assert namespaced == TrainConfig(env_id="ClutteredMNIST-v0").task_kwargs()
     with pytest.raises(ValueError, match="unknown env id 'GlimpseEnv/Nope-v0'"):
         TrainConfig(env_id="GlimpseEnv/Nope-v0")
+
+
+def test_observation_carries_the_step_fraction():
+    env = gym.make("ClutteredMNIST-v0", num_glimpses=4)
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space["step"].contains(obs["step"])
+    seen = [float(obs["step"][0])]
+    terminated = False
+    while not terminated:
+        action = {"location": np.zeros(2, np.float32), "label": 0}
+        obs, _, terminated, _, _ = env.step(action)
+        seen.append(float(obs["step"][0]))
+    assert seen == [0.0, 0.25, 0.5, 0.75, 1.0]  # the label is read after the 0.75 glimpse
+
+
+def test_sb3_features_use_the_step():
+    import torch
+
+    from agents.sb3_features import GlimpseFeatures
+
+    space = gym.make("ClutteredMNIST-v0").observation_space
+    features = GlimpseFeatures(space, features_dim=16, glimpse_hidden=8, location_hidden=8)
+    obs = {k: torch.as_tensor(np.stack([v.sample() for _ in range(3)])) for k, v in space.items()}
+    later = {**obs, "step": obs["step"] + 0.5}
+    assert not torch.allclose(features(obs), features(later))

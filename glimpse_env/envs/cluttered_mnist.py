@@ -15,12 +15,13 @@ from glimpse_env.render import draw_trajectory
 
 
 def observation_space(config: TaskConfig) -> spaces.Dict:
-    """``Dict(glimpse=Box(0, 1, (k, g, g)), location=Box(-1, 1, (2,)))``, float32, plus
-    ``context=Box(0, 1, (c, c))`` when ``config.context_size = c > 0``."""
+    """``Dict(glimpse=Box(0, 1, (k, g, g)), location=Box(-1, 1, (2,)), step=Box(0, 1, (1,)))``,
+    float32, plus ``context=Box(0, 1, (c, c))`` when ``config.context_size = c > 0``."""
     k, g = config.num_scales, config.glimpse_size
     entries = {
         "glimpse": spaces.Box(0.0, 1.0, (k, g, g), np.float32),
         "location": spaces.Box(-1.0, 1.0, (2,), np.float32),
+        "step": spaces.Box(0.0, 1.0, (1,), np.float32),
     }
     if config.context_size:
         c = config.context_size
@@ -77,9 +78,13 @@ def parse_action(action: Any, num_envs: int | None) -> tuple[torch.Tensor, torch
 class ClutteredMNISTEnv(gym.Env):
     """Find and name a digit on a canvas while seeing it only through glimpses.
 
-    Observation ``{"glimpse": (k, g, g) float32 in [0, 1], "location": (2,) float32}``: ``k``
-    square patches of growing side ``g * s**i`` around ``location``, each reduced to ``g x g``
-    (see :mod:`glimpse_env.retina` for the exact geometry), and the location they were taken at.
+    Observation ``{"glimpse": (k, g, g) float32 in [0, 1], "location": (2,) float32, "step": (1,)
+    float32}``: ``k`` square patches of growing side ``g * s**i`` around ``location``, each
+    reduced to ``g x g`` (see :mod:`glimpse_env.retina` for the exact geometry), the location
+    they were taken at, and the steps taken so far over ``num_glimpses``: 0 after ``reset``,
+    ``(num_glimpses - 1) / num_glimpses`` on the observation after which the label is scored, 1
+    on the terminal observation. The step makes the task Markov for a memoryless or frame-stacked
+    policy (the label is an action at every step but is read only at the last one).
     With ``context_size=c`` also ``"context"``: ``(c, c)`` float32, the whole canvas downsampled
     (the same for every step of an episode; DRAM's coarse view).
 
@@ -152,7 +157,12 @@ class ClutteredMNISTEnv(gym.Env):
     def _observation(self, glimpses: torch.Tensor) -> dict[str, np.ndarray]:
         location = self._episodes.locations[0].cpu().numpy()
         self._path.append(location)
-        observation = {"glimpse": glimpses[0].cpu().numpy(), "location": location.copy()}
+        step = self._episodes.steps[:1].to(torch.float32) / self.config.num_glimpses
+        observation = {
+            "glimpse": glimpses[0].cpu().numpy(),
+            "location": location.copy(),
+            "step": step.cpu().numpy(),
+        }
         if self.config.context_size:
             observation["context"] = self._episodes.context[0].cpu().numpy().copy()
         return observation

@@ -99,9 +99,11 @@ class GlimpseVectorEnv(VectorEnv):
         return value if self.output == "torch" else value.cpu().numpy()
 
     def _observation(self, glimpses: torch.Tensor) -> dict[str, Any]:
+        steps = self._episodes.steps.to(torch.float32)[:, None]
         observation = {
             "glimpse": self._out(glimpses),
             "location": self._out(self._episodes.locations.clone()),
+            "step": self._out(steps / self._episodes.config.num_glimpses),
         }
         if self._episodes.config.context_size:
             observation["context"] = self._out(self._episodes.context.clone())
