@@ -207,3 +207,18 @@ def main(
     print(result.greedy)
     print(result.mc)
     return 0
+
+
+def ram_main() -> int:
+    """Console command ``glimpse-train-ram`` (= ``python train/ram_agent.py``)."""
+    return main("ram", "ram-cluttered60-6g")
+
+
+def dram_main() -> int:
+    """Console command ``glimpse-train-dram`` (= ``python train/dram_agent.py``)."""
+    return main("dram", "dram-cluttered60-6g")
+
+
+def edram_main() -> int:
+    """Console command ``glimpse-train-edram`` (= ``python train/edram_agent.py``)."""
+    return main("edram", "edram-cluttered100-small")

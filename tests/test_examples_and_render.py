@@ -134,3 +134,15 @@ def test_collect_results_writes_one_table_per_family(tmp_path):
         text=True,
     )
     assert failed.returncode != 0 and "has not finished" in failed.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["glimpse-train-ram", "glimpse-train-dram", "glimpse-train-edram", "glimpse-ppo",
+     "glimpse-zoo-card", "glimpse-env-data"],
+)  # fmt: skip
+def test_console_commands_are_installed(command):
+    executable = Path(sys.executable).parent / command
+    assert executable.is_file(), f"{command} is not installed beside {sys.executable}"
+    done = subprocess.run([str(executable), "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "usage:" in done.stdout, done.stderr

@@ -10,9 +10,6 @@ Run ``python train/dram_agent.py --help`` for every flag; presets are in ``agent
 """
 
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
 from agents.cli import main
 

@@ -1,138 +1,15 @@
 """Train an SB3 baseline (RecurrentPPO or frame-stacked PPO) on a glimpse task.
 
     python train/ppo_baseline.py --algo recurrent-ppo --env ClutteredMNIST-v0 --timesteps 2000000
-    python train/ppo_baseline.py --algo ppo --env TranslatedMNIST-v0
-    python train/ppo_baseline.py --eval runs/<run>/model.zip      # test accuracy only (safe load)
-    python train/ppo_baseline.py --eval runs/<run>/model.zip --trajectories paths.png
-    python train/ppo_baseline.py --resume runs/<run>              # after Ctrl-C or a crash
-    tensorboard --logdir runs
+    python train/ppo_baseline.py --eval runs/<run>/model.zip
 
-Same evaluation canvases as the attention agents: validation during training, valid and test at
-the end; prints "test accuracy" at the end. Models are loaded parameters-only into a model built
-from the run's config.json (never SB3's ``load``, which unpickles code).
+The same as the console command ``glimpse-ppo``; ``--help`` lists the flags
+(:mod:`agents.baselines_cli`).
 """
 
-import argparse
-import json
-import signal
 import sys
-from pathlib import Path
-from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
-
-from agents.baselines import (
-    ALGOS,
-    HYPER,
-    BaselineConfig,
-    evaluate_baseline,
-    load_model,
-    save_trajectories_png,
-    train_baseline,
-)
-from agents.cli import new_run_dir, record_command
-
-DEFAULT_TIMESTEPS = 1_000_000
-#: Preset values the command line can override: `--flag` -> SB3 keyword (`-` read as `_`).
-OVERRIDABLE: dict[str, type] = {
-    "learning-rate": float, "ent-coef": float, "n-epochs": int, "gae-lambda": float,
-}  # fmt: skip
-
-
-def saved_config(run_dir: Path, **overrides: Any) -> BaselineConfig:
-    """The ``BaselineConfig`` a run wrote to ``run_dir/config.json``, with ``overrides``."""
-    saved = run_dir / "config.json"
-    if not saved.is_file():
-        raise FileNotFoundError(f"{saved} (the run's config) is missing")
-    return BaselineConfig(**{**json.loads(saved.read_text()), **overrides})
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def hyper_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """``HYPER[args.algo]`` with the command line's ``--learning-rate`` etc. applied."""
-    hyper = dict(HYPER[args.algo])
-    for flag in OVERRIDABLE:
-        value = getattr(args, flag.replace("-", "_"))
-        if value is not None:
-            hyper[flag.replace("-", "_")] = value
-    return hyper
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--algo", choices=ALGOS, default="recurrent-ppo")
-    parser.add_argument("--env", default="ClutteredMNIST-v0", help="a registered id")
-    parser.add_argument(
-        "--timesteps", type=int, help=f"env steps to train to (default {DEFAULT_TIMESTEPS:,})"
-    )
-    parser.add_argument("--num-envs", type=int, default=64)
-    parser.add_argument("--grid-size", type=int, default=9)
-    parser.add_argument("--frame-stack", type=int, default=6, help="ppo only")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--logdir", default="runs")
-    parser.add_argument("--eval-canvases", type=int, default=10_000)
-    parser.add_argument("--eval-every", type=int, default=100_000)
-    parser.add_argument(
-        "--eval-seed", type=int, default=BaselineConfig.eval_seed,
-        help="evaluation-canvas stream (the same for every run by default)",
-    )  # fmt: skip
-    parser.add_argument("--eval", metavar="PATH", help="only evaluate this model.zip")
-    parser.add_argument(
-        "--eval-split", choices=("test", "valid"), default="test", help="split scored by --eval"
-    )
-    parser.add_argument(
-        "--trajectories", metavar="PNG", help="with --eval: also draw 16 test glimpse paths here"
-    )
-    parser.add_argument(
-        "--resume", metavar="RUN_DIR", help="continue this run's last checkpoint (its settings)"
-    )
-    for flag, kind in OVERRIDABLE.items():
-        parser.add_argument(f"--{flag}", type=kind, help="override the preset (HYPER[algo])")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args()
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends training early but still scores it
-    try:
-        if args.eval:
-            config = saved_config(Path(args.eval).parent, device=args.device,
-                                  eval_seed=args.eval_seed)  # fmt: skip
-            result = evaluate_baseline(
-                load_model(args.eval, config), config, args.eval_canvases, args.eval_split
-            )
-            if args.trajectories:
-                save_trajectories_png(result, config, Path(args.trajectories))
-        elif args.resume:
-            run_dir = Path(args.resume)
-            more = {"timesteps": args.timesteps} if args.timesteps is not None else {}
-            config = saved_config(run_dir, device=args.device, **more)
-            record_command(run_dir, "train/ppo_baseline.py", sys.argv[1:])
-            result = train_baseline(
-                config, run_dir, progress=not args.no_progress, resume=True
-            ).test
-        else:
-            config = BaselineConfig(
-                algo=args.algo, env_id=args.env, num_envs=args.num_envs, grid_size=args.grid_size,
-                frame_stack=args.frame_stack,
-                timesteps=DEFAULT_TIMESTEPS if args.timesteps is None else args.timesteps,
-                seed=args.seed,
-                device=args.device, eval_canvases=args.eval_canvases, eval_every=args.eval_every,
-                eval_seed=args.eval_seed, hyper=hyper_overrides(args),
-            )  # fmt: skip
-            run_dir = new_run_dir(Path(args.logdir), f"{args.algo}-{args.env}")
-            record_command(run_dir, "train/ppo_baseline.py", sys.argv[1:])
-            print(f"Run directory: {run_dir}")
-            result = train_baseline(config, run_dir, progress=not args.no_progress).test
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    accuracy = 100 - result.error_pct
-    correct = result.total - result.errors
-    print(f"{result.split} accuracy {accuracy:.2f}% ({correct}/{result.total})")
-    return 0
-
+from agents.baselines_cli import main
 
 if __name__ == "__main__":
     sys.exit(main())
