@@ -146,3 +146,15 @@ def test_console_commands_are_installed(command):
     assert executable.is_file(), f"{command} is not installed beside {sys.executable}"
     done = subprocess.run([str(executable), "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "usage:" in done.stdout, done.stderr
+
+
+def test_ram_minimal_trains_a_few_updates_and_prints_the_test_error():
+    script = REPO / "examples" / "ram_minimal.py"
+    assert "from agents" not in script.read_text()  # only glimpse_env from this project
+    command = [sys.executable, str(script), "--updates", "3", "--num-envs", "16"]
+    command += ["--test-canvases", "50", "--log-every", "1", "--env-id", "MNIST-v0"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines[:3]] == ["update 1", "update 2", "update 3"]
+    assert lines[3].startswith("greedy test error") and lines[3].endswith("/50)")
