@@ -206,6 +206,7 @@ def main(
     print(f"Finished {result.update} updates in {result.wall_clock_s:.0f} s: {result.run_dir}")
     print(result.greedy)
     print(result.mc)
+    print(f"Curves, losses and glimpse paths: tensorboard --logdir {result.run_dir.parent}")
     return 0
 
 

@@ -183,6 +183,15 @@ class TrainConfig:
 #: batch 128, location std 0.11, LSTM core). The schedule reaches its floor after 132k updates.
 _DRAM: dict[str, Any] = dict(agent="dram", num_scales=2, context_size=24, updates=100_000)
 PRESETS: dict[str, dict[str, Any]] = {
+    # The README's first command: the 60x60 cluttered task, a few minutes on a laptop CPU; the
+    # same model and loss as ram-cluttered60-6g, far from its accuracy.
+    "ram-quickstart": dict(
+        env_id="ClutteredMNIST-v0",
+        updates=3000,
+        lr_decay_every=35,
+        eval_every=1000,
+        final_eval_canvases=2000,
+    ),
     # 28x28 centred MNIST, 6 glimpses of one 8x8 patch (Mnih et al. Table 1a).
     "ram-mnist28-6g": dict(env_id="MNIST-v0", updates=100_000),
     # 60x60 translated MNIST, 6 glimpses of 3 scales of 12x12 (Table 1b).
