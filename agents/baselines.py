@@ -41,7 +41,7 @@ from agents.run_log import METRICS_FILE
 from agents.sb3_features import resolve_policy_kwargs
 from agents.sb3_vec_env import GlimpseSB3VecEnv
 from agents.weights import UnsafeFileError, WeightsMismatchError, state_dict_sha256
-from glimpse_env.atomic import atomic_path
+from glimpse_env.atomic import atomic_path, write_json_atomic
 from glimpse_env.envs import ENV_IDS, TaskConfig, task_name
 
 ALGOS = ("recurrent-ppo", "ppo")
@@ -242,8 +242,7 @@ def save_checkpoint(model: BaseAlgorithm, run_dir: Path, wall_clock_s: float) ->
         "wall_clock_s": round(wall_clock_s, 1),
         "policy_sha256": state_dict_sha256(model.policy.state_dict()),
     }
-    with atomic_path(run_dir / CHECKPOINT_FILE) as tmp:
-        tmp.write_text(json.dumps(state) + "\n")
+    write_json_atomic(run_dir / CHECKPOINT_FILE, state, indent=None)
 
 
 def save_model(model: BaseAlgorithm, path: str | os.PathLike) -> Path:
@@ -396,8 +395,7 @@ def train_baseline(
         model = load_model(run_dir / "model.zip", config, venv, str(run_dir), with_optimizer=True)
         model.num_timesteps = int(state["timesteps"])
     else:
-        with atomic_path(run_dir / "config.json") as tmp:
-            tmp.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        write_json_atomic(run_dir / "config.json", config.to_dict())
         model = make_model(config, venv, tensorboard_log=str(run_dir))
     callback = ValidAccuracyAndCheckpoints(
         config, run_dir, min(2000, config.eval_canvases), clock_offset_s
@@ -433,8 +431,7 @@ def train_baseline(
         "test_canvases": result.total,
         "eval_seed": config.eval_seed,
     }
-    with atomic_path(run_dir / "final.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    write_json_atomic(run_dir / "final.json", summary)
     save_trajectories_png(result, config, run_dir / "trajectories.png")
     venv.close()
     return BaselineResult(valid, result)

@@ -30,8 +30,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from glimpse_env.affine_sensor import IDENTITY, affine_glimpse
+from glimpse_env.envs.core import NUM_CLASSES
 
-NUM_CLASSES = 10
 #: Weights of the six affine parameters in the location regression (the authors' choice).
 AFFINE_WEIGHTS = (1.0, 0.5, 1.0, 0.5, 1.0, 1.0)
 

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-NUM_CLASSES = 10
+from glimpse_env.envs.core import NUM_CLASSES
+
 CORES = ("lstm", "rnn")
 
 

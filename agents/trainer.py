@@ -18,7 +18,6 @@ checkpoint continues exactly as the uninterrupted run would have.
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections import defaultdict
@@ -42,7 +41,7 @@ from agents.objectives import EDRAMObjective, Objective, ReinforceObjective
 from agents.ram import RAM, RAMSizes
 from agents.run_log import RunLog
 from agents.scorer import Scorer, make_env
-from glimpse_env.atomic import atomic_path
+from glimpse_env.atomic import write_json_atomic
 
 CHECKPOINT_FILE = "checkpoint.pt"
 #: The checkpoint of the lowest validation error seen during training (model selection on valid).
@@ -358,13 +357,11 @@ class Trainer:
         """
         config = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.run_dir / CONFIG_FILE) as tmp:
-            tmp.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        write_json_atomic(self.run_dir / CONFIG_FILE, config.to_dict())
         if self.parent_lineage is not None:
             from agents.zoo import LINEAGE_FILE
 
-            with atomic_path(self.run_dir / LINEAGE_FILE) as tmp:
-                tmp.write_text(json.dumps(self.parent_lineage, indent=2) + "\n")
+            write_json_atomic(self.run_dir / LINEAGE_FILE, self.parent_lineage)
         log = RunLog(self.run_dir, resume_update=self.resumed_from)
         window: dict[str, list[float]] = defaultdict(list)
         running_accuracy: float | None = None
@@ -470,8 +467,7 @@ class Trainer:
             "mc_samples": config.mc_samples,
             "eval_seed": config.eval_seed,
         }
-        with atomic_path(self.run_dir / FINAL_FILE) as tmp:
-            tmp.write_text(json.dumps(summary, indent=2) + "\n")
+        write_json_atomic(self.run_dir / FINAL_FILE, summary)
         return TrainResult(self.run_dir, self.update, False, self.wall_clock_s, greedy, mc)
 
     def _clock(self) -> float:

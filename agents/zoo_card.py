@@ -33,7 +33,7 @@ import torch
 from agents.evaluate import EvalResult
 from agents.trainer import build_agent, glimpse_shape
 from agents.zoo import card_path, load, models_dir, read_weights, save_zoo_model
-from glimpse_env.atomic import atomic_path
+from glimpse_env.atomic import write_json_atomic
 
 #: MC test-error targets (percent) and where they come from.
 TARGETS: dict[str, tuple[float, str]] = {
@@ -186,8 +186,7 @@ def publish(
             if selection_error(card) >= selection_error(current):
                 return False, card
         os.replace(candidate, final)
-    with atomic_path(card_path(final)) as tmp:
-        tmp.write_text(json.dumps(card, indent=2) + "\n")
+    write_json_atomic(card_path(final), card)
     return True, card
 
 

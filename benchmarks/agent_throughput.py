@@ -32,7 +32,7 @@ import torch
 from agents.baselines import ALGOS, BaselineConfig, make_model, make_vec_env
 from agents.config import preset_config
 from agents.trainer import Trainer
-from glimpse_env.atomic import atomic_path
+from glimpse_env.atomic import write_json_atomic
 
 #: The RAM preset trained on each task in results/comparison.md.
 RAM_PRESETS = {
@@ -102,8 +102,7 @@ def main() -> None:
         }
         records = json.loads(args.json.read_text()) if args.json.exists() else []
         records = [r for r in records if r["env_id"] != args.env] + [record]
-        with atomic_path(args.json) as tmp:
-            tmp.write_text(json.dumps(records, indent=2) + "\n")
+        write_json_atomic(args.json, records)
 
 
 if __name__ == "__main__":

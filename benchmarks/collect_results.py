@@ -21,7 +21,7 @@ from typing import Any
 from figures import pyplot, save_png
 
 from agents.run_log import ATTENTION_EVAL_KEYS, eval_error, read_metrics
-from glimpse_env.atomic import atomic_path
+from glimpse_env.atomic import atomic_path, write_json_atomic
 
 #: The issues' targets (best published figures), test error in percent, by preset. A CPU-sized
 #: preset is held to the target of the task it shares with the paper-sized one.
@@ -184,8 +184,7 @@ def main() -> None:
             plot_curve(run_dir, f"{key}: {entry['test_error']:.2f}% test error (MC)",
                        args.results / f"{key.replace('+', '_')}.png")  # fmt: skip
             print(f"{key}: {entry['test_error']:.2f}% MC, {entry['test_error_greedy']:.2f}% greedy")
-        with atomic_path(json_path) as tmp:
-            tmp.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        write_json_atomic(json_path, results, sort_keys=True)
         write_markdown(
             family, results, args.results / f"{family}.md", args.results / f"{family}_notes.md"
         )

@@ -34,7 +34,7 @@ from figures import pyplot, save_png
 from agents.baselines import HYPER
 from agents.config import TrainConfig
 from agents.run_log import ATTENTION_EVAL_KEYS, SB3_EVAL_KEYS, eval_error, read_metrics
-from glimpse_env.atomic import atomic_path
+from glimpse_env.atomic import atomic_path, write_json_atomic
 from glimpse_env.envs import ENV_IDS
 
 AGENT_NAMES = {"ram": "RAM", "dram": "DRAM", "edram": "EDRAM"}
@@ -236,8 +236,7 @@ def main() -> None:
     plot_curves(rows, png)
     write_markdown(rows, args.results / "comparison.md", png.name)
     payload = [{**asdict(r), "env_steps_per_s": round(r.env_steps_per_s, 1)} for r in rows]
-    with atomic_path(args.results / "comparison.json") as tmp:
-        tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    write_json_atomic(args.results / "comparison.json", payload)
     for r in rows:
         print(f"{r.env_id:22s} {r.agent:18s} {r.test_error:6.2f}% {r.env_steps:>12,} steps")
 

@@ -12,7 +12,6 @@ steps/s and the ratio b/a, measured in this process.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 import glimpse_env  # noqa: F401  (registers the ids)
 from agents.sb3_vec_env import GlimpseSB3VecEnv
-from glimpse_env.atomic import atomic_path
+from glimpse_env.atomic import write_json_atomic
 from glimpse_env.envs.wrappers import GridActions
 
 
@@ -66,8 +65,7 @@ def main() -> None:
         rows.append({"num_envs": n, "dummy_steps_per_s": a, "native_steps_per_s": b})
         print(f"{n:6d} {a:12,.0f} {b:12,.0f} {b / a:12.1f}x")
     if args.json:
-        with atomic_path(args.json) as tmp:
-            tmp.write_text(json.dumps({"env": args.env, "rows": rows}, indent=2) + "\n")
+        write_json_atomic(args.json, {"env": args.env, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ It prints samples (episodes) per second for each and the share of an update spen
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ from agents.config import preset_config
 from agents.hybrid_loss import hybrid_loss
 from agents.rollout import Rollout
 from agents.trainer import Trainer
-from glimpse_env.atomic import atomic_path
+from glimpse_env.atomic import write_json_atomic
 
 
 def _sync(device: torch.device) -> None:
@@ -195,8 +194,7 @@ def main() -> None:
             "command": "python benchmarks/train_throughput.py "
             + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v),
         }
-        with atomic_path(args.json) as tmp:
-            tmp.write_text(json.dumps(record, indent=2) + "\n")
+        write_json_atomic(args.json, record)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.baselines import ALGOS, HYPER, BaselineConfig, train_baseline
-from glimpse_env.atomic import atomic_path
+from glimpse_env.atomic import write_json_atomic
 
 
 def parse_grid(items: list[str]) -> dict[str, list[Any]]:
@@ -115,8 +115,7 @@ def main() -> None:
         }
         records.append(record)
         print(f"{json.dumps(overrides)}: {result.error_pct:.2f}% ({record['wall_clock_s']} s)")
-        with atomic_path(args.json) as tmp:  # after every combination: nothing is lost
-            tmp.write_text(json.dumps(records, indent=2) + "\n")
+        write_json_atomic(args.json, records)  # after every combination: nothing is lost
     print("best first:")
     mine = [r for r in records if r["algo"] == args.algo and r["env_id"] == args.env]
     scored = [r for r in mine if "valid_error" in r]  # older records selected on test canvases

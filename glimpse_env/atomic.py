@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -33,3 +34,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(
+    path: str | os.PathLike, value: object, indent: int | None = 2, sort_keys: bool = False
+) -> Path:
+    """Write ``value`` as JSON (one trailing newline) to ``path`` atomically; returns ``path``.
+
+    A crash or Ctrl-C while writing leaves the previous file at ``path`` intact.
+    """
+    text = json.dumps(value, indent=indent, sort_keys=sort_keys) + "\n"
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
