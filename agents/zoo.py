@@ -29,10 +29,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from agents.checkpoint import FORMAT as CHECKPOINT_FORMAT
-from agents.checkpoint import load_checkpoint
-from agents.config import TrainConfig
-from agents.evaluate import EvalResult
+from agents.training.checkpoint import FORMAT as CHECKPOINT_FORMAT
+from agents.training.checkpoint import load_checkpoint
+from agents.training.config import TrainConfig
+from agents.training.evaluate import EvalResult
 from agents.weights import WeightsMismatchError, check_sha256, safe_load, state_dict_sha256
 from glimpse_env.atomic import atomic_path
 
@@ -191,7 +191,7 @@ class ZooAgent:
     """A trained agent ready for evaluation (in eval mode, on ``config.device``).
 
     Attributes:
-        model: the network (:class:`agents.ram.RAM`, :class:`agents.dram.DRAM`, ...).
+        model: the network (:class:`agents.models.ram.RAM`, :class:`agents.models.dram.DRAM`, ...).
         config: its configuration; evaluation settings may be changed with :meth:`evaluate`'s
             arguments.
         weights: the file's weights, sha256 and lineage.
@@ -213,8 +213,8 @@ class ZooAgent:
     ) -> tuple[EvalResult, EvalResult]:
         """Greedy and Monte-Carlo error on canvases ``0 .. num_canvases-1`` of ``split``
         (default: the config's ``final_eval_canvases``, ``eval_seed`` and ``mc_samples``)."""
-        from agents.scorer import Scorer
-        from agents.trainer import OBJECTIVES
+        from agents.training.objectives import OBJECTIVES
+        from agents.training.scorer import Scorer
 
         changes = {
             "final_eval_canvases": num_canvases,
@@ -234,7 +234,7 @@ def load(name_or_path: str | os.PathLike, device: str = "cpu", **config_changes:
     ``config_changes`` may set evaluation fields (``eval_batch_size``, ``data_dir``, ...). The
     weights are verified against the sha256 in the file and in its card.
     """
-    from agents.trainer import build_agent, glimpse_shape
+    from agents.models.registry import build_agent, glimpse_shape
 
     path = resolve(name_or_path)
     weights = read_weights(path)

@@ -30,8 +30,8 @@ from typing import Any
 
 import torch
 
-from agents.evaluate import EvalResult
-from agents.trainer import build_agent, glimpse_shape
+from agents.models.registry import build_agent, glimpse_shape
+from agents.training.evaluate import EvalResult
 from agents.zoo import card_path, load, models_dir, read_weights, save_zoo_model
 from glimpse_env.atomic import write_json_atomic
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from figures import pyplot, save_png
 
-from agents.run_log import ATTENTION_EVAL_KEYS, eval_error, read_metrics
+from agents.training.run_log import ATTENTION_EVAL_KEYS, eval_error, read_metrics
 from glimpse_env.atomic import atomic_path, write_json_atomic
 
 #: The issues' targets (best published figures), test error in percent, by preset. A CPU-sized

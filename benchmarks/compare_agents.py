@@ -7,7 +7,7 @@ The hand-written ``results/comparison_notes.md``, if there, is appended to the t
 
 Each argument is a finished run directory of ``train/ram_agent.py`` (or ``dram_agent.py``,
 ``edram_agent.py``) or of ``train/ppo_baseline.py``; the kind and the task are read from its
-``config.json``. All runs are scored on the same fixed test canvases (``agents.evaluate``).
+``config.json``. All runs are scored on the same fixed test canvases (``agents.training.evaluate``).
 
 Definitions (the same for every agent):
 
@@ -31,9 +31,9 @@ from pathlib import Path
 
 from figures import pyplot, save_png
 
-from agents.baselines import HYPER
-from agents.config import TrainConfig
-from agents.run_log import ATTENTION_EVAL_KEYS, SB3_EVAL_KEYS, eval_error, read_metrics
+from agents.sb3.baselines import HYPER
+from agents.training.config import TrainConfig
+from agents.training.run_log import ATTENTION_EVAL_KEYS, SB3_EVAL_KEYS, eval_error, read_metrics
 from glimpse_env.atomic import atomic_path, write_json_atomic
 from glimpse_env.envs import ENV_IDS
 
@@ -115,7 +115,7 @@ def attention_curve(records: list[dict]) -> list[tuple[float, float]]:
 
 def _preset_difference(config: dict) -> str:
     """``" [gae_lambda=0.95, ent_coef=0.01]"``: the run's SB3 settings that differ from today's
-    ``agents.baselines.HYPER`` (empty when it ran the current preset), so that runs made before
+    ``agents.sb3.baselines.HYPER`` (empty when it ran the current preset), so that runs made before
     or during tuning are told apart in the table."""
     preset = HYPER[config["algo"]]
     used = config.get("hyper") or {}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from figures import pyplot, save_png
 
-from agents.run_log import ATTENTION_EVAL_KEYS, eval_error, read_metrics
+from agents.training.run_log import ATTENTION_EVAL_KEYS, eval_error, read_metrics
 
 
 def plot_runs(run_dirs: list[Path], labels: list[str], out: Path, title: str = "") -> None:

@@ -5,7 +5,7 @@
 Both sides step ``N`` episodes with the same random grid actions through SB3's ``VecEnv``
 interface (``step_async`` / ``step_wait``, per-env info dicts, auto-reset with
 ``terminal_observation``): (a) ``DummyVecEnv`` of ``GridActions(gym.make(id))``, the usual SB3
-set-up; (b) :class:`agents.sb3_vec_env.GlimpseSB3VecEnv` over the native vector env. Prints
+set-up; (b) :class:`agents.sb3.vec_env.GlimpseSB3VecEnv` over the native vector env. Prints
 steps/s and the ratio b/a, measured in this process.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import glimpse_env  # noqa: F401  (registers the ids)
-from agents.sb3_vec_env import GlimpseSB3VecEnv
+from agents.sb3.vec_env import GlimpseSB3VecEnv
 from glimpse_env.atomic import write_json_atomic
 from glimpse_env.envs.wrappers import GridActions
 

@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents.config import preset_config
-from agents.hybrid_loss import hybrid_loss
-from agents.rollout import Rollout
-from agents.trainer import Trainer
+from agents.training.config import preset_config
+from agents.training.hybrid_loss import hybrid_loss
+from agents.training.rollout import Rollout
+from agents.training.trainer import Trainer
 from glimpse_env.atomic import write_json_atomic
 
 

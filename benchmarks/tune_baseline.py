@@ -5,12 +5,12 @@
         --json results/tuning_recurrent-ppo_ClutteredMNIST-v0.json
 
 Every combination of the ``--grid`` values is trained from the same seed for ``--timesteps``
-environment steps, starting from ``agents.baselines.HYPER[algo]`` with the combination applied,
+environment steps, starting from ``agents.sb3.baselines.HYPER[algo]`` with the combination applied,
 and scored on the first ``--eval-canvases`` fixed **validation** canvases (MNIST training digits
 50,000-59,999, never used for training; the same canvases for every combination). Results are
 printed best first and written to ``--json`` (appended to what is there, so a search can be
 extended). The chosen values are then copied by hand into
-``agents.baselines.HYPER`` with a pointer to the JSON.
+``agents.sb3.baselines.HYPER`` with a pointer to the JSON.
 
 Test digits are never read here. Records written before the validation split existed carry
 ``test_error`` instead of ``valid_error``: they were selected on test canvases of another stream
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.baselines import ALGOS, HYPER, BaselineConfig, train_baseline
+from agents.sb3.baselines import ALGOS, HYPER, BaselineConfig, train_baseline
 from glimpse_env.atomic import write_json_atomic
 
 

@@ -19,8 +19,8 @@ import torch
 from PIL import Image
 
 from agents import zoo
-from agents.scorer import Scorer
-from agents.trainer import OBJECTIVES
+from agents.training.objectives import OBJECTIVES
+from agents.training.scorer import Scorer
 from glimpse_env.atomic import atomic_path
 from glimpse_env.render import image_grid, save_gif, trajectory_frames
 from glimpse_env.retina import extract_glimpses

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from agents.baselines import (
+from agents.sb3.baselines import (
     BaselineConfig,
     evaluate_baseline,
     load_model,
@@ -78,7 +78,7 @@ def test_compare_agents_tabulates_attention_and_sb3_runs(tmp_path):
     import sys
     from pathlib import Path
 
-    from agents.cli import main
+    from agents.training.cli import main
 
     repo = Path(__file__).resolve().parents[1]
     flags = ["--env-id", "MNIST-v0", "--hidden", "16", "--glimpse-hidden", "8"]
@@ -157,7 +157,7 @@ def test_glimpse_features_see_stacked_and_single_observations():
     import torch
     from gymnasium import spaces
 
-    from agents.sb3_features import GlimpseFeatures, resolve_policy_kwargs
+    from agents.sb3.features import GlimpseFeatures, resolve_policy_kwargs
 
     for stack in (1, 6):
         space = spaces.Dict(
@@ -268,7 +268,7 @@ def test_ppo_baseline_command_line_trains_evaluates_and_resumes(tmp_path):
 def test_compare_agents_names_runs_made_with_other_settings_than_the_preset(monkeypatch):
     from pathlib import Path
 
-    from agents.baselines import HYPER
+    from agents.sb3.baselines import HYPER
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from compare_agents import _preset_difference

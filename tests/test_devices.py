@@ -48,8 +48,8 @@ def test_retina_on_device_equals_cpu(device="cuda"):
 @needs_cuda
 @pytest.mark.parametrize("agent", ["ram", "dram", "edram"])
 def test_training_and_resume_on_device(tmp_path, agent, device="cuda"):
-    from agents.config import TrainConfig
-    from agents.trainer import Trainer, evaluate_checkpoint
+    from agents.training.config import TrainConfig
+    from agents.training.trainer import Trainer, evaluate_checkpoint
 
     config = TrainConfig(
         agent=agent, env_id="ClutteredMNIST-v0", context_size=24 if agent == "dram" else None,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents.cli import main
-from agents.config import TrainConfig, preset_config
-from agents.dram import DRAM
-from agents.hybrid_loss import hybrid_loss
-from agents.ram import RAMSizes
-from agents.rollout import rollout
-from agents.trainer import Trainer
+from agents.models.dram import DRAM
+from agents.models.ram import RAMSizes
+from agents.training.cli import main
+from agents.training.config import TrainConfig, preset_config
+from agents.training.hybrid_loss import hybrid_loss
+from agents.training.rollout import rollout
+from agents.training.trainer import Trainer
 from glimpse_env.envs.vector import GlimpseVectorEnv
 
 SMALL = RAMSizes(glimpse_hidden=16, location_hidden=8, hidden=32)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from agents.cli import main
-from agents.config import TrainConfig, preset_config
-from agents.edram import EDRAM, EDRAMSizes, edram_loss
-from agents.trainer import Trainer
+from agents.models.edram import EDRAM, EDRAMSizes, edram_loss
+from agents.training.cli import main
+from agents.training.config import TrainConfig, preset_config
+from agents.training.trainer import Trainer
 from glimpse_env.affine_sensor import IDENTITY
 from glimpse_env.data.canvas import bboxes_to_affine
 from glimpse_env.data.hdf5 import write_canvas_hdf5

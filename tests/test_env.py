@@ -232,7 +232,7 @@ def test_another_package_registering_our_bare_names_takes_nothing_silently():
 
 
 def test_namespaced_and_bare_ids_are_the_same_task():
-    from agents.config import TrainConfig
+    from agents.training.config import TrainConfig
 
     assert gym.spec("GlimpseEnv/ClutteredMNIST-v0").kwargs == gym.spec("ClutteredMNIST-v0").kwargs
     namespaced = TrainConfig(env_id="GlimpseEnv/ClutteredMNIST-v0").task_kwargs()
@@ -257,7 +257,7 @@ def test_observation_carries_the_step_fraction():
 def test_sb3_features_use_the_step():
     import torch
 
-    from agents.sb3_features import GlimpseFeatures
+    from agents.sb3.features import GlimpseFeatures
 
     space = gym.make("ClutteredMNIST-v0").observation_space
     features = GlimpseFeatures(space, features_dim=16, glimpse_hidden=8, location_hidden=8)

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.evaluate import evaluate
-from agents.hybrid_loss import hybrid_loss
-from agents.rollout import Rollout, rollout
+from agents.training.evaluate import evaluate
+from agents.training.hybrid_loss import hybrid_loss
+from agents.training.rollout import Rollout, rollout
 from glimpse_env.envs.vector import GlimpseVectorEnv
 
 
@@ -152,6 +152,6 @@ def test_monte_carlo_evaluation_puts_each_canvas_in_m_environments():
 
 
 def result_key() -> int:
-    from agents.evaluate import test_stream_key
+    from agents.training.evaluate import test_stream_key
 
     return test_stream_key(20140624)

@@ -69,8 +69,8 @@ def test_drawing_without_locations_is_just_the_canvas():
 
 
 def test_render_agent_example_draws_a_trained_checkpoint(tmp_path):
-    from agents.config import TrainConfig
-    from agents.trainer import Trainer
+    from agents.training.config import TrainConfig
+    from agents.training.trainer import Trainer
 
     config = TrainConfig(env_id="MNIST-v0", hidden=16, glimpse_hidden=8, location_hidden=8,
                          batch_size=8, updates=2, final_eval_canvases=10, eval_batch_size=10,
@@ -88,7 +88,7 @@ def test_render_agent_example_draws_a_trained_checkpoint(tmp_path):
 
 
 def test_collect_results_writes_one_table_per_family(tmp_path):
-    from agents.cli import main
+    from agents.training.cli import main
 
     small = ["--hidden", "16", "--glimpse-hidden", "8", "--location-hidden", "8", "--updates", "2"]
     small += ["--batch-size", "8", "--final-eval-canvases", "20", "--eval-batch-size", "20"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents.config import TrainConfig, preset_config
-from agents.location_loss import digit_centres, labelled, location_loss, location_weight
-from agents.run_log import read_metrics
-from agents.trainer import Trainer
+from agents.training.config import TrainConfig, preset_config
+from agents.training.location_loss import digit_centres, labelled, location_loss, location_weight
+from agents.training.run_log import read_metrics
+from agents.training.trainer import Trainer
 
 
 def test_digit_centres_use_the_retina_convention():

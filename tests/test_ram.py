@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from agents.hybrid_loss import hybrid_loss
-from agents.ram import RAM, RAMSizes
-from agents.rollout import Rollout, rollout
+from agents.models.ram import RAM, RAMSizes
+from agents.training.hybrid_loss import hybrid_loss
+from agents.training.rollout import Rollout, rollout
 from glimpse_env.envs.vector import GlimpseVectorEnv
 
 SMALL = RAMSizes(glimpse_hidden=16, location_hidden=8, hidden=32)

@@ -12,7 +12,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import glimpse_env  # noqa: F401  (registers the ids)
-from agents.sb3_vec_env import GlimpseSB3VecEnv
+from agents.sb3.vec_env import GlimpseSB3VecEnv
 from glimpse_env.envs.wrappers import GridActions, grid_indices, grid_locations
 
 

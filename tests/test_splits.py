@@ -81,10 +81,10 @@ def test_hdf5_writes_and_reads_a_valid_split(tmp_path, mnist_dir):
 
 
 def test_training_decides_on_valid_and_reports_test_only_at_the_end(tmp_path):
-    from agents.checkpoint import load_checkpoint
-    from agents.config import TrainConfig
-    from agents.run_log import read_metrics
-    from agents.trainer import Trainer
+    from agents.training.checkpoint import load_checkpoint
+    from agents.training.config import TrainConfig
+    from agents.training.run_log import read_metrics
+    from agents.training.trainer import Trainer
 
     config = TrainConfig(
         env_id="MNIST-v0", num_glimpses=2, hidden=16, glimpse_hidden=8, location_hidden=8,

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from agents.checkpoint import load_checkpoint
-from agents.cli import main
-from agents.config import PRESETS, TrainConfig, preset_config
-from agents.run_log import read_metrics
-from agents.trainer import Trainer, TrainingDiverged, evaluate_checkpoint
+from agents.training.checkpoint import load_checkpoint
+from agents.training.cli import main
+from agents.training.config import PRESETS, TrainConfig, preset_config
+from agents.training.run_log import read_metrics
+from agents.training.trainer import Trainer, TrainingDiverged, evaluate_checkpoint
 from glimpse_env.envs.vector import GlimpseVectorEnv
 
 #: A small, fast configuration: centred 28x28 MNIST, 4 glimpses of one 8x8 patch.
@@ -247,7 +247,7 @@ def test_evaluate_checkpoint_matches_the_trainer(tmp_path):
 
 
 def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path):
-    from agents.cli import new_run_dir
+    from agents.training.cli import new_run_dir
 
     first, second = new_run_dir(tmp_path, "p"), new_run_dir(tmp_path, "p")
     assert first != second and first.is_dir() and second.is_dir()

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from agents import zoo
-from agents.cli import main
-from agents.config import TrainConfig
-from agents.trainer import Trainer
+from agents.training.cli import main
+from agents.training.config import TrainConfig
+from agents.training.trainer import Trainer
 from agents.zoo_card import CHECK_CANVASES, TARGETS, publish
 
 REPO = Path(__file__).resolve().parents[1]

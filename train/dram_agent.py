@@ -6,12 +6,13 @@
     python train/dram_agent.py --eval runs/<run>/checkpoint.pt    # test error only
     tensorboard --logdir runs
 
-Run ``python train/dram_agent.py --help`` for every flag; presets are in ``agents/config.py``.
+Run ``python train/dram_agent.py --help`` for every flag; presets are in
+``agents/training/config.py``.
 """
 
 import sys
 
-from agents.cli import main
+from agents.training.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(agent="dram", default_preset="dram-cluttered60-6g"))

@@ -6,12 +6,13 @@
     python train/edram_agent.py --eval runs/<run>/checkpoint.pt    # test error only
     tensorboard --logdir runs
 
-Run ``python train/edram_agent.py --help`` for every flag; presets are in ``agents/config.py``.
+Run ``python train/edram_agent.py --help`` for every flag; presets are in
+``agents/training/config.py``.
 """
 
 import sys
 
-from agents.cli import main
+from agents.training.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(agent="edram", default_preset="edram-cluttered100-small"))

@@ -6,12 +6,13 @@
     python train/ram_agent.py --eval runs/<run>/checkpoint.pt    # test error only
     tensorboard --logdir runs
 
-Run ``python train/ram_agent.py --help`` for every flag; presets are in ``agents/config.py``.
+Run ``python train/ram_agent.py --help`` for every flag; presets are in
+``agents/training/config.py``.
 """
 
 import sys
 
-from agents.cli import main
+from agents.training.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(agent="ram", default_preset="ram-cluttered60-6g"))

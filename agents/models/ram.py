@@ -4,9 +4,10 @@ Sizes follow the published replications: glimpse ``(k*g*g)`` -> FC 128 -> FC 256
 ``(2)`` -> FC 128 -> FC 256, summed and rectified; an LSTM core of 256 units (or the paper's
 rectified vanilla RNN); location, classification and baseline heads on the hidden state.
 
-The model does not step the environment itself: :func:`agents.rollout.rollout` feeds it the
+The model does not step the environment itself: :func:`agents.training.rollout.rollout` feeds it the
 observations of a :class:`glimpse_env.GlimpseVectorEnv` one step at a time through the
-:class:`agents.rollout.AttentionAgent` interface that every REINFORCE-trained agent here has.
+:class:`agents.training.rollout.AttentionAgent` interface that every REINFORCE-trained agent here
+has.
 
 Locations are normalised ``(x, y)`` in ``[-1, 1]``, ``(-1, -1)`` the canvas's top-left corner
 (the convention of :mod:`glimpse_env.retina`).
@@ -117,7 +118,7 @@ class RAM(nn.Module):
         self.classifier = nn.Linear(sizes.hidden, NUM_CLASSES)
         self.baseline_head = nn.Linear(sizes.hidden, 1)
 
-    # ---- the AttentionAgent interface (see agents.rollout) -------------------------------
+    # ---- the AttentionAgent interface (see agents.training.rollout) ------------------------------
     def initial_state(self, observation: dict[str, torch.Tensor]) -> CoreState:
         """Zero state for the episodes of the first ``observation`` (only its size is used)."""
         glimpse = observation["glimpse"]

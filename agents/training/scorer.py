@@ -2,16 +2,16 @@
 
 Used by the trainer (``valid`` during training, both splits at the end), by ``--eval`` and by the
 model zoo, so that every figure comes from the same code path and the same canvases
-(:func:`agents.evaluate.evaluate`).
+(:func:`agents.training.evaluate.evaluate`).
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from agents.config import TrainConfig
-from agents.evaluate import EVAL_SPLITS, EvalResult, evaluate
-from agents.objectives import Objective
+from agents.training.config import TrainConfig
+from agents.training.evaluate import EVAL_SPLITS, EvalResult, evaluate
+from agents.training.objectives import Objective
 from glimpse_env.envs.vector import GlimpseVectorEnv
 
 
@@ -29,7 +29,7 @@ class Scorer:
         config: the model's configuration (task, ``eval_seed``, ``mc_samples``,
             ``eval_batch_size``, ``device``).
         model: the agent, on ``config.device``.
-        objective: how the agent answers (:data:`agents.trainer.OBJECTIVES`).
+        objective: how the agent answers (:data:`agents.training.objectives.OBJECTIVES`).
     """
 
     def __init__(self, config: TrainConfig, model: nn.Module, objective: Objective) -> None:

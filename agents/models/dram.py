@@ -5,8 +5,8 @@ the bottom one's state and emits the locations. A context network looks at a coa
 whole canvas (the environment's ``"context"`` observation, ``TaskConfig.context_size``) and
 initialises the top layer, so the first choice of location is already informed by the canvas.
 
-Glimpse and location networks, heads and the hybrid loss are those of :mod:`agents.ram`; DRAM
-trains through the same :mod:`agents.trainer`.
+Glimpse and location networks, heads and the hybrid loss are those of :mod:`agents.models.ram`; DRAM
+trains through the same :mod:`agents.training.trainer`.
 
 Gradient routing: the top layer and the context network exist to emit locations, so the
 REINFORCE gradient always trains them (and the location head). ``reinforce_trains_core``
@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from agents.ram import NUM_CLASSES, GlimpseNetwork, RAMSizes
+from agents.models.ram import NUM_CLASSES, GlimpseNetwork, RAMSizes
 
 
 class ContextNetwork(nn.Module):

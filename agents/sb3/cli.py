@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.baselines import (
+from agents.sb3.baselines import (
     ALGOS,
     HYPER,
     BaselineConfig,
@@ -33,7 +33,7 @@ from agents.baselines import (
     save_trajectories_png,
     train_baseline,
 )
-from agents.cli import new_run_dir, record_command
+from agents.training.cli import new_run_dir, record_command
 
 DEFAULT_TIMESTEPS = 1_000_000
 #: Preset values the command line can override: `--flag` -> SB3 keyword (`-` read as `_`).

@@ -1,11 +1,14 @@
 """How each agent family learns from, and answers on, a batch of episodes.
 
-The trainer (:mod:`agents.trainer`) owns everything common: environments, optimiser, schedule,
+The trainer (:mod:`agents.training.trainer`) owns everything common: environments, optimiser,
+schedule,
 checkpoints, logging, evaluation. What differs between agent families is two functions:
 
-- ``loss(trainer, first)``: the training loss of the batch the training env was just reset to
-  (``first`` is the reset's ``(observation, info)``), and the scalars to log;
-- ``player(model, config)``: how the agent answers in evaluation (:class:`agents.evaluate.Player`).
+- ``loss(batch)``: the training loss of the batch the training env was just reset to (a
+  :class:`TrainingBatch`: the model, the env, the reset's ``(observation, info)``, the config,
+  the update number and the policy-noise generator; no trainer object), and the scalars to log;
+- ``player(model, config)``: how the agent answers in evaluation
+(:class:`agents.training.evaluate.Player`).
 
 RAM and DRAM share :class:`ReinforceObjective` (the hybrid loss, plus L-DRAM's location loss);
 EDRAM has :class:`EDRAMObjective` (backpropagation through the spatial transformer).
@@ -13,51 +16,71 @@ EDRAM has :class:`EDRAMObjective` (backpropagation through the spatial transform
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
-from agents.config import TrainConfig
-from agents.edram import edram_loss
-from agents.evaluate import Player, reinforce_player
-from agents.hybrid_loss import hybrid_loss
-from agents.location_loss import digit_centres, labelled, location_loss, location_weight
-from agents.rollout import rollout
+from agents.models.edram import edram_loss
+from agents.training.config import TrainConfig
+from agents.training.evaluate import Player, reinforce_player
+from agents.training.hybrid_loss import hybrid_loss
+from agents.training.location_loss import digit_centres, labelled, location_loss, location_weight
+from agents.training.rollout import rollout
 from glimpse_env.data.canvas import bboxes_to_affine
-
-if TYPE_CHECKING:
-    from agents.trainer import Trainer
+from glimpse_env.envs.vector import GlimpseVectorEnv
 
 Reset = tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]
+
+
+@dataclass
+class TrainingBatch:
+    """Everything an objective may read to compute the loss of one update.
+
+    Attributes:
+        model: the agent being trained.
+        env: the training vector env (``output="torch"``), just reset to this update's canvases.
+        first: what that reset returned, ``(observation, info)``.
+        config: the run's configuration.
+        update: the number of updates already taken (for decaying loss weights).
+        generator: the policy-noise generator (on the env's device).
+    """
+
+    model: nn.Module
+    env: GlimpseVectorEnv
+    first: Reset
+    config: TrainConfig
+    update: int
+    generator: torch.Generator
 
 
 class Objective(Protocol):
     #: Whether the agent's paths are sampled (so Monte-Carlo evaluation differs from greedy).
     stochastic: bool
 
-    def loss(self, trainer: Trainer, first: Reset) -> tuple[torch.Tensor, dict[str, float]]: ...
+    def loss(self, batch: TrainingBatch) -> tuple[torch.Tensor, dict[str, float]]: ...
 
     def player(self, model: nn.Module, config: TrainConfig) -> Player: ...
 
 
 class ReinforceObjective:
     """Episodes played on the env with locations sampled from the policy; loss = the hybrid loss
-    (:func:`agents.hybrid_loss.hybrid_loss`), plus the supervised location loss when
-    ``config.location_loss_weight > 0`` (L-DRAM, :mod:`agents.location_loss`)."""
+    (:func:`agents.training.hybrid_loss.hybrid_loss`), plus the supervised location loss when
+    ``config.location_loss_weight > 0`` (L-DRAM, :mod:`agents.training.location_loss`)."""
 
     stochastic = True
 
-    def loss(self, trainer: Trainer, first: Reset) -> tuple[torch.Tensor, dict[str, Any]]:
-        config, env = trainer.config, trainer.env
+    def loss(self, batch: TrainingBatch) -> tuple[torch.Tensor, dict[str, Any]]:
+        config, env = batch.config, batch.env
         episodes = rollout(
-            trainer.model, env, first, config.location_std, generator=trainer.generator
+            batch.model, env, batch.first, config.location_std, generator=batch.generator
         )
         loss = hybrid_loss(episodes, config.reinforce_weight, config.baseline_weight)
         scalars: dict[str, float] = {}
         if config.location_loss_weight > 0:
             weight = location_weight(
-                trainer.update, config.location_loss_weight, config.location_loss_half_life
+                batch.update, config.location_loss_weight, config.location_loss_half_life
             )
             state = env.episodes  # still on the episodes just played
             mask = labelled(state.sources, config.location_labels, state.source.num_sources)
@@ -84,17 +107,17 @@ class ReinforceObjective:
 class EDRAMObjective:
     """EDRAM learns by backpropagation on the canvases the env was reset to: cross-entropy at
     every step plus the weighted regression of its affine parameters to the digit's ground-truth
-    affine (:func:`agents.edram.edram_loss`). It is deterministic, so Monte-Carlo evaluation
+    affine (:func:`agents.models.edram.edram_loss`). It is deterministic, so Monte-Carlo evaluation
     equals greedy evaluation (``stochastic = False``: the trainer does not repeat it)."""
 
     stochastic = False
 
-    def loss(self, trainer: Trainer, first: Reset) -> tuple[torch.Tensor, dict[str, Any]]:
-        env, config = trainer.env, trainer.config
-        _, info = first
+    def loss(self, batch: TrainingBatch) -> tuple[torch.Tensor, dict[str, Any]]:
+        env, config = batch.env, batch.config
+        _, info = batch.first
         height, width = env.episodes.canvas_shape
         target = torch.from_numpy(bboxes_to_affine(info["bbox"], height, width)).to(env.device)
-        output = trainer.model(env.canvases)
+        output = batch.model(env.canvases)
         total, classification, location = edram_loss(
             output, info["label"], target, config.affine_loss_weight
         )
@@ -112,3 +135,11 @@ class EDRAMObjective:
             return output.logits[:, -1], output.thetas[:, :, [2, 5]]  # glimpse centres (x, y)
 
         return play
+
+
+#: How each agent family learns (:mod:`agents.training.objectives`).
+OBJECTIVES: dict[str, Objective] = {
+    "ram": ReinforceObjective(),
+    "dram": ReinforceObjective(),
+    "edram": EDRAMObjective(),
+}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from agents.rollout import Rollout
+from agents.training.rollout import Rollout
 
 
 @dataclass

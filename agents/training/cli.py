@@ -1,6 +1,7 @@
 """The command line shared by ``train/ram_agent.py`` and the other REINFORCE agents' scripts.
 
-Every :class:`agents.config.TrainConfig` field is a flag (``location_std`` -> ``--location-std``);
+Every :class:`agents.training.config.TrainConfig` field is a flag (``location_std`` ->
+``--location-std``);
 flags override the chosen ``--preset``. ``--resume`` continues a run from its checkpoint and
 ``--eval`` only evaluates one.
 """
@@ -16,8 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.config import PRESETS, TrainConfig, preset_config
-from agents.trainer import (
+from agents.training.config import PRESETS, TrainConfig, preset_config
+from agents.training.trainer import (
     EVAL_OVERRIDES,
     RESUME_OVERRIDES,
     Trainer,

@@ -1,10 +1,12 @@
 """The training loop of the REINFORCE-trained attention agents (RAM; DRAM reuses it).
 
 One update: reset the ``batch_size`` training environments to their next canvases, play the
-episodes with locations sampled from the policy (:func:`agents.rollout.rollout`), take one Adam
-step on the hybrid loss (:func:`agents.hybrid_loss.hybrid_loss`).
+episodes with locations sampled from the policy (:func:`agents.training.rollout.rollout`), take one
+Adam
+step on the hybrid loss (:func:`agents.training.hybrid_loss.hybrid_loss`).
 
-Everything a run depends on is in its :class:`agents.config.TrainConfig`. A run directory holds
+Everything a run depends on is in its :class:`agents.training.config.TrainConfig`. A run directory
+holds
 ``config.json`` (the resolved configuration), ``checkpoint.pt`` (latest, written atomically),
 ``best.pt`` (lowest validation error during training), ``metrics.jsonl`` and TensorBoard events,
 ``lineage.json`` when warm-started (``init_from``), and ``final.json`` (valid and test errors)
@@ -21,7 +23,6 @@ from __future__ import annotations
 import signal
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -32,15 +33,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from agents.checkpoint import load_checkpoint, save_checkpoint
-from agents.config import TrainConfig
-from agents.dram import DRAM
-from agents.edram import EDRAM, EDRAMSizes
-from agents.evaluate import EvalResult, trajectory_grid
-from agents.objectives import EDRAMObjective, Objective, ReinforceObjective
-from agents.ram import RAM, RAMSizes
-from agents.run_log import RunLog
-from agents.scorer import Scorer, make_env
+from agents.models.registry import build_agent, glimpse_shape
+from agents.training.checkpoint import load_checkpoint, save_checkpoint
+from agents.training.config import TrainConfig
+from agents.training.evaluate import EvalResult, trajectory_grid
+from agents.training.objectives import OBJECTIVES, TrainingBatch
+from agents.training.run_log import RunLog
+from agents.training.scorer import Scorer, make_env
 from glimpse_env.atomic import write_json_atomic
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -59,63 +58,6 @@ EVAL_OVERRIDES = (
 )  # fmt: skip
 CONFIG_FILE = "config.json"
 FINAL_FILE = "final.json"
-
-
-def _ram_sizes(config: TrainConfig) -> RAMSizes:
-    return RAMSizes(config.glimpse_hidden, config.location_hidden, config.hidden, config.core)
-
-
-def build_ram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
-    return RAM(glimpse_shape, _ram_sizes(config), config.reinforce_trains_core)
-
-
-def build_dram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
-    context_size = config.task_kwargs().get("context_size", 0)
-    if not context_size:
-        raise ValueError("agent 'dram' needs a coarse view: set context_size (e.g. 24)")
-    return DRAM(glimpse_shape, context_size, _ram_sizes(config), config.reinforce_trains_core)
-
-
-def build_edram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
-    sizes = EDRAMSizes(
-        config.window_size,
-        config.conv_channels,
-        config.features,
-        config.hidden,
-        config.classifier_hidden,
-    )
-    return EDRAM(config.task_kwargs()["num_glimpses"], sizes)
-
-
-#: Model builders by ``config.agent``; a new agent is a model file plus an entry here (and in
-#: :data:`OBJECTIVES` if it does not learn by the hybrid loss).
-AGENT_BUILDERS: dict[str, Callable[[TrainConfig, tuple[int, int, int]], nn.Module]] = {
-    "ram": build_ram,
-    "dram": build_dram,
-    "edram": build_edram,
-}
-#: How each agent family learns (:mod:`agents.objectives`).
-OBJECTIVES: dict[str, Objective] = {
-    "ram": ReinforceObjective(),
-    "dram": ReinforceObjective(),
-    "edram": EDRAMObjective(),
-}
-
-
-def glimpse_shape(config: TrainConfig) -> tuple[int, int, int]:
-    """``(k, g, g)``: the shape of one glimpse observation of the config's task."""
-    task = config.task_kwargs()
-    return (task["num_scales"], task["glimpse_size"], task["glimpse_size"])
-
-
-def build_agent(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
-    """The model of ``config.agent``, initialised from ``config.seed`` without touching the
-    global RNG."""
-    if config.agent not in AGENT_BUILDERS:
-        raise ValueError(f"unknown agent {config.agent!r}; known: {sorted(AGENT_BUILDERS)}")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        return AGENT_BUILDERS[config.agent](config, glimpse_shape)
 
 
 class StaircaseDecay:
@@ -308,7 +250,8 @@ class Trainer:
         config = self.config
         lr = self.optimizer.param_groups[0]["lr"]
         first = self.env.reset_to(self.train_keys, np.full(config.batch_size, self.update))
-        total, scalars = self.objective.loss(self, first)
+        batch = TrainingBatch(self.model, self.env, first, config, self.update, self.generator)
+        total, scalars = self.objective.loss(batch)
         if not bool(torch.isfinite(total)):
             terms = ", ".join(f"{k} {v:.4g}" for k, v in scalars.items() if k.startswith("loss/"))
             last = f"{self.checkpoint_path()}" if self.checkpoint_path().exists() else "none yet"
@@ -330,7 +273,7 @@ class Trainer:
     def evaluate(
         self, mode: str, num_canvases: int, split: str = "valid", progress: bool = False
     ) -> EvalResult:
-        """Error of the current model on ``split`` (see :class:`agents.scorer.Scorer`)."""
+        """Error of the current model on ``split`` (see :class:`agents.training.scorer.Scorer`)."""
         return self.scorer.evaluate(mode, split, num_canvases, progress)
 
     def final_evaluation(

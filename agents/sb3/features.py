@@ -2,7 +2,7 @@
 
 SB3's default ``CombinedExtractor`` flattens the glimpse and the location and concatenates them,
 so an LSTM policy sees raw pixels. :class:`GlimpseFeatures` puts RAM's glimpse network
-(:class:`agents.ram.GlimpseNetwork`, the same layer sizes) in front instead, so that the
+(:class:`agents.models.ram.GlimpseNetwork`, the same layer sizes) in front instead, so that the
 baselines and RAM differ in how they are trained, not in how they see. Policies name it by
 string in their ``policy_kwargs`` (``"features_extractor_class": "glimpse"``), which keeps
 presets JSON-serialisable; :func:`resolve_policy_kwargs` turns the name into the class.
@@ -17,7 +17,7 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor
 
-from agents.ram import GlimpseNetwork, RAMSizes
+from agents.models.ram import GlimpseNetwork, RAMSizes
 
 
 class GlimpseFeatures(BaseFeaturesExtractor):

@@ -1,7 +1,8 @@
 """Stable-Baselines3 baselines on the glimpse task: RecurrentPPO and frame-stacked PPO.
 
-Both step :class:`agents.sb3_vec_env.GlimpseSB3VecEnv` (the native vector env with grid actions)
-and are scored exactly like the attention agents: on the fixed canvases of :mod:`agents.evaluate`
+Both step :class:`agents.sb3.vec_env.GlimpseSB3VecEnv` (the native vector env with grid actions)
+and are scored exactly like the attention agents: on the fixed canvases of
+:mod:`agents.training.evaluate`
 (episodes ``0 .. n-1`` of the stream keyed by ``eval_seed``), acting deterministically: on the
 ``valid`` split during training and for tuning, on ``valid`` and ``test`` at the end.
 
@@ -36,10 +37,10 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecMonitor
 
-from agents.evaluate import EvalResult, Trajectories, test_stream_key, trajectory_grid
-from agents.run_log import METRICS_FILE
-from agents.sb3_features import resolve_policy_kwargs
-from agents.sb3_vec_env import GlimpseSB3VecEnv
+from agents.sb3.features import resolve_policy_kwargs
+from agents.sb3.vec_env import GlimpseSB3VecEnv
+from agents.training.evaluate import EvalResult, Trajectories, test_stream_key, trajectory_grid
+from agents.training.run_log import METRICS_FILE
 from agents.weights import UnsafeFileError, WeightsMismatchError, state_dict_sha256
 from glimpse_env.atomic import atomic_path, write_json_atomic
 from glimpse_env.envs import ENV_IDS, TaskConfig, task_name
@@ -327,7 +328,7 @@ def load_model(
 
 
 #: Hyper-parameters per algorithm (SB3 keyword arguments; ``policy_kwargs`` names its features
-#: extractor by string, see :mod:`agents.sb3_features`). ``n_steps`` is a multiple of the
+#: extractor by string, see :mod:`agents.sb3.features`). ``n_steps`` is a multiple of the
 #: 6-glimpse episode. Both policies see through RAM's glimpse network; RecurrentPPO shares one
 #: LSTM between actor and critic (critic gradients stop at the LSTM, as in sb3-contrib).
 #:

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from agents.rollout import AttentionAgent, rollout
+from agents.training.rollout import AttentionAgent, rollout
 from glimpse_env.envs.vector import GlimpseVectorEnv
 from glimpse_env.keyed_random import key_from_generator
 from glimpse_env.render import draw_trajectory, image_grid
@@ -88,7 +88,7 @@ class Player(Protocol):
 
 
 def reinforce_player(agent: AttentionAgent, location_std: float) -> Player:
-    """The :class:`Player` of a REINFORCE-trained agent: :func:`agents.rollout.rollout`."""
+    """The :class:`Player` of a REINFORCE-trained agent: :func:`agents.training.rollout.rollout`."""
 
     def play(env, first, sample, generator):
         episodes = rollout(agent, env, first, location_std, sample=sample, generator=generator)

@@ -1,0 +1,69 @@
+"""The model registry: ``config.agent`` -> a builder of the network.
+
+A new agent is a model file in this package plus an entry in :data:`AGENT_BUILDERS` (and, if it
+does not learn by the hybrid loss, an objective in :data:`agents.training.objectives.OBJECTIVES`).
+This package imports :mod:`glimpse_env` and the configuration only, never the training loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from agents.models.dram import DRAM
+from agents.models.edram import EDRAM, EDRAMSizes
+from agents.models.ram import RAM, RAMSizes
+from agents.training.config import TrainConfig
+
+
+def _ram_sizes(config: TrainConfig) -> RAMSizes:
+    return RAMSizes(config.glimpse_hidden, config.location_hidden, config.hidden, config.core)
+
+
+def build_ram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
+    return RAM(glimpse_shape, _ram_sizes(config), config.reinforce_trains_core)
+
+
+def build_dram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
+    context_size = config.task_kwargs().get("context_size", 0)
+    if not context_size:
+        raise ValueError("agent 'dram' needs a coarse view: set context_size (e.g. 24)")
+    return DRAM(glimpse_shape, context_size, _ram_sizes(config), config.reinforce_trains_core)
+
+
+def build_edram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
+    sizes = EDRAMSizes(
+        config.window_size,
+        config.conv_channels,
+        config.features,
+        config.hidden,
+        config.classifier_hidden,
+    )
+    return EDRAM(config.task_kwargs()["num_glimpses"], sizes)
+
+
+#: Model builders by ``config.agent``; a new agent is a model file plus an entry here (and in
+#: :data:`agents.training.objectives.OBJECTIVES` if it does not learn by the hybrid loss).
+AGENT_BUILDERS: dict[str, Callable[[TrainConfig, tuple[int, int, int]], nn.Module]] = {
+    "ram": build_ram,
+    "dram": build_dram,
+    "edram": build_edram,
+}
+
+
+def glimpse_shape(config: TrainConfig) -> tuple[int, int, int]:
+    """``(k, g, g)``: the shape of one glimpse observation of the config's task."""
+    task = config.task_kwargs()
+    return (task["num_scales"], task["glimpse_size"], task["glimpse_size"])
+
+
+def build_agent(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
+    """The model of ``config.agent``, initialised from ``config.seed`` without touching the
+    global RNG."""
+    if config.agent not in AGENT_BUILDERS:
+        raise ValueError(f"unknown agent {config.agent!r}; known: {sorted(AGENT_BUILDERS)}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return AGENT_BUILDERS[config.agent](config, glimpse_shape)
