@@ -264,3 +264,17 @@ def test_sb3_features_use_the_step():
     obs = {k: torch.as_tensor(np.stack([v.sample() for _ in range(3)])) for k, v in space.items()}
     later = {**obs, "step": obs["step"] + 0.5}
     assert not torch.allclose(features(obs), features(later))
+
+
+def test_task_fields_are_declared_once():
+    import dataclasses
+
+    from agents.training.config import TASK_FIELDS, TrainConfig
+    from glimpse_env.envs import TaskConfig
+
+    assert set(TASK_FIELDS) == {f.name for f in dataclasses.fields(TaskConfig)} - {"split"}
+    assert TrainConfig(scale_factor=3).task_kwargs()["scale_factor"] == 3
+    with pytest.raises(ValueError, match=r"unknown task argument\(s\) \['canvas_sise'\]"):
+        gym.make("ClutteredMNIST-v0", canvas_sise=80)
+    with pytest.raises(ValueError, match="unknown task argument"):
+        gym.make_vec("ClutteredMNIST-v0", num_envs=2, canvas_sise=80)

@@ -11,21 +11,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from glimpse_env.envs import ENV_IDS, task_name
+from glimpse_env.envs import ENV_IDS, TaskConfig, task_name
 
-#: Fields of :class:`glimpse_env.envs.TaskConfig` a preset or the command line may override.
-TASK_FIELDS = (
-    "canvas_size",
-    "num_distractors",
-    "distractor_size",
-    "glimpse_size",
-    "num_scales",
-    "num_glimpses",
-    "initial_location",
-    "context_size",
-    "data_dir",
-    "dataset_path",
-)
+#: Fields of :class:`glimpse_env.envs.TaskConfig` a preset or the command line may override:
+#: all of them but ``split`` (the trainer chooses the split of each env). Read from TaskConfig,
+#: so a new task field needs only a ``None``-default field of the same name below.
+TASK_FIELDS = tuple(f.name for f in dataclasses.fields(TaskConfig) if f.name != "split")
 
 
 @dataclass
@@ -90,6 +81,7 @@ class TrainConfig:
     distractor_size: int | None = None
     glimpse_size: int | None = None
     num_scales: int | None = None
+    scale_factor: int | None = None
     num_glimpses: int | None = None
     initial_location: str | None = None
     context_size: int | None = None
@@ -140,6 +132,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         task_name(self.env_id)  # raises on an unknown id
+        missing = [name for name in TASK_FIELDS if not hasattr(self, name)]
+        if missing:  # a TaskConfig field without its TrainConfig override: a bug here
+            raise TypeError(f"TrainConfig lacks the task fields {missing}")
         positive = ("batch_size", "updates", "lr_decay_every", "log_every", "eval_canvases")
         positive += ("final_eval_canvases", "mc_samples", "eval_batch_size", "checkpoint_every")
         for name in positive:

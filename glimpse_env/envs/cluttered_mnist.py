@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from glimpse_env.envs.core import NUM_CLASSES, GlimpseEpisodes, TaskConfig
+from glimpse_env.envs.core import NUM_CLASSES, GlimpseEpisodes, TaskConfig, task_config
 from glimpse_env.keyed_random import key_from_generator
 from glimpse_env.render import draw_trajectory
 
@@ -111,37 +111,17 @@ class ClutteredMNISTEnv(gym.Env):
 
     def __init__(
         self,
-        canvas_size: int = 60,
-        num_distractors: int = 4,
-        distractor_size: int = 8,
-        glimpse_size: int = 12,
-        num_scales: int = 3,
-        scale_factor: int = 2,
-        num_glimpses: int = 6,
-        split: str = "train",
-        initial_location: str = "center",
-        context_size: int = 0,
-        data_dir: str | None = None,
-        dataset_path: str | None = None,
         render_mode: str | None = None,
         device: str | torch.device = "cpu",
+        **task: Any,
     ) -> None:
+        """``task``: any field of :class:`TaskConfig` (``canvas_size``, ``num_distractors``,
+        ``glimpse_size``, ``num_scales``, ``scale_factor``, ``num_glimpses``, ``split``,
+        ``initial_location``, ``context_size``, ``data_dir``, ``dataset_path``); the rest keep
+        TaskConfig's defaults (the registered ids pass the papers' settings)."""
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
-        self.config = TaskConfig(
-            canvas_size=canvas_size,
-            num_distractors=num_distractors,
-            distractor_size=distractor_size,
-            glimpse_size=glimpse_size,
-            num_scales=num_scales,
-            scale_factor=scale_factor,
-            num_glimpses=num_glimpses,
-            split=split,
-            initial_location=initial_location,
-            context_size=context_size,
-            data_dir=data_dir,
-            dataset_path=dataset_path,
-        )
+        self.config = task_config(**task)
         self.render_mode = render_mode
         self.observation_space = observation_space(self.config)
         self.action_space = action_space()

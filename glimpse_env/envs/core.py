@@ -10,9 +10,10 @@ location) is a pure function of ``(key_i, e)``, see :mod:`glimpse_env.keyed_rand
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -84,6 +85,15 @@ class TaskConfig:
         check_glimpse_config(self.glimpse_size, self.num_scales, self.scale_factor)
         if not isinstance(self.context_size, int) or self.context_size < 0:
             raise ValueError(f"context_size must be an int >= 0, got {self.context_size!r}")
+
+
+def task_config(**task: Any) -> TaskConfig:
+    """:class:`TaskConfig` from keyword arguments, with one clear error for an unknown name."""
+    known = [f.name for f in dataclasses.fields(TaskConfig)]
+    unknown = sorted(set(task) - set(known))
+    if unknown:
+        raise ValueError(f"unknown task argument(s) {unknown}; the task fields are {known}")
+    return TaskConfig(**task)
 
 
 class CanvasSource(Protocol):

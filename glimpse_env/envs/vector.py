@@ -21,7 +21,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from glimpse_env.envs.cluttered_mnist import action_space, observation_space, parse_action
-from glimpse_env.envs.core import GlimpseEpisodes, TaskConfig
+from glimpse_env.envs.core import GlimpseEpisodes, task_config
 from glimpse_env.keyed_random import key_from_generator
 
 OUTPUTS = ("numpy", "torch")
@@ -70,7 +70,7 @@ class GlimpseVectorEnv(VectorEnv):
         if self.autoreset_mode == AutoresetMode.DISABLED:
             raise ValueError("autoreset_mode 'Disabled' is not supported; use NextStep or SameStep")
         self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
-        self.config = TaskConfig(**task)
+        self.config = task_config(**task)
         self.num_envs = num_envs
         self.output = output
         self.device = torch.device(device)
