@@ -18,6 +18,7 @@ never SB3's ``load`` (whose ``data`` entry is cloudpickle and runs code).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image as PILImage
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -39,11 +41,12 @@ from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecMonitor
 
 from agents.sb3.features import resolve_policy_kwargs
 from agents.sb3.vec_env import GlimpseSB3VecEnv
-from agents.training.evaluate import EvalResult, Trajectories, test_stream_key, trajectory_grid
+from agents.training.evaluate import EvalResult, Player, evaluate, trajectory_grid
 from agents.training.run_log import METRICS_FILE
 from agents.weights import UnsafeFileError, WeightsMismatchError, state_dict_sha256
 from glimpse_env.atomic import atomic_path, write_json_atomic
 from glimpse_env.envs import ENV_IDS, TaskConfig, task_name
+from glimpse_env.envs.core import NUM_CLASSES
 
 ALGOS = ("recurrent-ppo", "ppo")
 
@@ -122,43 +125,69 @@ def make_model(config: BaselineConfig, venv: VecEnv, tensorboard_log: str | None
     return PPO("MultiInputPolicy", venv, **kwargs)
 
 
-def evaluate_baseline(
-    model: BaseAlgorithm, config: BaselineConfig, num_canvases: int, split: str = "test"
-) -> EvalResult:
-    """Deterministic error on the fixed canvases of ``split`` (see the module docstring)."""
-    batch = min(config.eval_batch_size, num_canvases)
-    venv, adapter = make_vec_env(config, batch, split)
-    steps = adapter.venv.episodes.config.num_glimpses
-    key = test_stream_key(config.eval_seed)
-    episodes = adapter.venv.episodes
-    errors, examples = 0, None
-    for start in range(0, num_canvases, batch):
-        ids = np.arange(start, start + batch)
-        adapter.select_episodes(key, ids)
-        obs = venv.reset()
-        canvases, labels = adapter.venv.canvases.cpu().numpy(), episodes.labels.cpu().numpy()
-        path = [episodes.locations.cpu().numpy()]  # glimpse centres, (batch, 2) per step
-        state, starts = None, np.ones(batch, dtype=bool)
+class SB3Episodes:
+    """The SB3 ``VecEnv`` stack seen as :func:`agents.training.evaluate.evaluate` sees an env:
+    ``reset_to(key, episodes)`` starts the given episodes through every SB3 wrapper
+    (``VecFrameStack`` included), so SB3 policies are scored by the same evaluation function, on
+    the same canvases, as the attention agents."""
+
+    def __init__(self, venv: VecEnv, adapter: GlimpseSB3VecEnv) -> None:
+        self.venv, self.adapter = venv, adapter
+        self.num_envs, self.episodes = adapter.num_envs, adapter.venv.episodes
+        self.device = adapter.venv.device
+        self.last_obs: Any = None
+
+    @property
+    def canvases(self) -> torch.Tensor:
+        return self.adapter.venv.canvases
+
+    def reset_to(self, key: int, episodes: np.ndarray) -> tuple[Any, dict[str, torch.Tensor]]:
+        self.adapter.select_episodes(key, episodes)
+        self.last_obs = self.venv.reset()
+        return self.last_obs, {"label": self.episodes.labels.clone()}
+
+
+def sb3_player(model: BaseAlgorithm) -> Player:
+    """The :class:`~agents.training.evaluate.Player` of an SB3 policy acting deterministically
+    on :class:`SB3Episodes`: its named class as one-hot logits, and the glimpse centres."""
+
+    def play(env: SB3Episodes, first, sample, generator):
+        steps = env.episodes.config.num_glimpses
+        obs, n = first[0], env.num_envs
+        path = [env.episodes.locations.cpu().numpy()]  # glimpse centres, (N, 2) per step
+        state, starts = None, np.ones(n, dtype=bool)
         for step in range(steps):
             action, state = model.predict(
                 obs, state=state, episode_start=starts, deterministic=True
             )
-            obs, rewards, dones, _ = venv.step(action)
+            obs, _, dones, _ = env.venv.step(action)
             starts = dones
             if step < steps - 1:  # after the last step the env has already reset
-                path.append(episodes.locations.cpu().numpy())
+                path.append(env.episodes.locations.cpu().numpy())
         if not dones.all():
-            raise RuntimeError("test episodes did not end after num_glimpses steps")
-        errors += int(((rewards <= 0) & (ids < num_canvases)).sum())
-        if examples is None:
-            examples = Trajectories(
-                canvases=canvases,
-                locations=np.stack(path, axis=1),
-                labels=labels,
-                predictions=np.asarray(action)[:, 2],
-            )
-    venv.close()
-    return EvalResult("deterministic", errors, num_canvases, examples, split)
+            raise RuntimeError("evaluation episodes did not end after num_glimpses steps")
+        answers = torch.as_tensor(np.asarray(action)[:, 2], device=env.device)
+        logits = torch.nn.functional.one_hot(answers, NUM_CLASSES).float()
+        return logits, torch.from_numpy(np.stack(path, axis=1))
+
+    return play
+
+
+def evaluate_baseline(
+    model: BaseAlgorithm, config: BaselineConfig, num_canvases: int, split: str = "test"
+) -> EvalResult:
+    """Deterministic error on the fixed canvases of ``split`` (see the module docstring), by
+    :func:`agents.training.evaluate.evaluate`, the attention agents' evaluation."""
+    batch = min(config.eval_batch_size, num_canvases)
+    venv, adapter = make_vec_env(config, batch, split)
+    try:
+        episodes = SB3Episodes(venv, adapter)
+        result = evaluate(
+            model.policy, episodes, sb3_player(model), num_canvases, eval_seed=config.eval_seed
+        )
+    finally:
+        venv.close()
+    return dataclasses.replace(result, mode="deterministic")
 
 
 def trajectory_image(result: EvalResult, config: BaselineConfig, count: int = 16) -> np.ndarray:
@@ -257,8 +286,6 @@ def save_model(model: BaseAlgorithm, path: str | os.PathLike) -> Path:
 
 def _read_zip_tensors(archive: zipfile.ZipFile, name: str, path: Path) -> Any:
     """``torch.load(weights_only=True)`` of one entry of an SB3 zip."""
-    import torch
-
     try:
         data = archive.read(name)
     except KeyError:

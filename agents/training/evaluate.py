@@ -76,7 +76,11 @@ def test_stream_key(eval_seed: int) -> int:
 
 class Player(Protocol):
     """Plays the episodes an env was just reset to; returns ``(logits (N, 10), locations
-    (N, T, 2))``: the answer and the normalised glimpse centres in visiting order."""
+    (N, T, 2))``: the answer and the normalised glimpse centres in visiting order.
+
+    ``env`` is a :class:`GlimpseVectorEnv` (attention agents) or anything with the same
+    ``reset_to``, ``num_envs``, ``device``, ``canvases`` and ``episodes`` (the SB3 stack,
+    :class:`agents.sb3.baselines.SB3Episodes`): one evaluation function scores every agent."""
 
     def __call__(
         self,
@@ -112,7 +116,8 @@ def evaluate(
 
     Args:
         agent: the model (put in eval mode for the duration).
-        env: a ``split="valid"`` or ``"test"``, ``output="torch"`` vector env. For ``mode="mc"`` its
+        env: a ``split="valid"`` or ``"test"``, ``output="torch"`` vector env (or another
+            episode source with its interface, see :class:`Player`). For ``mode="mc"`` its
             ``num_envs`` must be a multiple of ``mc_samples`` (canvases per batch =
             ``num_envs / mc_samples``).
         play: how the agent answers (e.g. :func:`reinforce_player`).
