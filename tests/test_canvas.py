@@ -113,3 +113,13 @@ def test_affine_round_trip_and_convention():
 def test_bad_settings_are_rejected(mnist_test, kwargs, match):
     with pytest.raises(ValueError, match=match):
         CanvasGenerator(mnist_test.images, mnist_test.labels, **kwargs)
+
+
+def test_any_number_of_distractors_saturates_instead_of_wrapping(mnist_train):
+    # 400 full-canvas distractors: an unbounded int16 sum would wrap past 32,767 into negatives.
+    gen = CanvasGenerator(mnist_train.images, mnist_train.labels, 28, 400, 28)
+    keys = np.arange(1, 9, dtype=np.uint64)
+    batch = gen.generate(keys, np.zeros(8, dtype=np.int64))
+    digits = mnist_train.images[batch.sources.numpy()]
+    assert (batch.images.numpy() >= digits).all()  # clutter only ever brightens the digit
+    assert batch.images.numpy().max() == 255

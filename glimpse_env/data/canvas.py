@@ -9,8 +9,9 @@ One canvas (``H = W = canvas_size`` pixels, intensities in [0, 1] stored as uint
    values are clipped to 1 again.
 3. Digits are visited in a fresh random permutation on each pass over the split.
 
-All contributions are non-negative, so "add, clip, add, clip" equals one clipped sum: the batch is
-summed in int16 and clamped once. Patches are pasted through ``unfold`` window views, so each
+All contributions are non-negative, so "add, clip, add, clip" equals one clipped sum; the batch
+is summed in int16 and saturated at 255 after every layer, so no number of distractors can
+overflow it. Patches are pasted through ``unfold`` window views, so each
 canvas costs one indexed patch copy per layer rather than a scatter of single pixels. Draws are
 counter-based
 (:mod:`glimpse_env.keyed_random`): canvas ``e`` of the stream with key ``k`` is a pure function of
@@ -155,7 +156,7 @@ class CanvasGenerator:
         digit_idx = torch.from_numpy(self.digit_indices(keys, episodes)).to(self.device)
         corner = draw(_STREAM_DIGIT_POSITION, 2, size - DIGIT_SIZE + 1)  # (N, 2) x, y
         batch = torch.arange(n, device=self.device)
-        # int16 holds the unclipped sum of up to 128 full-intensity layers.
+        # int16, saturated at 255 after each layer: never more than 2 x 255 before a clamp.
         canvas = torch.zeros((n, size, size), dtype=torch.int16, device=self.device)
         if k > 0:
             source = draw(_STREAM_DISTRACTOR_SOURCE, k, self.num_digits)  # (N, k)
@@ -167,7 +168,7 @@ class CanvasGenerator:
             for j in range(k):  # one distractor slot of every canvas at a time: no overlaps
                 patch = crops[source[:, j], crop[:, j, 1], crop[:, j, 0]]
                 where = (batch, place[:, j, 1], place[:, j, 0])
-                slots[where] = slots[where] + patch
+                slots[where] = (slots[where] + patch).clamp_(max=255)
         slots = canvas.unfold(1, DIGIT_SIZE, 1).unfold(2, DIGIT_SIZE, 1)
         where = (batch, corner[:, 1], corner[:, 0])
         slots[where] = slots[where] + self._digits[digit_idx]
