@@ -160,3 +160,32 @@ def test_env_serves_canvases_from_the_file(small_file):
 def test_counts_must_be_sensible(tmp_path):
     with pytest.raises(ValueError, match="counts"):
         write_canvas_hdf5(tmp_path / "x.hdf5", num_train=0, num_valid=0, num_test=0)
+
+
+@pytest.mark.parametrize(
+    "row,bad",
+    [(1, [np.nan, 0, 0, 0, 0.28, 0]), (2, [0.28, 0, 1e30, 0, 0.28, 0]), (0, [0, 0, 0, 0, 0, 0])],
+)
+def test_non_finite_or_absurd_locations_are_rejected_with_the_row(tmp_path, row, bad):
+    path = tmp_path / "bad.hdf5"
+    write_canvas_hdf5(path, num_train=4, num_valid=0, num_test=0, canvas_size=40, progress=False)
+    with h5py.File(path, "r+") as f:
+        f["locations"][row] = np.array(bad, np.float32)
+    with pytest.raises(ValueError, match=rf"bad.hdf5: 'locations' row {row} is"):
+        read_canvas_hdf5(path, "train")
+
+
+def test_data_cli_errors_are_one_line_with_status_2(tmp_path, capsys):
+    (tmp_path / "empty.hdf5").write_bytes(b"")
+    (tmp_path / "adir").mkdir()
+    cases = [
+        (["info", str(tmp_path / "missing.hdf5")], "missing.hdf5: no such file"),
+        (["info", str(tmp_path / "empty.hdf5")], "empty.hdf5: not a readable HDF5 file"),
+        (["info", str(tmp_path / "adir")], "adir: is a directory"),
+        (["make-hdf5", str(tmp_path / "adir"), "--num-train", "3"], "adir: is a directory"),
+    ]
+    for argv, message in cases:
+        assert data_cli(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+    assert list((tmp_path / "adir").iterdir()) == []  # nothing generated before the check

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -54,8 +55,42 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; every error is one line on stderr and exit status 2."""
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _open_hdf5(path: str) -> h5py.File:
+    """``h5py.File(path, "r")`` with an error that names the file and what was expected."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: is a directory, expected an HDF5 file")
+    try:
+        return h5py.File(path, "r")
+    except OSError:
+        raise ValueError(
+            f"{path}: not a readable HDF5 file (empty, truncated or another format)"
+        ) from None
+
+
+def _check_output(path: str) -> None:
+    """Fail before generating anything if ``path`` cannot become the output file."""
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"{path}: is a directory, expected the path of the .hdf5 file to write")
+    parent = target.parent if str(target.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise ValueError(f"{path}: {parent} is not a directory")
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "make-hdf5":
+        _check_output(args.output)
         path = write_canvas_hdf5(
             args.output,
             num_train=args.num_train,
@@ -71,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"wrote {path}")
     elif args.command == "info":
-        with h5py.File(args.path, "r") as f:
+        with _open_hdf5(args.path) as f:
             for name, value in f.attrs.items():
                 if name != "split":
                     print(f"attr {name}: {value}")

@@ -197,6 +197,27 @@ def split_rows(f: h5py.File, split: str) -> tuple[int, int]:
     return ranges["features"]
 
 
+#: Plausible affine values: scales (sx, sy) in (0, MAX_SCALE], box centres (tx, ty) within
+#: [-MAX_CENTRE, MAX_CENTRE] (the canvas is [-1, 1]); anything else is a corrupt row.
+MAX_SCALE, MAX_CENTRE = 8.0, 2.0
+
+
+def check_locations(affine: np.ndarray, path: str | os.PathLike, first_row: int = 0) -> None:
+    """Raise ``ValueError`` naming the file and row of the first non-finite or absurd
+    ``(sx, 0, tx, 0, sy, ty)`` location (rows counted in the file, from ``first_row``)."""
+    scales, centres = affine[:, [0, 4]], affine[:, [2, 5]]
+    bad = ~np.isfinite(affine).all(axis=1)
+    bad |= ~((scales > 0) & (scales <= MAX_SCALE)).all(axis=1)
+    bad |= ~(np.abs(centres) <= MAX_CENTRE).all(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{path}: 'locations' row {first_row + row} is {affine[row].tolist()}: expected finite "
+            f"(sx, 0, tx, 0, sy, ty) with sx, sy in (0, {MAX_SCALE:g}] and |tx|, |ty| <= "
+            f"{MAX_CENTRE:g} ({int(bad.sum())} such rows)"
+        )
+
+
 def read_canvas_hdf5(path: str | os.PathLike, split: str = "train") -> CanvasArrays:
     """Read one split of a canvas dataset (ours or any file in the same schema) into memory.
 
@@ -244,6 +265,7 @@ def read_canvas_hdf5(path: str | os.PathLike, split: str = "train") -> CanvasArr
         affine = locations[start:stop].astype(np.float32)
     if len(labels_) and (labels_.min() < 0 or labels_.max() > 9):
         raise ValueError(f"{path}: labels must be 0-9")
+    check_locations(affine, path, start)
     height, width = images.shape[1:]
     return CanvasArrays(
         images=images, labels=labels_, affine=affine, bboxes=affine_to_bboxes(affine, height, width)
