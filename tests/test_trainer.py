@@ -251,3 +251,26 @@ def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path):
 
     first, second = new_run_dir(tmp_path, "p"), new_run_dir(tmp_path, "p")
     assert first != second and first.is_dir() and second.is_dir()
+
+
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("max_grad_norm", -1.0, "max_grad_norm must be > 0"),
+        ("hidden", 0, "hidden must be a positive integer"),
+        ("eval_every", -1, "eval_every must be an integer >= 0"),
+        ("reinforce_weight", -0.5, "reinforce_weight must be >= 0"),
+        ("canvas_size", 60.5, "canvas_size must be a positive integer"),
+        ("num_distractors", -2, "num_distractors must be an integer >= 0"),
+    ],
+)
+def test_numeric_fields_are_range_checked_when_the_config_is_built(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{field: value})
+
+
+def test_baseline_grid_needs_two_points():
+    from agents.sb3.baselines import BaselineConfig
+
+    with pytest.raises(ValueError, match="grid_size must be >= 2"):
+        BaselineConfig(grid_size=1)

@@ -94,6 +94,8 @@ class BaselineConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.grid_size < 2:
+            raise ValueError(f"grid_size must be >= 2 (a grid over [-1, 1]), got {self.grid_size}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -137,10 +137,25 @@ class TrainConfig:
             raise TypeError(f"TrainConfig lacks the task fields {missing}")
         positive = ("batch_size", "updates", "lr_decay_every", "log_every", "eval_canvases")
         positive += ("final_eval_canvases", "mc_samples", "eval_batch_size", "checkpoint_every")
+        positive += ("glimpse_hidden", "location_hidden", "hidden", "window_size")
+        positive += ("conv_channels", "features", "classifier_hidden", "images")
         for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            _check_int(name, getattr(self, name), minimum=1)
+        for name in ("eval_every", "num_threads"):
+            _check_int(name, getattr(self, name), minimum=0)
+        for name in ("canvas_size", "distractor_size", "glimpse_size", "num_scales"):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name), minimum=1)
+        for name in ("num_distractors", "context_size"):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name), minimum=0)
+        for name in ("reinforce_weight", "baseline_weight", "affine_loss_weight"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ValueError(
+                f"max_grad_norm must be > 0 (or unset for no clipping), got {self.max_grad_norm}"
+            )
         if not self.location_std > 0:
             raise ValueError(f"location_std must be > 0, got {self.location_std}")
         if not 0 < self.min_lr <= self.lr:
@@ -243,6 +258,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         updates=20_000,
     ),
 }
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
 
 
 def preset_config(name: str, **overrides: Any) -> TrainConfig:
