@@ -274,3 +274,45 @@ def test_baseline_grid_needs_two_points():
 
     with pytest.raises(ValueError, match="grid_size must be >= 2"):
         BaselineConfig(grid_size=1)
+
+
+def test_kill_sigterm_saves_a_checkpoint_and_stops_like_ctrl_c(tmp_path):
+    trainer = Trainer(tiny(updates=50), tmp_path / "run", progress=False)
+    step = trainer.train_step
+
+    def step_then_kill():
+        scalars = step()
+        if trainer.update == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return scalars
+
+    trainer.train_step = step_then_kill
+    result = trainer.train()
+    assert result.interrupted and result.update == 2
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["update"] == 2
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_interrupted_runs_exit_130_in_every_script(tmp_path, monkeypatch):
+    import agents.sb3.cli as sb3_cli
+    from agents.sb3.baselines import BaselineResult
+    from agents.training.evaluate import EvalResult
+
+    result = EvalResult("deterministic", 1, 10)
+    monkeypatch.setattr(
+        sb3_cli, "train_baseline", lambda *a, **k: BaselineResult(result, result, True)
+    )
+    argv = ["--env", "MNIST-v0", "--timesteps", "8", "--logdir", str(tmp_path), "--no-progress"]
+    assert sb3_cli.main(argv) == 130
+    trainer_flags = ["--preset", "ram-mnist28-6g", "--updates", "50", "--hidden", "8"]
+    trainer_flags += ["--glimpse-hidden", "8", "--location-hidden", "8", "--batch-size", "4"]
+    original = Trainer.train_step
+
+    def step_then_kill(self):
+        scalars = original(self)
+        if self.update == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return scalars
+
+    monkeypatch.setattr(Trainer, "train_step", step_then_kill)
+    assert main("ram", "ram-mnist28-6g", [*trainer_flags, "--logdir", str(tmp_path / "r")]) == 130

@@ -397,6 +397,7 @@ class BaselineResult:
 
     valid: EvalResult
     test: EvalResult
+    interrupted: bool = False
 
 
 def train_baseline(
@@ -464,4 +465,4 @@ def train_baseline(
     write_json_atomic(run_dir / "final.json", summary)
     save_trajectories_png(result, config, run_dir / "trajectories.png")
     venv.close()
-    return BaselineResult(valid, result)
+    return BaselineResult(valid, result, interrupted)

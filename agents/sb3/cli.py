@@ -82,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--eval-canvases", type=int, default=10_000)
     parser.add_argument("--eval-every", type=int, default=100_000)
     parser.add_argument(
+        "--checkpoint-every", type=int, default=100_000, help="env steps between checkpoints"
+    )
+    parser.add_argument(
         "--eval-seed", type=int, default=BaselineConfig.eval_seed,
         help="evaluation-canvas stream (the same for every run by default)",
     )  # fmt: skip
@@ -100,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends training early but still scores it
+    interrupted = False
     try:
         if args.eval:
             config = saved_config(Path(args.eval).parent, device=args.device,
@@ -114,9 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             more = {"timesteps": args.timesteps} if args.timesteps is not None else {}
             config = saved_config(run_dir, device=args.device, **more)
             record_command(run_dir, "train/ppo_baseline.py", argv)
-            result = train_baseline(
-                config, run_dir, progress=not args.no_progress, resume=True
-            ).test
+            outcome = train_baseline(config, run_dir, progress=not args.no_progress, resume=True)
+            result, interrupted = outcome.test, outcome.interrupted
         else:
             config = BaselineConfig(
                 algo=args.algo, env_id=args.env, num_envs=args.num_envs, grid_size=args.grid_size,
@@ -124,16 +127,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 timesteps=DEFAULT_TIMESTEPS if args.timesteps is None else args.timesteps,
                 seed=args.seed,
                 device=args.device, eval_canvases=args.eval_canvases, eval_every=args.eval_every,
-                eval_seed=args.eval_seed, hyper=hyper_overrides(args),
+                eval_seed=args.eval_seed, checkpoint_every=args.checkpoint_every,
+                hyper=hyper_overrides(args),
             )  # fmt: skip
             run_dir = new_run_dir(Path(args.logdir), f"{args.algo}-{args.env}")
             record_command(run_dir, "train/ppo_baseline.py", argv)
             print(f"Run directory: {run_dir}")
-            result = train_baseline(config, run_dir, progress=not args.no_progress).test
+            outcome = train_baseline(config, run_dir, progress=not args.no_progress)
+            result, interrupted = outcome.test, outcome.interrupted
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     accuracy = 100 - result.error_pct
     correct = result.total - result.errors
     print(f"{result.split} accuracy {accuracy:.2f}% ({correct}/{result.total})")
-    return 0
+    return 130 if interrupted else 0  # an interrupted run exits 130, as the other scripts

@@ -87,29 +87,33 @@ class TrainResult:
 
 
 class _StopOnSigint:
-    """First Ctrl-C: ask the loop to checkpoint and stop after the current update. Second:
-    the usual KeyboardInterrupt."""
+    """First Ctrl-C or ``kill`` (SIGTERM): ask the loop to checkpoint and stop after the current
+    update. A second one: the usual KeyboardInterrupt."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.requested = False
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _StopOnSigint:
         try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: leave Ctrl-C alone
-            self._previous = None
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        except ValueError:  # not the main thread: leave the signals alone
+            self._previous = {}
         return self
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        tqdm.write("Interrupted: saving a checkpoint after this update (Ctrl-C again to abort).")
+        name = signal.Signals(signum).name
+        tqdm.write(f"{name}: saving a checkpoint after this update (Ctrl-C again to abort).")
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
 
 
 class Trainer:
