@@ -316,3 +316,18 @@ def test_interrupted_runs_exit_130_in_every_script(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Trainer, "train_step", step_then_kill)
     assert main("ram", "ram-mnist28-6g", [*trainer_flags, "--logdir", str(tmp_path / "r")]) == 130
+
+
+def test_mismatched_or_old_checkpoints_are_one_clear_error(tmp_path):
+    trainer = Trainer(tiny(updates=1), tmp_path / "run", progress=False)
+    path = trainer.save_checkpoint()
+    payload = torch.load(path, weights_only=True)
+    payload["config"]["hidden"] = 64  # the config no longer matches the weights
+    torch.save(payload, tmp_path / "mismatch.pt")
+    with pytest.raises(ValueError, match=r"mismatch.pt: checkpoint .* do not fit the model"):
+        Trainer.from_checkpoint(tmp_path / "mismatch.pt")
+    payload = torch.load(path, weights_only=True)
+    del payload["train_keys"]
+    torch.save(payload, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match=r"has no 'train_keys'.*older glimpse-env"):
+        Trainer.from_checkpoint(tmp_path / "old.pt")

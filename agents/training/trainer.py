@@ -187,7 +187,10 @@ class Trainer:
             )
         payload = load_checkpoint(path)
         config = TrainConfig.from_dict({**payload["config"], **overrides})
-        return cls(config, Path(path).parent, checkpoint=payload, progress=progress)
+        try:
+            return cls(config, Path(path).parent, checkpoint=payload, progress=progress)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
 
     def _init_from(self, path: str) -> None:
         """Start from the weights of a zoo file or checkpoint (fresh optimiser and schedule)."""
@@ -217,9 +220,21 @@ class Trainer:
         }
 
     def _restore(self, payload: dict[str, Any]) -> None:
-        self.model.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.scheduler.load_state_dict(payload["scheduler"])
+        where = f"checkpoint ({payload.get('format', 'unknown format')})"
+        if "train_keys" not in payload:
+            raise ValueError(
+                f"{where} has no 'train_keys': it was written by an older glimpse-env and cannot "
+                "be resumed exactly; evaluate it with --eval or start from it with --init-from"
+            )
+        try:
+            self.model.load_state_dict(payload["model"])
+            self.optimizer.load_state_dict(payload["optimizer"])
+            self.scheduler.load_state_dict(payload["scheduler"])
+        except (RuntimeError, ValueError, KeyError) as error:
+            first = str(error).strip().splitlines()[0]
+            raise ValueError(
+                f"{where}: its weights do not fit the model its own config builds ({first})"
+            ) from None
         self.generator.set_state(payload["rng"]["policy_noise"].cpu())
         self.train_keys = np.asarray(payload["train_keys"], dtype=np.uint64)
         self.update = int(payload["update"])
