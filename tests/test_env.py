@@ -278,3 +278,38 @@ def test_task_fields_are_declared_once():
         gym.make("ClutteredMNIST-v0", canvas_sise=80)
     with pytest.raises(ValueError, match="unknown task argument"):
         gym.make_vec("ClutteredMNIST-v0", num_envs=2, canvas_sise=80)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(canvas_size=60.5), "canvas_size must be a positive int"),
+        (dict(canvas_size="60"), "canvas_size must be a positive int"),
+        (dict(num_distractors=2.0), "num_distractors must be an int >= 0"),
+        (dict(device="nope"), "device must be 'cpu', 'cuda' or 'cuda:N'"),
+        *(
+            [(dict(device="cuda"), "this torch has no usable CUDA")]
+            if not __import__("torch").cuda.is_available()
+            else []
+        ),
+    ],
+)
+def test_bad_constructor_arguments_fail_up_front(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        gym.make("ClutteredMNIST-v0", **kwargs)
+    with pytest.raises(ValueError, match=message):
+        gym.make_vec("ClutteredMNIST-v0", num_envs=2, **kwargs)
+
+
+@pytest.mark.parametrize("num_envs", [-1, 0, 2.0, True])
+def test_num_envs_must_be_a_positive_int(num_envs):
+    with pytest.raises(ValueError, match="num_envs must be a positive int"):
+        gym.make_vec("ClutteredMNIST-v0", num_envs=num_envs)
+
+
+def test_unsigned_integer_labels_are_accepted():
+    env = gym.make("ClutteredMNIST-v0", num_glimpses=1)
+    _, info = env.reset(seed=0)
+    label = np.uint16(info["label"])
+    _, reward, terminated, _, _ = env.step({"location": np.zeros(2, np.float32), "label": label})
+    assert terminated and reward == 1.0

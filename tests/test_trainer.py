@@ -331,3 +331,10 @@ def test_mismatched_or_old_checkpoints_are_one_clear_error(tmp_path):
     torch.save(payload, tmp_path / "old.pt")
     with pytest.raises(ValueError, match=r"has no 'train_keys'.*older glimpse-env"):
         Trainer.from_checkpoint(tmp_path / "old.pt")
+
+
+def test_a_failed_start_leaves_no_empty_run_directory(tmp_path, capsys):
+    flags = ["--logdir", str(tmp_path), "--updates", "1", "--init-from", str(tmp_path / "nope.pt")]
+    assert main("ram", "ram-mnist28-6g", flags) == 2
+    assert "no model file" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

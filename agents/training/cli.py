@@ -138,6 +138,13 @@ def new_run_dir(logdir: Path, name: str) -> Path:
     raise FileExistsError(f"could not create a new run directory {logdir / base}-N")
 
 
+def _remove_if_empty(directory: Path) -> None:
+    try:
+        directory.rmdir()
+    except OSError:  # not empty (or already gone): keep it
+        pass
+
+
 def record_command(run_dir: Path, script: str, argv: Sequence[str]) -> None:
     """Append the command line to ``run_dir/command.txt`` (one line per start or resume)."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -192,7 +199,11 @@ def main(
                 )
             logdir = Path(args.logdir or "runs")
             run_dir = new_run_dir(logdir, config.preset)
-            trainer = Trainer(config, run_dir, progress=not args.no_progress)
+            try:
+                trainer = Trainer(config, run_dir, progress=not args.no_progress)
+            except BaseException:
+                _remove_if_empty(run_dir)  # a failed start leaves no empty run directory
+                raise
             print(f"Run directory: {run_dir}  (tensorboard --logdir {logdir})")
         record_command(trainer.run_dir, script, argv)
         result = trainer.train()

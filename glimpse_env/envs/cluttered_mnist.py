@@ -70,6 +70,7 @@ def parse_action(action: Any, num_envs: int | None) -> tuple[torch.Tensor, torch
         raise ValueError(f'action["label"] must have shape {label_shape}, got {tuple(label.shape)}')
     if label.dtype.is_floating_point or label.dtype == torch.bool or label.is_complex():
         raise ValueError(f'action["label"] must be an integer class 0-9, got dtype {label.dtype}')
+    label = label.to(torch.int64)  # unsigned labels (np.uint16(3)) too; huge ones wrap below 0
     if bool(((label < 0) | (label >= NUM_CLASSES)).any()):
         raise ValueError(f'action["label"] must be in 0..9, got {label.tolist()}')
     return location.reshape(-1, 2).to(torch.float32), label.reshape(-1).to(torch.int64)

@@ -73,6 +73,11 @@ class TaskConfig:
     dataset_path: str | os.PathLike | None = None
 
     def __post_init__(self) -> None:
+        for name, minimum in (("canvas_size", 1), ("num_distractors", 0), ("distractor_size", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                kind = "a positive int" if minimum else "an int >= 0"
+                raise ValueError(f"{name} must be {kind} (pixels or a count), got {value!r}")
         if self.split not in SPLITS:
             raise ValueError(f"split must be one of {list(SPLITS)}, got {self.split!r}")
         if self.initial_location not in INITIAL_LOCATIONS:
@@ -85,6 +90,28 @@ class TaskConfig:
         check_glimpse_config(self.glimpse_size, self.num_scales, self.scale_factor)
         if not isinstance(self.context_size, int) or self.context_size < 0:
             raise ValueError(f"context_size must be an int >= 0, got {self.context_size!r}")
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """``torch.device(device)``, with one clear error for a malformed name or a CUDA device this
+    torch cannot use."""
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {str(device)!r}: this torch has no usable CUDA (torch {torch.__version__}, "
+            "built for CPU or no GPU visible); use device='cpu'"
+        )
+    return device
+
+
+def check_num_envs(num_envs: Any) -> int:
+    """``num_envs`` if it is a positive int, else one clear ``ValueError``."""
+    if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
+        raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+    return num_envs
 
 
 def task_config(**task: Any) -> TaskConfig:
@@ -186,11 +213,9 @@ class GlimpseEpisodes:
     """
 
     def __init__(self, config: TaskConfig, num_envs: int, device: str | torch.device = "cpu"):
-        if not isinstance(num_envs, int) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
         self.config = config
-        self.num_envs = num_envs
-        self.device = torch.device(device)
+        self.num_envs = check_num_envs(num_envs)
+        self.device = check_device(device)
         self.source = make_canvas_source(config, self.device)
         self.keys = np.zeros(num_envs, dtype=np.uint64)
         self.episodes = np.full(num_envs, -1, dtype=np.int64)

@@ -21,7 +21,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from glimpse_env.envs.cluttered_mnist import action_space, observation_space, parse_action
-from glimpse_env.envs.core import GlimpseEpisodes, task_config
+from glimpse_env.envs.core import GlimpseEpisodes, check_device, check_num_envs, task_config
 from glimpse_env.keyed_random import key_from_generator
 
 OUTPUTS = ("numpy", "torch")
@@ -71,9 +71,9 @@ class GlimpseVectorEnv(VectorEnv):
             raise ValueError("autoreset_mode 'Disabled' is not supported; use NextStep or SameStep")
         self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
         self.config = task_config(**task)
-        self.num_envs = num_envs
+        self.num_envs = check_num_envs(num_envs)
         self.output = output
-        self.device = torch.device(device)
+        self.device = check_device(device)
         self.single_observation_space = observation_space(self.config)
         self.single_action_space = action_space()
         self.observation_space = batch_space(self.single_observation_space, num_envs)
