@@ -87,9 +87,10 @@ def test_lookup_order_argument_then_env_var_then_cache(
     assert resolve_data_dir(None, download=False) == from_env
     monkeypatch.delenv("GLIMPSE_ENV_DATA")
     assert resolve_data_dir(None, download=False) == isolated_cache
-    # An incomplete explicit directory falls through to the next place.
+    # An incomplete explicit directory is an error: it never falls through to another place.
     (explicit / "train-images-idx3-ubyte.gz").unlink()
-    assert resolve_data_dir(explicit, download=False) == isolated_cache
+    with pytest.raises(FileNotFoundError, match="explicit \\(data_dir argument\\)"):
+        resolve_data_dir(explicit, download=False)
 
 
 def test_offline_without_data_says_where_it_looked(tmp_path, isolated_cache):
@@ -97,8 +98,11 @@ def test_offline_without_data_says_where_it_looked(tmp_path, isolated_cache):
     with pytest.raises(FileNotFoundError) as err:
         resolve_data_dir(empty, download=True, mirrors=[(tmp_path / "no-mirror").as_uri()])
     message = str(err.value)
-    assert str(empty) in message and str(isolated_cache) in message
+    assert str(empty) in message and str(isolated_cache) not in message  # only where asked
     assert "GLIMPSE_ENV_DATA" in message and "data_dir" in message
+    with pytest.raises(FileNotFoundError) as err:
+        resolve_data_dir(None, download=False)
+    assert str(isolated_cache) in str(err.value)
 
 
 def test_download_verifies_and_writes_atomically(mnist_dir, tmp_path, isolated_cache):
@@ -128,3 +132,12 @@ def test_download_rejects_a_corrupt_file_and_leaves_nothing(mnist_dir, tmp_path)
 def test_unknown_split_is_an_error(mnist_dir):
     with pytest.raises(ValueError, match="unknown MNIST split 'validation'"):
         load_mnist("validation", mnist_dir)
+
+
+def test_an_explicit_data_dir_never_falls_back_to_the_environment(tmp_path, mnist_dir, monkeypatch):
+    monkeypatch.setenv("GLIMPSE_ENV_DATA", str(mnist_dir))  # has the files
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="data_dir argument"):
+        load_mnist("test", empty, download=False)
+    assert len(load_mnist("test", download=False)) == 10_000  # the variable still works alone

@@ -161,10 +161,12 @@ def cache_dir() -> Path:
 
 
 def candidate_dirs(data_dir: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
-    """The directories searched for MNIST, in order, each with where it came from."""
-    candidates: list[tuple[str, Path]] = []
+    """The directories searched for MNIST, in order, each with where it came from. An explicit
+    ``data_dir`` is the only one: a directory the user named never silently falls back to
+    ``$GLIMPSE_ENV_DATA`` or the cache."""
     if data_dir is not None:
-        candidates.append(("data_dir argument", Path(data_dir).expanduser()))
+        return [("data_dir argument", Path(data_dir).expanduser())]
+    candidates: list[tuple[str, Path]] = []
     env_value = os.environ.get(ENV_VAR)
     if env_value:
         candidates.append((f"${ENV_VAR}", Path(env_value).expanduser()))
