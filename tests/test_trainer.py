@@ -338,3 +338,12 @@ def test_a_failed_start_leaves_no_empty_run_directory(tmp_path, capsys):
     assert main("ram", "ram-mnist28-6g", flags) == 2
     assert "no model file" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_resuming_a_finished_run_does_not_duplicate_its_final_records(tmp_path):
+    Trainer(tiny(updates=2), tmp_path / "run", progress=False).train()
+    again = Trainer.from_checkpoint(tmp_path / "run" / "checkpoint.pt", progress=False)
+    assert again.train().update == 2
+    finals = [r for r in read_metrics(tmp_path / "run") if "test/error_mc" in r]
+    assert len(finals) == 1
+    assert [r["update"] for r in read_metrics(tmp_path / "run") if "loss/total" in r] == [1, 2]

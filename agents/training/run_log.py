@@ -54,7 +54,14 @@ class RunLog:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics_path = self.run_dir / METRICS_FILE
         if resume_update is not None:
-            kept = [r for r in read_metrics(self.run_dir) if r["update"] <= resume_update]
+            # Keep what came before the checkpoint, and its update's training scalars; drop the
+            # final evaluation of a finished run, which the resumed run writes again.
+            kept = [
+                r
+                for r in read_metrics(self.run_dir)
+                if r["update"] < resume_update
+                or (r["update"] == resume_update and not any(map(_is_final, r)))
+            ]
             with self.metrics_path.open("w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in kept)
         self.writer = SummaryWriter(str(self.run_dir), purge_step=resume_update)
@@ -87,6 +94,11 @@ class RunLog:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def _is_final(tag: str) -> bool:
+    """Tags of the end-of-run evaluation (``test/...``, ``valid/..._final``)."""
+    return tag.startswith("test/") or tag.endswith("_final")
 
 
 def _json_number(value: float) -> float | str:
