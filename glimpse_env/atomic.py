@@ -47,3 +47,15 @@ def write_json_atomic(
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files :func:`atomic_path` left in ``directory`` when a process was
+    killed mid-write (``.<name>.<random>.tmp``); returns what was removed. Call it only where
+    no other process is writing (a run directory when its run starts)."""
+    removed = []
+    for stale in Path(directory).glob(".*.tmp"):
+        if stale.is_file():
+            stale.unlink(missing_ok=True)
+            removed.append(stale)
+    return removed

@@ -347,3 +347,12 @@ def test_resuming_a_finished_run_does_not_duplicate_its_final_records(tmp_path):
     finals = [r for r in read_metrics(tmp_path / "run") if "test/error_mc" in r]
     assert len(finals) == 1
     assert [r["update"] for r in read_metrics(tmp_path / "run") if "loss/total" in r] == [1, 2]
+
+
+def test_a_new_start_removes_temporaries_of_killed_writes(tmp_path):
+    trainer = Trainer(tiny(updates=1), tmp_path / "run", progress=False)
+    trainer.save_checkpoint()
+    stale = tmp_path / "run" / ".checkpoint.pt.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    Trainer.from_checkpoint(tmp_path / "run" / "checkpoint.pt", progress=False).train()
+    assert not stale.exists() and (tmp_path / "run" / "checkpoint.pt").is_file()

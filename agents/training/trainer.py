@@ -40,7 +40,7 @@ from agents.training.evaluate import EvalResult, trajectory_grid
 from agents.training.objectives import OBJECTIVES, TrainingBatch
 from agents.training.run_log import RunLog
 from agents.training.scorer import Scorer, make_env
-from glimpse_env.atomic import write_json_atomic
+from glimpse_env.atomic import remove_stale_temporaries, write_json_atomic
 
 CHECKPOINT_FILE = "checkpoint.pt"
 #: The checkpoint of the lowest validation error seen during training (model selection on valid).
@@ -319,6 +319,8 @@ class Trainer:
         """
         config = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in remove_stale_temporaries(self.run_dir):  # left by a killed write
+            tqdm.write(f"removed {stale.name}, an unfinished write of an earlier process")
         write_json_atomic(self.run_dir / CONFIG_FILE, config.to_dict())
         if self.parent_lineage is not None:
             from agents.zoo import LINEAGE_FILE
