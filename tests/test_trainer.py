@@ -356,3 +356,25 @@ def test_a_new_start_removes_temporaries_of_killed_writes(tmp_path):
     stale.write_bytes(b"half a checkpoint")
     Trainer.from_checkpoint(tmp_path / "run" / "checkpoint.pt", progress=False).train()
     assert not stale.exists() and (tmp_path / "run" / "checkpoint.pt").is_file()
+
+
+def test_a_full_disk_is_one_clear_error_and_the_last_checkpoint_survives(tmp_path, monkeypatch):
+    import collections
+    import shutil
+
+    import agents.training.checkpoint as checkpoint_module
+
+    trainer = Trainer(tiny(updates=4, checkpoint_every=2), tmp_path / "run", progress=False)
+    trainer.save_checkpoint()
+    before = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+
+    def full_disk_save(obj, f):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(checkpoint_module.torch, "save", full_disk_save)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9, 0))
+    with pytest.raises(OSError, match=r"no space left on device while writing .*checkpoint\.pt"):
+        trainer.train()
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
+    assert not list((tmp_path / "run").glob(".*.tmp"))

@@ -8,7 +8,9 @@ It records the sha256 of its model weights, checked on load.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +34,30 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     if missing:
         raise ValueError(f"checkpoint payload lacks {missing}")
     record = {"format": FORMAT, **payload, "model_sha256": state_dict_sha256(payload["model"])}
-    with atomic_path(path) as tmp:
-        torch.save(record, tmp)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(record, tmp)
+    except (OSError, RuntimeError) as error:  # torch's zip writer says "unexpected pos ..."
+        raise write_error(Path(path), error) from None
     return Path(path)
+
+
+#: Below this many free bytes a failed write is reported as a full disk.
+_FULL_DISK_BYTES = 64 * 2**20
+
+
+def write_error(path: Path, error: BaseException) -> OSError:
+    """One clear ``OSError`` for a failed write of ``path`` (the previous file is intact)."""
+    full = isinstance(error, OSError) and error.errno == errno.ENOSPC
+    try:
+        full = full or shutil.disk_usage(path.parent).free < _FULL_DISK_BYTES
+    except OSError:
+        pass
+    reason = "no space left on device" if full else f"{type(error).__name__}: {error}"
+    return OSError(
+        errno.ENOSPC if full else errno.EIO,
+        f"{reason} while writing {path}; the previous file there is intact",
+    )
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:

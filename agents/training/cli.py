@@ -25,7 +25,6 @@ from agents.training.trainer import (
     TrainingDiverged,
     evaluate_checkpoint,
 )
-from agents.weights import UnsafeFileError
 
 COMMAND_FILE = "command.txt"
 _PARSERS = {"int": int, "float": float, "str": str}
@@ -138,6 +137,10 @@ def new_run_dir(logdir: Path, name: str) -> Path:
     raise FileExistsError(f"could not create a new run directory {logdir / base}-N")
 
 
+def _has_strerror(error: BaseException) -> bool:
+    return isinstance(error, OSError) and bool(error.strerror) and error.filename is None
+
+
 def _remove_if_empty(directory: Path) -> None:
     try:
         directory.rmdir()
@@ -207,8 +210,8 @@ def main(
             print(f"Run directory: {run_dir}  (tensorboard --logdir {logdir})")
         record_command(trainer.run_dir, script, argv)
         result = trainer.train()
-    except (ValueError, FileNotFoundError, UnsafeFileError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (ValueError, OSError) as error:  # incl. FileNotFoundError, UnsafeFileError
+        print(f"error: {error.strerror if _has_strerror(error) else error}", file=sys.stderr)
         return 2
     except TrainingDiverged as error:
         print(f"error: training diverged: {error}", file=sys.stderr)
