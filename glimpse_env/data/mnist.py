@@ -209,13 +209,12 @@ def resolve_data_dir(
             return target
         except (OSError, ValueError) as exc:
             download_error = f"download into {target} failed: {exc}"
-    looked = "\n".join(f"  - {directory} ({origin})" for origin, directory in candidates)
+    looked = "; ".join(f"{directory} ({origin})" for origin, directory in candidates)
     raise FileNotFoundError(
-        "MNIST files not found. Looked for train-images-idx3-ubyte[.gz], "
-        "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and "
-        f"t10k-labels-idx1-ubyte[.gz] in:\n{looked}\n({download_error}).\n"
-        f"Point the library at a directory holding them with data_dir=... or "
-        f"`export {ENV_VAR}=/path/to/mnist`."
+        "MNIST files not found (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], "
+        f"t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]) in: {looked} "
+        f"({download_error}). Point the library at a directory holding them with data_dir=... "
+        f"or `export {ENV_VAR}=/path/to/mnist`."
     )
 
 

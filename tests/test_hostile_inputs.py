@@ -1,0 +1,171 @@
+"""A table of bad inputs walked through the env, the vector env, the data CLI and the training
+CLIs. Each must give one error that names the problem, raised from this project's code (not
+from deep inside torch, numpy or h5py), and must leave what is on disk as it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import glimpse_env  # noqa: F401  (registers the ids)
+
+OURS = ("glimpse_env", "agents")
+CUDA_MISSING = not torch.cuda.is_available()
+
+
+def _raised_by_us(excinfo: pytest.ExceptionInfo) -> bool:
+    """The exception was raised in this project's code (its last frame is ours)."""
+    return any(part in str(excinfo.traceback[-1].path) for part in OURS)
+
+
+# ---- the environments ------------------------------------------------------------------------
+GOOD_LOCATION = np.zeros(2, np.float32)
+SINGLE_ENV_CASES = {
+    "NaN location": ({}, {"location": np.array([np.nan, 0], np.float32), "label": 0}, "NaN"),
+    "wrong location shape": ({}, {"location": np.zeros(3, np.float32), "label": 0}, "shape"),
+    "label 10": ({}, {"location": GOOD_LOCATION, "label": 10}, "0..9"),
+    "float label": ({}, {"location": GOOD_LOCATION, "label": 2.5}, "integer class"),
+    "no label key": ({}, {"location": GOOD_LOCATION}, "keys 'location' and 'label'"),
+    "unknown kwarg": ({"canvas_sise": 80}, None, "unknown task argument"),
+    "float canvas": ({"canvas_size": 60.5}, None, "canvas_size must be a positive int"),
+    "bad split": ({"split": "validation"}, None, "split must be one of"),
+    "zero glimpse": ({"glimpse_size": 0}, None, "glimpse_size must be a positive int"),
+    "bad device": ({"device": "tpu9"}, None, "device must be"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SINGLE_ENV_CASES))
+def test_single_env_rejects(case):
+    kwargs, action, message = SINGLE_ENV_CASES[case]
+    with pytest.raises(ValueError, match=message) as excinfo:
+        env = gym.make("ClutteredMNIST-v0", **kwargs)
+        env.reset(seed=0)
+        env.step(action)
+    assert _raised_by_us(excinfo), excinfo.traceback[-1]
+    assert len(str(excinfo.value).splitlines()) == 1
+
+
+VECTOR_CASES = {
+    "num_envs -1": ({"num_envs": -1}, None, "num_envs must be a positive int"),
+    "num_envs 2.0": ({"num_envs": 2.0}, None, "num_envs must be a positive int"),
+    "batched NaN": ({"num_envs": 2}, {"location": np.full((2, 2), np.inf), "label": [0, 0]}, "NaN"),
+    "unbatched action": ({"num_envs": 2}, {"location": GOOD_LOCATION, "label": 0}, "shape"),
+    "bad output": ({"num_envs": 2, "output": "jax"}, None, "output must be one of"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(VECTOR_CASES))
+def test_vector_env_rejects(case):
+    kwargs, action, message = VECTOR_CASES[case]
+    with pytest.raises(ValueError, match=message) as excinfo:
+        venv = gym.make_vec("ClutteredMNIST-v0", **kwargs)
+        venv.reset(seed=0)
+        venv.step(action)
+    assert _raised_by_us(excinfo), excinfo.traceback[-1]
+
+
+# ---- the command lines -----------------------------------------------------------------------
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture()
+def workspace(tmp_path):
+    """A checkpoint, a zoo-style file, an empty file, a directory: things a user points at."""
+    from agents.training.config import TrainConfig
+    from agents.training.trainer import Trainer
+
+    config = TrainConfig(
+        env_id="MNIST-v0", num_glimpses=2, hidden=8, glimpse_hidden=8, location_hidden=8,
+        batch_size=4, updates=1, final_eval_canvases=10, eval_batch_size=10, num_threads=1,
+    )  # fmt: skip
+    Trainer(config, tmp_path / "run", progress=False).save_checkpoint()
+    (tmp_path / "empty.hdf5").write_bytes(b"")
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "nodata").mkdir()
+    return tmp_path
+
+
+CKPT = "{w}/run/checkpoint.pt"
+TRAIN_CLI_CASES = {
+    "negative max grad norm": (["--max-grad-norm", "-1"], "max_grad_norm must be > 0"),
+    "zero hidden": (["--hidden", "0"], "hidden must be a positive integer"),
+    "negative eval every": (["--eval-every", "-1"], "eval_every must be an integer >= 0"),
+    "unknown preset": (["--preset", "ram-nope"], "unknown preset 'ram-nope'"),
+    "eval missing file": (["--eval", "{w}/missing.pt"], "no model file at"),
+    "eval empty file": (["--eval", "{w}/empty.hdf5"], "not a readable model file"),
+    "eval a directory": (["--eval", "{w}/adir"], "no model file at"),
+    "eval with a model flag": (["--eval", CKPT, "--hidden", "9"], "--hidden cannot be applied"),
+    "resume with lr": (["--resume", CKPT, "--lr", "0.1"], "--lr cannot be applied"),
+    "init from missing": (["--init-from", "{w}/missing.pt"], "no model file at"),
+    "data dir without files": (["--data-dir", "{w}/nodata"], "MNIST files not found"),
+    **(
+        {"cuda without cuda": (["--device", "cuda"], "this torch has no usable CUDA")}
+        if CUDA_MISSING
+        else {}
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRAIN_CLI_CASES))
+def test_training_cli_rejects(case, workspace, capsys):
+    from agents.training.cli import main
+
+    argv, message = TRAIN_CLI_CASES[case]
+    argv = [a.format(w=workspace) for a in argv]
+    logdir = workspace / "runs"
+    before = _tree(workspace)
+    if "--eval" not in argv and "--resume" not in argv:  # a new run: where it would go
+        argv += ["--logdir", str(logdir), "--updates", "1"]
+    status = main("ram", "ram-mnist28-6g", argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert "Traceback" not in "\n".join(err)
+    assert _tree(workspace) == before  # nothing written, nothing lost (no empty run dirs)
+    assert not logdir.exists() or not any(logdir.iterdir())
+
+
+DATA_CLI_CASES = {
+    "info missing": (["info", "{w}/missing.hdf5"], "no such file"),
+    "info empty": (["info", "{w}/empty.hdf5"], "not a readable HDF5 file"),
+    "info directory": (["info", "{w}/adir"], "is a directory"),
+    "make onto directory": (["make-hdf5", "{w}/adir", "--num-train", "2"], "is a directory"),
+    "negative counts": (["make-hdf5", "{w}/x.hdf5", "--num-train", "-1"], "non-negative"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DATA_CLI_CASES))
+def test_data_cli_rejects(case, workspace, capsys):
+    from glimpse_env.data.__main__ import main
+
+    argv, message = DATA_CLI_CASES[case]
+    before = _tree(workspace)
+    assert main([a.format(w=workspace) for a in argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert _tree(workspace) == before
+
+
+PPO_CLI_CASES = {
+    "zero timesteps": (["--timesteps", "0"], "timesteps must be a positive integer"),
+    "grid of one": (["--grid-size", "1"], "grid_size must be >= 2"),
+    "zero frame stack": (["--frame-stack", "0"], "frame_stack must be a positive integer"),
+    "unknown env": (["--env", "Pong-v5"], "unknown env id 'Pong-v5'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PPO_CLI_CASES))
+def test_ppo_cli_rejects(case, workspace, capsys):
+    from agents.sb3.cli import main
+
+    argv, message = PPO_CLI_CASES[case]
+    before = _tree(workspace)
+    assert main([*argv, "--logdir", str(workspace / "runs"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert _tree(workspace) == before
