@@ -287,10 +287,11 @@ def test_kill_sigterm_saves_a_checkpoint_and_stops_like_ctrl_c(tmp_path):
         return scalars
 
     trainer.train_step = step_then_kill
+    handler = signal.getsignal(signal.SIGTERM)
     result = trainer.train()
     assert result.interrupted and result.update == 2
     assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["update"] == 2
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) is handler  # restored
 
 
 def test_interrupted_runs_exit_130_in_every_script(tmp_path, monkeypatch):

@@ -102,7 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.add_argument(f"--{flag}", type=kind, help="override the preset (HYPER[algo])")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends training early but still scores it
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends training, still scores
+    try:
+        return _run(args, argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace, argv: list[str]) -> int:
     interrupted = False
     try:
         if args.eval:
