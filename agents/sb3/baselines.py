@@ -41,6 +41,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecMonitor
 
 from agents.sb3.features import resolve_policy_kwargs
 from agents.sb3.vec_env import GlimpseSB3VecEnv
+from agents.training.config import check_int
 from agents.training.evaluate import EvalResult, Player, evaluate, trajectory_grid
 from agents.training.run_log import METRICS_FILE
 from agents.weights import UnsafeFileError, WeightsMismatchError, state_dict_sha256
@@ -91,9 +92,7 @@ class BaselineConfig:
         task_name(self.env_id)  # raises on an unknown id
         positive = ("num_envs", "grid_size", "frame_stack", "timesteps", "eval_canvases")
         for name in (*positive, "eval_batch_size", "eval_every", "checkpoint_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(name, getattr(self, name), minimum=1)
         if self.grid_size < 2:
             raise ValueError(f"grid_size must be >= 2 (a grid over [-1, 1]), got {self.grid_size}")
 

@@ -140,15 +140,15 @@ class TrainConfig:
         positive += ("glimpse_hidden", "location_hidden", "hidden", "window_size")
         positive += ("conv_channels", "features", "classifier_hidden", "images")
         for name in positive:
-            _check_int(name, getattr(self, name), minimum=1)
+            check_int(name, getattr(self, name), minimum=1)
         for name in ("eval_every", "num_threads"):
-            _check_int(name, getattr(self, name), minimum=0)
+            check_int(name, getattr(self, name), minimum=0)
         for name in ("canvas_size", "distractor_size", "glimpse_size", "num_scales"):
             if getattr(self, name) is not None:
-                _check_int(name, getattr(self, name), minimum=1)
+                check_int(name, getattr(self, name), minimum=1)
         for name in ("num_distractors", "context_size"):
             if getattr(self, name) is not None:
-                _check_int(name, getattr(self, name), minimum=0)
+                check_int(name, getattr(self, name), minimum=0)
         for name in ("reinforce_weight", "baseline_weight", "affine_loss_weight"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -260,7 +260,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _check_int(name: str, value: Any, minimum: int) -> None:
+def check_int(name: str, value: Any, minimum: int) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is an int (not a bool) >= minimum."""
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         raise ValueError(f"{name} must be {kind}, got {value!r}")
