@@ -5,7 +5,8 @@
 
 Reads each run's ``metrics.jsonl`` (finished or not, so an abandoned run can be shown beside the
 one that was kept) and draws the training accuracy (sampled paths, as logged) against updates, and
-the periodic greedy test accuracy as markers.
+the periodic greedy validation accuracy as markers (test accuracy for runs made before the
+validation split).
 """
 
 from __future__ import annotations
