@@ -155,3 +155,17 @@ def test_every_zoo_model_still_scores_what_its_card_says(name, monkeypatch):
     p = card["test"]["greedy"]["error_pct"] / 100
     sigma = math.sqrt(CHECK_CANVASES * p * (1 - p))
     assert abs(greedy.errors - CHECK_CANVASES * p) <= 4 * sigma + 1, (greedy, p)
+
+
+def test_speed_tables_are_generated_from_the_benchmark_records(tmp_path):
+    """The README's speed tables match results/*.json, and --check catches an edited figure."""
+    check = [sys.executable, "benchmarks/speed_table.py", "--check"]
+    done = subprocess.run(check, cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    readme = tmp_path / "README.md"
+    text = (REPO / "README.md").read_text()
+    edited = text.replace("| `ram-cluttered60-6g` | 2.83 |", "| `ram-cluttered60-6g` | 1.00 |")
+    assert edited != text
+    readme.write_text(edited)
+    done = subprocess.run([*check, "--readme", str(readme)], cwd=REPO, capture_output=True)
+    assert done.returncode == 1
