@@ -189,3 +189,40 @@ def test_data_cli_errors_are_one_line_with_status_2(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
     assert list((tmp_path / "adir").iterdir()) == []  # nothing generated before the check
+
+
+def test_authors_recipe_draws_every_split_from_training_digits(tmp_path, monkeypatch, mnist_dir):
+    """--recipe authors: 100x100, 5 distractors, 60,000 train + 10,000 test canvases (plus our
+    10,000 valid), every split from the training digits, as Ablavatski et al. had them."""
+    from glimpse_env.data import __main__ as cli_module
+    from glimpse_env.data import hdf5 as hdf5_module
+
+    calls = {}
+    monkeypatch.setattr(cli_module, "write_canvas_hdf5", lambda path, **kw: calls.update(kw))
+    assert data_cli(["make-hdf5", str(tmp_path / "a.hdf5"), "--recipe", "authors"]) == 0
+    assert calls["canvas_size"] == 100 and calls["num_distractors"] == 5
+    assert (calls["num_train"], calls["num_valid"], calls["num_test"]) == (60000, 10000, 10000)
+    assert calls["digit_split"] == "train"
+    # A recipe fixes its sizes: conflicting flags are refused, not silently overridden.
+    argv = ["make-hdf5", str(tmp_path / "b.hdf5"), "--recipe", "authors", "--canvas-size", "60"]
+    assert data_cli(argv) == 2
+
+    requested = []
+    real_load = hdf5_module.load_mnist
+    monkeypatch.setattr(
+        hdf5_module, "load_mnist", lambda split, d=None: requested.append(split) or real_load(
+            split, d)
+    )  # fmt: skip
+    small = dict(canvas_size=40, num_distractors=2, num_train=8, num_valid=4, num_test=4)
+    own = write_canvas_hdf5(tmp_path / "own.hdf5", **small, data_dir=mnist_dir, progress=False)
+    assert requested == ["train", "valid", "test"]
+    requested.clear()
+    authors = write_canvas_hdf5(tmp_path / "authors.hdf5", **small, digit_split="train",
+                                data_dir=mnist_dir, progress=False)  # fmt: skip
+    assert requested == ["train", "train", "train"]
+    train_own, train_authors = read_canvas_hdf5(own, "train"), read_canvas_hdf5(authors, "train")
+    np.testing.assert_array_equal(train_own.images, train_authors.images)  # same key and digits
+    test_own, test_authors = read_canvas_hdf5(own, "test"), read_canvas_hdf5(authors, "test")
+    assert not np.array_equal(test_own.images, test_authors.images)
+    with h5py.File(authors) as f:
+        assert f.attrs["digits"] == "train for every split"

@@ -28,7 +28,6 @@ from agents.training.evaluate import Player, reinforce_player
 from agents.training.hybrid_loss import hybrid_loss
 from agents.training.location_loss import digit_centres, labelled, location_loss, location_weight
 from agents.training.rollout import rollout
-from glimpse_env.data.canvas import bboxes_to_affine
 from glimpse_env.envs.vector import GlimpseVectorEnv
 
 Reset = tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]
@@ -107,16 +106,17 @@ class ReinforceObjective:
 class EDRAMObjective:
     """EDRAM learns by backpropagation on the canvases the env was reset to: cross-entropy at
     every step plus the weighted regression of its affine parameters to the digit's ground-truth
-    affine (:func:`agents.models.edram.edram_loss`). It is deterministic, so Monte-Carlo evaluation
-    equals greedy evaluation (``stochastic = False``: the trainer does not repeat it)."""
+    affine (:func:`agents.models.edram.edram_loss`; the target is
+    :meth:`glimpse_env.envs.core.GlimpseEpisodes.target_affine`). It is deterministic, so
+    Monte-Carlo evaluation equals greedy evaluation (``stochastic = False``: the trainer does
+    not repeat it)."""
 
     stochastic = False
 
     def loss(self, batch: TrainingBatch) -> tuple[torch.Tensor, dict[str, Any]]:
         env, config = batch.env, batch.config
         _, info = batch.first
-        height, width = env.episodes.canvas_shape
-        target = torch.from_numpy(bboxes_to_affine(info["bbox"], height, width)).to(env.device)
+        target = env.episodes.target_affine()  # an HDF5 file's locations, exactly
         output = batch.model(env.canvases)
         total, classification, location = edram_loss(
             output, info["label"], target, config.affine_loss_weight

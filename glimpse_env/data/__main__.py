@@ -1,6 +1,7 @@
 """Command line for the data module.
 
 python -m glimpse_env.data make-hdf5 mnist_cluttered.hdf5 --canvas-size 100 --num-distractors 8
+python -m glimpse_env.data make-hdf5 edram_authors.hdf5 --recipe authors
 python -m glimpse_env.data info mnist_cluttered.hdf5
 python -m glimpse_env.data download [--data-dir DIR]
 """
@@ -15,7 +16,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from glimpse_env.data.hdf5 import read_canvas_hdf5, split_rows, write_canvas_hdf5
+from glimpse_env.data.hdf5 import (
+    AUTHORS_RECIPE,
+    read_canvas_hdf5,
+    split_rows,
+    write_canvas_hdf5,
+)
 from glimpse_env.data.mnist import SPLITS, load_mnist, resolve_data_dir
 
 
@@ -29,16 +35,26 @@ def _parser() -> argparse.ArgumentParser:
 
     make = commands.add_parser("make-hdf5", help="generate a fixed canvas dataset (EDRAM schema)")
     make.add_argument("output", help="path of the .hdf5 file to write")
-    make.add_argument("--canvas-size", type=int, default=100, help="canvas side in pixels")
-    make.add_argument("--num-distractors", type=int, default=8, help="clutter patches per canvas")
-    make.add_argument("--distractor-size", type=int, default=8, help="clutter patch side (pixels)")
     make.add_argument(
-        "--num-train", type=int, default=50000, help="train canvases (MNIST train digits 0-49,999)"
+        "--recipe",
+        choices=("ours", "authors"),
+        default="ours",
+        help="'authors': the data of Ablavatski et al. 2017 (100x100, 5 distractors, 60,000 "
+        "train + 10,000 test canvases, all from the training digits, plus 10,000 valid); it "
+        "fixes the sizes and counts below",
+    )
+    make.add_argument("--canvas-size", type=int, help="canvas side in pixels (default 100)")
+    make.add_argument("--num-distractors", type=int, help="clutter patches per canvas (default 8)")
+    make.add_argument(
+        "--distractor-size", type=int, help="clutter patch side in pixels (default 8)"
     )
     make.add_argument(
-        "--num-valid", type=int, default=10000, help="valid canvases (train digits 50,000-59,999)"
+        "--num-train", type=int, help="train canvases (MNIST train digits 0-49,999; default 50000)"
     )
-    make.add_argument("--num-test", type=int, default=10000, help="test canvases (MNIST test)")
+    make.add_argument(
+        "--num-valid", type=int, help="valid canvases (train digits 50,000-59,999; default 10000)"
+    )
+    make.add_argument("--num-test", type=int, help="test canvases (MNIST test; default 10000)")
     make.add_argument("--seed", type=int, default=0)
     make.add_argument(
         "--data-dir", default=None, help="MNIST directory (else $GLIMPSE_ENV_DATA, cache)"
@@ -88,17 +104,31 @@ def _check_output(path: str) -> None:
         raise ValueError(f"{path}: {parent} is not a directory")
 
 
+#: make-hdf5's sizes and counts when no recipe fixes them.
+_OUR_DEFAULTS = dict(
+    canvas_size=100, num_distractors=8, distractor_size=8, num_train=50_000, num_valid=10_000,
+    num_test=10_000, digit_split=None,
+)  # fmt: skip
+
+
+def _make_settings(args: argparse.Namespace) -> dict:
+    """The generator's settings: the recipe's, or our defaults overridden by the flags."""
+    flags = {k: getattr(args, k) for k in _OUR_DEFAULTS if k != "digit_split"}
+    given = {k: v for k, v in flags.items() if v is not None}
+    if args.recipe == "authors":
+        if given:
+            names = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise ValueError(f"--recipe authors fixes the sizes and counts; drop {names}")
+        return dict(AUTHORS_RECIPE)
+    return {**_OUR_DEFAULTS, **given}
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command == "make-hdf5":
         _check_output(args.output)
         path = write_canvas_hdf5(
             args.output,
-            num_train=args.num_train,
-            num_test=args.num_test,
-            num_valid=args.num_valid,
-            canvas_size=args.canvas_size,
-            num_distractors=args.num_distractors,
-            distractor_size=args.distractor_size,
+            **_make_settings(args),
             seed=args.seed,
             data_dir=args.data_dir,
             chunk_size=args.chunk_size,

@@ -54,12 +54,16 @@ class CanvasBatch:
         sources: ``(N,)`` int64 index of the example each canvas shows (the digit's index in its
             MNIST split, or the row of an HDF5 split): which training examples an experiment may
             treat as labelled (L-DRAM's fraction of location labels).
+        affine: ``(N, 6)`` float32 ground-truth affine ``(sx, 0, tx, 0, sy, ty)`` when the
+            source records one exactly (an HDF5 file's ``locations``); None when it is derived
+            from ``bboxes`` (:func:`bboxes_to_affine`).
     """
 
     images: torch.Tensor
     labels: torch.Tensor
     bboxes: torch.Tensor
     sources: torch.Tensor
+    affine: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])

@@ -61,6 +61,18 @@ class CanvasArrays:
         return len(self.labels)
 
 
+#: The data of Ablavatski et al. (2017): DeepMind's generator at 100x100 with 5 distractors
+#: (8x8), 70,000 canvases all drawn from the training digits, split 60,000 / 10,000 into train
+#: and test. The valid rows (10,000 more, also from the training digits) are ours, so that
+#: models can be chosen without looking at the test rows. The authors' test canvases reuse the
+#: training digits; the env's ``ClutteredMNIST100-v0`` test split (8 distractors, unseen test
+#: digits) is the harder, clean measure.
+AUTHORS_RECIPE = dict(
+    canvas_size=100, num_distractors=5, distractor_size=8, num_train=60_000, num_valid=10_000,
+    num_test=10_000, digit_split="train",
+)  # fmt: skip
+
+
 def _split_array(rows: dict[str, tuple[int, int]]) -> np.ndarray:
     """Fuel split array: every split provides every source over the same row range."""
     dtype = np.dtype(
@@ -97,17 +109,24 @@ def write_canvas_hdf5(
     data_dir: str | os.PathLike | None = None,
     chunk_size: int = 1000,
     progress: bool = True,
+    digit_split: str | None = None,
 ) -> Path:
     """Generate a fixed dataset of canvases and write it in the ``mnist_cluttered.hdf5`` schema.
 
     Rows are written in the order train, valid, test; each split's canvases (distractors too) come
     from that split's digits (:data:`glimpse_env.data.mnist.SPLITS`: train = MNIST training
-    digits 0-49,999, valid = 50,000-59,999, test = the test digits). The file is written to a
+    digits 0-49,999, valid = 50,000-59,999, test = the test digits), unless ``digit_split``
+    names one MNIST split that every file split draws from (the authors' recipe,
+    :data:`AUTHORS_RECIPE`: all canvases from the training digits). The file is written to a
     temporary name in the same directory and renamed when complete.
     """
     counts = {"train": num_train, "valid": num_valid, "test": num_test}
     if any(c < 0 for c in counts.values()) or sum(counts.values()) == 0:
         raise ValueError(f"need non-negative canvas counts, not all zero: {counts}")
+    if digit_split is not None and digit_split not in counts:
+        raise ValueError(
+            f"digit_split must be one of {sorted(counts)} or None, got {digit_split!r}"
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -139,7 +158,7 @@ def write_canvas_hdf5(
                     rows[split] = (offset, offset + count)
                     if count == 0:
                         continue
-                    mnist = load_mnist(split, data_dir)
+                    mnist = load_mnist(digit_split or split, data_dir)
                     generator = CanvasGenerator(
                         mnist.images, mnist.labels, canvas_size, num_distractors, distractor_size
                     )
@@ -159,7 +178,8 @@ def write_canvas_hdf5(
                 num_distractors=num_distractors,
                 distractor_size=distractor_size,
                 seed=seed,
-            )
+                digits=f"{digit_split} for every split" if digit_split else "each split's own",
+            )  # fmt: skip
     return path
 
 

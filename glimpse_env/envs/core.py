@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from glimpse_env.data.canvas import CanvasBatch, CanvasGenerator
+from glimpse_env.data.canvas import CanvasBatch, CanvasGenerator, bboxes_to_affine
 from glimpse_env.data.hdf5 import read_canvas_hdf5
 from glimpse_env.data.mnist import SPLITS, load_mnist
 from glimpse_env.keyed_random import permutation_index, random_uniform
@@ -167,6 +167,7 @@ class DatasetCanvases:
         self._images = torch.from_numpy(arrays.images).to(device)
         self._labels = torch.from_numpy(arrays.labels).to(device)
         self._bboxes = torch.from_numpy(arrays.bboxes).to(device)
+        self._affine = torch.from_numpy(arrays.affine).to(device)
         self.height, self.width = arrays.images.shape[1:]
         self.num_sources = len(self._labels)
 
@@ -176,8 +177,9 @@ class DatasetCanvases:
         rows = permutation_index(keys, episodes // n, episodes % n, n)
         rows = torch.from_numpy(rows).to(self._images.device)
         return CanvasBatch(
-            self._images[rows], self._labels[rows], self._bboxes[rows], torch.as_tensor(rows)
-        )
+            self._images[rows], self._labels[rows], self._bboxes[rows], torch.as_tensor(rows),
+            affine=self._affine[rows],
+        )  # fmt: skip
 
 
 def make_canvas_source(config: TaskConfig, device: torch.device) -> CanvasSource:
@@ -225,6 +227,8 @@ class GlimpseEpisodes:
         self.labels = torch.zeros(n, dtype=torch.int64, device=self.device)
         self.bboxes = torch.zeros((n, 4), dtype=torch.int64, device=self.device)
         self.sources = torch.zeros(n, dtype=torch.int64, device=self.device)
+        #: ``(N, 6)`` the file's ground-truth affine of each canvas, for HDF5 sources only.
+        self.recorded_affine: torch.Tensor | None = None
         self.locations = torch.zeros((n, 2), dtype=torch.float32, device=self.device)
         self.steps = torch.zeros(n, dtype=torch.int64, device=self.device)
         cs = config.context_size
@@ -258,6 +262,16 @@ class GlimpseEpisodes:
                 raise ValueError(f"episode indices must be >= 0, got {next_episodes.min()}")
             self.episodes[mask] = next_episodes - 1
 
+    def target_affine(self) -> torch.Tensor:
+        """``(N, 6)`` float32 ground-truth affine ``(sx, 0, tx, 0, sy, ty)`` of each current
+        canvas's digit: the HDF5 file's ``locations`` row exactly when the canvases come from a
+        file, else derived from the pixel box (:func:`glimpse_env.data.canvas.bboxes_to_affine`).
+        Privileged information, for supervised location losses (EDRAM)."""
+        if self.recorded_affine is not None:
+            return self.recorded_affine
+        height, width = self.canvas_shape
+        return torch.from_numpy(bboxes_to_affine(self.bboxes, height, width)).to(self.device)
+
     def glimpse(self, locations: torch.Tensor) -> torch.Tensor:
         """``(N, k, g, g)`` glimpses of the current canvases at ``(N, 2)`` locations."""
         c = self.config
@@ -278,9 +292,13 @@ class GlimpseEpisodes:
             self.episodes[mask] += 1
             keys, episodes = self.keys[mask], self.episodes[mask]
             batch = self.source.generate(keys, episodes)
+            if batch.affine is not None and self.recorded_affine is None:
+                self.recorded_affine = torch.zeros((self.num_envs, 6), device=self.device)
             if mask.all():
                 self.images, self.labels, self.bboxes = batch.images, batch.labels, batch.bboxes
                 self.sources = batch.sources
+                if batch.affine is not None:
+                    self.recorded_affine = batch.affine
                 self.tables = integral_image(batch.images)
                 if self.config.context_size:
                     self.context = coarse_view(batch.images, self.config.context_size)
@@ -289,6 +307,8 @@ class GlimpseEpisodes:
                 self.images[where], self.labels[where] = batch.images, batch.labels
                 self.bboxes[where] = batch.bboxes
                 self.sources[where] = batch.sources
+                if batch.affine is not None:
+                    self.recorded_affine[where] = batch.affine
                 self.tables.table[where] = integral_image(batch.images).table
                 if self.config.context_size:
                     self.context[where] = coarse_view(batch.images, self.config.context_size)
