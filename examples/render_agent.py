@@ -4,8 +4,9 @@
     python examples/render_agent.py runs/<run>/checkpoint.pt --out ram.gif
 
 Greedy policy (the mean location) on the first ``--episodes`` canvases of the fixed test set.
-Each GIF frame shows, for every episode, the path so far, the squares of the current glimpse and
-the patches the agent receives at that step; the caption is ``label -> answer``.
+Each GIF frame shows, for every episode, the path so far, the squares of the current glimpse (for
+EDRAM, the affine window it samples: scaled, rotated or sheared) and the patches the agent
+receives at that step; the caption is ``label -> answer``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from PIL import Image
 from agents import zoo
 from agents.training.objectives import OBJECTIVES
 from agents.training.scorer import Scorer
+from glimpse_env.affine_sensor import affine_glimpse
 from glimpse_env.atomic import atomic_path
 from glimpse_env.render import image_grid, save_gif, trajectory_frames
 from glimpse_env.retina import extract_glimpses
@@ -46,15 +48,18 @@ def main() -> None:
     task = scorer.env("greedy", "test").episodes.config
     canvases = torch.from_numpy(examples.canvases)
     per_episode = []
+    windows = examples.windows  # EDRAM's affine windows, else None (retina squares)
     for i in range(args.episodes):
         locations = torch.from_numpy(examples.locations[i])
-        glimpses = extract_glimpses(
-            canvases[i : i + 1].expand(len(locations), -1, -1),
-            locations,
-            task.glimpse_size,
-            task.num_scales,
-            task.scale_factor,
-        ).numpy()
+        episode_canvas = canvases[i : i + 1].expand(len(locations), -1, -1)
+        if windows is not None:
+            size = agent.config.window_size
+            theta = torch.from_numpy(windows[i]).float()
+            glimpses = affine_glimpse(episode_canvas, theta, size).unsqueeze(1).numpy()
+        else:
+            glimpses = extract_glimpses(
+                episode_canvas, locations, task.glimpse_size, task.num_scales, task.scale_factor
+            ).numpy()
         caption = f"{examples.labels[i]} -> {examples.predictions[i]}"
         per_episode.append(
             trajectory_frames(
@@ -65,6 +70,7 @@ def main() -> None:
                 task.num_scales,
                 task.scale_factor,
                 caption=caption,
+                windows=None if windows is None else windows[i],
             )
         )
     frames = [

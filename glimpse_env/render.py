@@ -45,6 +45,7 @@ def draw_trajectory(
     scale_factor: int = 2,
     scale: int | None = None,
     caption: str | None = None,
+    windows: np.ndarray | None = None,
 ) -> np.ndarray:
     """The canvas with the path through ``locations`` and the squares of the last glimpse.
 
@@ -54,6 +55,9 @@ def draw_trajectory(
         glimpse_size, num_scales, scale_factor: the retina's parameters (for the squares).
         scale: pixels per canvas pixel in the drawing (default: about 320 pixels wide).
         caption: text drawn in the top-left corner (e.g. "label 7, guess 7").
+        windows: ``(T, 6)`` affine windows ``(a, b, tx, c, d, ty)`` (EDRAM's spatial
+            transformer, :mod:`glimpse_env.affine_sensor`): the last one is drawn as the
+            quadrilateral it samples (scaled, rotated or sheared) instead of retina squares.
 
     Returns:
         ``(H*scale, W*scale, 3)`` uint8.
@@ -70,7 +74,13 @@ def draw_trajectory(
         for px, py in points:
             r = max(2, scale)
             draw.ellipse([px - r, py - r, px + r, py + r], outline=PATH_COLOUR, width=1)
-        boxes = patch_boxes(locations[-1:], h, w, glimpse_size, num_scales, scale_factor)[0]
+        if windows is not None:
+            corners = window_corners(np.asarray(windows)[len(locations) - 1], h, w)
+            outline = [(x * scale, y * scale) for x, y in corners]
+            draw.polygon(outline, outline=SCALE_COLOURS[0], width=max(1, scale // 2))
+            boxes = np.zeros((0, 4), dtype=np.int64)
+        else:
+            boxes = patch_boxes(locations[-1:], h, w, glimpse_size, num_scales, scale_factor)[0]
         for i, (x0, y0, x1, y1) in enumerate(boxes):
             colour = SCALE_COLOURS[i % len(SCALE_COLOURS)]
             draw.rectangle(
@@ -83,13 +93,25 @@ def draw_trajectory(
     return np.asarray(image)
 
 
+def window_corners(theta: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Pixel corners ``(4, 2)`` (x, y) of the area an affine window ``theta`` ``(6,)``
+    ``(a, b, tx, c, d, ty)`` samples: its own corners ``(u, v) = (+-1, +-1)`` mapped to
+    ``x = a u + b v + tx``, ``y = c u + d v + ty`` and from normalised to pixel coordinates, in
+    drawing order (top-left, top-right, bottom-right, bottom-left of the window)."""
+    a, b, tx, c, d, ty = np.asarray(theta, dtype=np.float64)
+    uv = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+    x = a * uv[:, 0] + b * uv[:, 1] + tx
+    y = c * uv[:, 0] + d * uv[:, 1] + ty
+    return np.stack([(x + 1) / 2 * width, (y + 1) / 2 * height], axis=1)
+
+
 def glimpse_panel(glimpse: np.ndarray, height: int) -> np.ndarray:
     """The ``(k, g, g)`` patches of one glimpse stacked top to bottom, ``height`` pixels tall,
     each framed in its scale's colour: what the agent sees."""
     glimpse = np.asarray(glimpse)
     k, g, _ = glimpse.shape
     cell = max(1, height // k)
-    zoom = max(1, cell // g)
+    zoom = max(1, (cell - 4) // g)  # room for the 2-pixel frame
     panel = np.zeros((height, g * zoom + 4, 3), dtype=np.uint8)
     for i in range(k):
         top = i * cell
@@ -107,9 +129,11 @@ def trajectory_frames(
     num_scales: int,
     scale_factor: int = 2,
     caption: str | None = None,
+    windows: np.ndarray | None = None,
 ) -> list[np.ndarray]:
-    """One frame per glimpse: the path so far with the current squares, and (when ``glimpses``
-    ``(T, k, g, g)`` is given) the patches the agent received, to the right."""
+    """One frame per glimpse: the path so far with the current squares (or affine window,
+    ``windows`` ``(T, 6)``), and (when ``glimpses`` ``(T, k, g, g)`` is given) the patches the
+    agent received, to the right."""
     frames = []
     for t in range(len(locations)):
         frame = draw_trajectory(
@@ -119,6 +143,7 @@ def trajectory_frames(
             num_scales,
             scale_factor,
             caption=f"{caption or ''} t={t + 1}".strip(),
+            windows=windows,
         )
         if glimpses is not None:
             frame = np.concatenate([frame, glimpse_panel(glimpses[t], frame.shape[0])], axis=1)

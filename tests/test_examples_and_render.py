@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from glimpse_env.render import draw_trajectory, image_grid, save_gif, trajectory_frames
+from glimpse_env.render import (
+    draw_trajectory,
+    image_grid,
+    save_gif,
+    trajectory_frames,
+    window_corners,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -85,6 +91,50 @@ def test_render_agent_example_draws_a_trained_checkpoint(tmp_path):
     with Image.open(gif) as image:
         assert image.n_frames == 6  # one frame per glimpse
     assert gif.with_suffix(".png").is_file()
+
+
+def test_window_corners_follow_the_affine_map():
+    # A window of half the canvas, rotated by 90 degrees, centred right of the middle.
+    theta = np.array([0.0, -0.5, 0.2, 0.5, 0.0, 0.0])
+    corners = window_corners(theta, 100, 100)
+    # (u, v) = (-1, -1) -> x = 0.5 + 0.2, y = -0.5 -> pixels (85, 25); and so on clockwise.
+    np.testing.assert_allclose(corners, [[85, 25], [85, 75], [35, 75], [35, 25]])
+
+
+def test_edram_windows_are_drawn_as_quadrilaterals_not_squares():
+    canvas = np.zeros((50, 50), np.uint8)
+    centres = np.array([[0.0, 0.0], [0.2, -0.1]], np.float32)
+    rotated = np.array([[0.5, 0, 0, 0, 0.5, 0], [0.3, -0.3, 0.2, 0.3, 0.3, -0.1]], np.float32)
+    frame = draw_trajectory(canvas, centres, 12, 1, scale=4, windows=rotated)
+    red = (frame[..., 0] > 200) & (frame[..., 1] < 100) & (frame[..., 2] < 100)
+    ys, xs = np.nonzero(red)
+    # The last window is a square turned by 45 degrees: its red outline spans the diamond's
+    # full width and height, and its top vertex sits at the centre column, not in a corner.
+    corners = window_corners(rotated[1], 50, 50) * 4
+    assert abs(xs.min() - corners[:, 0].min()) <= 3 and abs(xs.max() - corners[:, 0].max()) <= 3
+    top = ys.min()
+    assert abs(xs[ys == top].mean() - corners[np.argmin(corners[:, 1]), 0]) <= 3
+    square = draw_trajectory(canvas, centres, 12, 1, scale=4)
+    assert not np.array_equal(frame, square)
+
+
+def test_render_agent_draws_edram_windows(tmp_path):
+    from agents.training.config import TrainConfig
+    from agents.training.trainer import Trainer
+
+    config = TrainConfig(agent="edram", env_id="MNIST-v0", num_glimpses=3, window_size=14,
+                         conv_channels=2, features=8, hidden=16, classifier_hidden=8,
+                         batch_size=8, updates=2, final_eval_canvases=8, eval_batch_size=8,
+                         eval_canvases=8, num_threads=1)  # fmt: skip
+    Trainer(config, tmp_path / "run", progress=False).train()
+    gif = tmp_path / "edram.gif"
+    subprocess.run(
+        [sys.executable, str(REPO / "examples" / "render_agent.py"),
+         str(tmp_path / "run" / "checkpoint.pt"), "--out", str(gif), "--episodes", "4"],
+        check=True, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    with Image.open(gif) as image:
+        assert image.n_frames == 3
 
 
 def test_collect_results_writes_one_table_per_family(tmp_path):

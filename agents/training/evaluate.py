@@ -41,12 +41,15 @@ class Trajectories:
         canvases: ``(n, H, W)`` uint8.
         locations: ``(n, T, 2)`` normalised (x, y) glimpse centres in visiting order.
         labels, predictions: ``(n,)`` true class and the agent's answer.
+        windows: ``(n, T, 6)`` the affine windows ``(a, b, tx, c, d, ty)`` of an agent that looks
+            through a spatial transformer (EDRAM), else None (retina squares).
     """
 
     canvases: np.ndarray
     locations: np.ndarray
     labels: np.ndarray
     predictions: np.ndarray
+    windows: np.ndarray | None = None
 
 
 @dataclass
@@ -76,7 +79,8 @@ def test_stream_key(eval_seed: int) -> int:
 
 class Player(Protocol):
     """Plays the episodes an env was just reset to; returns ``(logits (N, 10), locations
-    (N, T, 2))``: the answer and the normalised glimpse centres in visiting order.
+    (N, T, 2))``: the answer and the normalised glimpse centres in visiting order, optionally
+    followed by the affine windows ``(N, T, 6)`` of a spatial-transformer agent (EDRAM).
 
     ``env`` is a :class:`GlimpseVectorEnv` (attention agents) or anything with the same
     ``reset_to``, ``num_envs``, ``device``, ``canvases`` and ``episodes`` (the SB3 stack,
@@ -88,7 +92,7 @@ class Player(Protocol):
         first: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]],
         sample: bool,
         generator: torch.Generator,
-    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+    ) -> tuple[torch.Tensor, ...]: ...
 
 
 def reinforce_player(agent: AttentionAgent, location_std: float) -> Player:
@@ -151,7 +155,7 @@ def evaluate(
             ids = np.arange(start, start + per_batch)
             valid = torch.from_numpy(ids < num_canvases).to(env.device)
             first_step = env.reset_to(key, np.repeat(ids, repeats))
-            logits, locations = play(env, first_step, mode == "mc", generator)
+            logits, locations, *windows = play(env, first_step, mode == "mc", generator)
             labels = first_step[1]["label"][::repeats]
             if repeats == 1:
                 predictions = logits.argmax(-1)
@@ -166,6 +170,7 @@ def evaluate(
                     locations=locations[take].cpu().numpy(),
                     labels=labels.cpu().numpy(),
                     predictions=predictions.cpu().numpy(),
+                    windows=windows[0][take].cpu().numpy() if windows else None,
                 )
     finally:
         agent.train(was_training)
@@ -182,8 +187,8 @@ def trajectory_grid(
 ) -> np.ndarray:
     """An ``(H, W, 3)`` uint8 grid of the first ``count`` glimpse paths of ``examples``.
 
-    Each cell is the canvas with the path of glimpse centres and the squares of the last
-    glimpse, captioned ``"label -> answer"``.
+    Each cell is the canvas with the path of glimpse centres and the squares (or, for EDRAM, the
+    affine window) of the last glimpse, captioned ``"label -> answer"``.
     """
     count = min(count, len(examples.canvases))
     cells = [
@@ -195,6 +200,7 @@ def trajectory_grid(
             scale_factor,
             scale=3,
             caption=f"{examples.labels[i]} -> {examples.predictions[i]}",
+            windows=None if examples.windows is None else examples.windows[i],
         )
         for i in range(count)
     ]

@@ -132,7 +132,8 @@ class EDRAMObjective:
     def player(self, model: nn.Module, config: TrainConfig) -> Player:
         def play(env, first, sample, generator):
             output = model(env.canvases)
-            return output.logits[:, -1], output.thetas[:, :, [2, 5]]  # glimpse centres (x, y)
+            # answer, glimpse centres (x, y), and the windows themselves
+            return output.logits[:, -1], output.thetas[:, :, [2, 5]], output.thetas
 
         return play
 
