@@ -5,7 +5,8 @@
     python benchmarks/speed_table.py --print    # print them
 
 Inputs: ``results/train_throughput_cpu.json`` (``benchmarks/train_throughput.py --parallel
---json ...``) and ``results/env_throughput_cpu.json`` (``benchmarks/env_throughput.py --json
+--json ...``), ``results/train_throughput_edram_cpu.json`` (the authors' EDRAM, a few updates)
+and ``results/env_throughput_cpu.json`` (``benchmarks/env_throughput.py --json
 ...``). Re-run those, then this; never edit the tables by hand.
 """
 
@@ -79,11 +80,19 @@ def render_env(record: dict) -> list[str]:
     return lines
 
 
+#: Further training-throughput records (slow presets, measured with fewer updates), if present.
+EXTRA_TRAINING = ("train_throughput_edram_cpu.json",)
+
+
 def render(results_dir: Path) -> str:
-    """Both tables as markdown."""
+    """The tables as markdown."""
     train = json.loads((results_dir / "train_throughput_cpu.json").read_text())
     env = json.loads((results_dir / "env_throughput_cpu.json").read_text())
-    return "\n".join([*render_training(train), "", *render_env(env)]) + "\n"
+    lines = render_training(train)
+    for name in EXTRA_TRAINING:
+        if (results_dir / name).is_file():
+            lines += ["", *render_training(json.loads((results_dir / name).read_text()))]
+    return "\n".join([*lines, "", *render_env(env)]) + "\n"
 
 
 def replace_tables(readme: str, tables: str) -> str:

@@ -248,6 +248,8 @@ class EDRAM(nn.Module):
         if canvases.dim() != 3:
             raise ValueError(f"canvases must be (N, H, W), got {tuple(canvases.shape)}")
         n = canvases.shape[0]
+        if canvases.dtype == torch.uint8:  # once, not at every glimpse
+            canvases = canvases.to(torch.float32) / 255.0
         h_dec = self.context_net(coarse_view(canvases, CONTEXT_SIZE))
         c_dec = torch.zeros_like(h_dec)
         h_enc = c_enc = canvases.new_zeros(n, self.sizes.hidden, dtype=h_dec.dtype)
