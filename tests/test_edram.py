@@ -181,6 +181,11 @@ def test_dataset_targets_are_the_files_locations_exactly(tmp_path, monkeypatch, 
     # Not what whole-pixel boxes would give: the file's values are used as they are.
     boxes = trainer.env.episodes.bboxes
     assert not np.allclose(bboxes_to_affine(boxes, 40, 40), locations[rows], atol=1e-4)
+    # A partial reset (the vector env's autoreset) keeps each canvas's own row.
+    episodes = trainer.env.episodes
+    episodes.reset(np.arange(8) % 2 == 0)
+    rows = episodes.sources.numpy()
+    np.testing.assert_array_equal(episodes.target_affine().numpy(), locations[rows])
 
     argv = ["--dataset", str(path), "--logdir", str(tmp_path), "--no-progress", "--updates", "2"]
     argv += ["--batch-size", "8", "--window-size", "14", "--conv-channels", "4", "--features"]

@@ -74,6 +74,18 @@ def test_drawing_without_locations_is_just_the_canvas():
         save_gif([], "never.gif")
 
 
+def _render_agent(checkpoint: Path, gif: Path) -> int:
+    """Run examples/render_agent.py on ``checkpoint`` for 4 episodes; the GIF's frame count."""
+    subprocess.run(
+        [sys.executable, str(REPO / "examples" / "render_agent.py"), str(checkpoint),
+         "--out", str(gif), "--episodes", "4"],
+        check=True, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert gif.with_suffix(".png").is_file()
+    with Image.open(gif) as image:
+        return image.n_frames
+
+
 def test_render_agent_example_draws_a_trained_checkpoint(tmp_path):
     from agents.training.config import TrainConfig
     from agents.training.trainer import Trainer
@@ -82,15 +94,7 @@ def test_render_agent_example_draws_a_trained_checkpoint(tmp_path):
                          batch_size=8, updates=2, final_eval_canvases=10, eval_batch_size=10,
                          num_threads=1)  # fmt: skip
     Trainer(config, tmp_path / "run", progress=False).train()
-    gif = tmp_path / "agent.gif"
-    subprocess.run(
-        [sys.executable, str(REPO / "examples" / "render_agent.py"),
-         str(tmp_path / "run" / "checkpoint.pt"), "--out", str(gif), "--episodes", "4"],
-        check=True, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    with Image.open(gif) as image:
-        assert image.n_frames == 6  # one frame per glimpse
-    assert gif.with_suffix(".png").is_file()
+    assert _render_agent(tmp_path / "run" / "checkpoint.pt", tmp_path / "agent.gif") == 6
 
 
 def test_window_corners_follow_the_affine_map():
@@ -126,15 +130,14 @@ def test_render_agent_draws_edram_windows(tmp_path):
                          conv_channels=2, features=8, hidden=16, classifier_hidden=8,
                          batch_size=8, updates=2, final_eval_canvases=8, eval_batch_size=8,
                          eval_canvases=8, num_threads=1)  # fmt: skip
-    Trainer(config, tmp_path / "run", progress=False).train()
-    gif = tmp_path / "edram.gif"
-    subprocess.run(
-        [sys.executable, str(REPO / "examples" / "render_agent.py"),
-         str(tmp_path / "run" / "checkpoint.pt"), "--out", str(gif), "--episodes", "4"],
-        check=True, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    with Image.open(gif) as image:
-        assert image.n_frames == 3
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    trainer.train()
+    # Evaluation keeps EDRAM's windows (what render_agent draws), one per glimpse.
+    examples = trainer.evaluate("greedy", 8).examples
+    assert examples is not None and examples.windows is not None
+    assert examples.windows.shape == (8, 3, 6)
+    np.testing.assert_allclose(examples.windows[..., [2, 5]], examples.locations)
+    assert _render_agent(tmp_path / "run" / "checkpoint.pt", tmp_path / "edram.gif") == 3
 
 
 def test_collect_results_writes_one_table_per_family(tmp_path):

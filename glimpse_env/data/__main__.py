@@ -107,14 +107,13 @@ def _check_output(path: str) -> None:
 #: make-hdf5's sizes and counts when no recipe fixes them.
 _OUR_DEFAULTS = dict(
     canvas_size=100, num_distractors=8, distractor_size=8, num_train=50_000, num_valid=10_000,
-    num_test=10_000, digit_split=None,
+    num_test=10_000,
 )  # fmt: skip
 
 
 def _make_settings(args: argparse.Namespace) -> dict:
     """The generator's settings: the recipe's, or our defaults overridden by the flags."""
-    flags = {k: getattr(args, k) for k in _OUR_DEFAULTS if k != "digit_split"}
-    given = {k: v for k, v in flags.items() if v is not None}
+    given = {k: getattr(args, k) for k in _OUR_DEFAULTS if getattr(args, k) is not None}
     if args.recipe == "authors":
         if given:
             names = ", ".join("--" + k.replace("_", "-") for k in given)

@@ -292,8 +292,6 @@ class GlimpseEpisodes:
             self.episodes[mask] += 1
             keys, episodes = self.keys[mask], self.episodes[mask]
             batch = self.source.generate(keys, episodes)
-            if batch.affine is not None and self.recorded_affine is None:
-                self.recorded_affine = torch.zeros((self.num_envs, 6), device=self.device)
             if mask.all():
                 self.images, self.labels, self.bboxes = batch.images, batch.labels, batch.bboxes
                 self.sources = batch.sources
@@ -308,6 +306,8 @@ class GlimpseEpisodes:
                 self.bboxes[where] = batch.bboxes
                 self.sources[where] = batch.sources
                 if batch.affine is not None:
+                    if self.recorded_affine is None:
+                        self.recorded_affine = torch.zeros((self.num_envs, 6), device=self.device)
                     self.recorded_affine[where] = batch.affine
                 self.tables.table[where] = integral_image(batch.images).table
                 if self.config.context_size:
