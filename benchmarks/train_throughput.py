@@ -159,7 +159,7 @@ def model_alone(trainer: Trainer):
                 baselines.append(model.baseline(state))
         logits = model.classify(state)
         rewards = (logits.argmax(-1) == labels).float()
-        episodes = Rollout(
+        episodes = Rollout.single(
             logits, torch.stack(log_probs, 1), torch.stack(baselines, 1), torch.stack(means, 1),
             torch.stack(locations, 1), rewards, labels, info["bbox"],
         )  # fmt: skip

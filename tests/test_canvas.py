@@ -42,22 +42,22 @@ def test_batched_canvases_match_the_recipe(mnist_train, size, k):
     episodes = np.array([0, 1, 0, 70000])
     batch = gen.generate(keys, episodes)
     assert batch.images.shape == (4, size, size) and batch.images.dtype == torch.uint8
-    digit_idx = gen.digit_indices(keys, episodes)
+    digit_idx = gen.digit_indices(keys, episodes)[:, 0]
     for i in range(4):
         ref, box = _reference_canvas(
             mnist_train.images, keys[i], episodes[i], digit_idx[i], size, k, 8
         )
         np.testing.assert_allclose(batch.images[i].numpy() / 255.0, ref, atol=0.5 / 255)
-        assert tuple(batch.bboxes[i].tolist()) == box
-        assert int(batch.labels[i]) == int(mnist_train.labels[digit_idx[i]])
+        assert tuple(batch.bboxes[i, 0].tolist()) == box
+        assert int(batch.labels[i, 0]) == int(mnist_train.labels[digit_idx[i]])
 
 
 def test_translated_canvas_is_the_digit_inside_its_box_and_zero_elsewhere(mnist_train):
     gen = CanvasGenerator(mnist_train.images, mnist_train.labels, 60, 0, 8)
     batch = gen.generate(np.arange(16, dtype=np.uint64), np.zeros(16))
-    idx = gen.digit_indices(np.arange(16, dtype=np.uint64), np.zeros(16))
+    idx = gen.digit_indices(np.arange(16, dtype=np.uint64), np.zeros(16))[:, 0]
     for i in range(16):
-        x0, y0, x1, y1 = batch.bboxes[i].tolist()
+        x0, y0, x1, y1 = batch.bboxes[i, 0].tolist()
         image = batch.images[i].numpy()
         np.testing.assert_array_equal(image[y0:y1, x0:x1], mnist_train.images[idx[i]])
         outside = image.copy()
@@ -68,7 +68,7 @@ def test_translated_canvas_is_the_digit_inside_its_box_and_zero_elsewhere(mnist_
 def test_positions_cover_the_canvas_uniformly(mnist_train):
     gen = CanvasGenerator(mnist_train.images, mnist_train.labels, 60, 4, 8)
     batch = gen.generate(np.full(4000, 11, np.uint64), np.arange(4000))
-    x0 = batch.bboxes[:, 0].numpy()
+    x0 = batch.bboxes[:, 0, 0].numpy()
     assert x0.min() == 0 and x0.max() == 32  # fully inside: 0 .. 60 - 28
     assert np.bincount(x0, minlength=33).min() > 60  # ~121 per value
     assert (batch.images.numpy() > 0).any(axis=(1, 2)).all()
@@ -78,7 +78,7 @@ def test_each_pass_visits_every_digit_once(mnist_test):
     sub_digits, sub_labels = mnist_test.images[:50], mnist_test.labels[:50]
     gen = CanvasGenerator(sub_digits, sub_labels, 40, 2, 8)
     keys = np.full(150, 5, np.uint64)
-    idx = gen.digit_indices(keys, np.arange(150))
+    idx = gen.digit_indices(keys, np.arange(150))[:, 0]
     for p in range(3):
         assert sorted(idx[p * 50 : (p + 1) * 50].tolist()) == list(range(50))
     assert idx[:50].tolist() != idx[50:100].tolist()

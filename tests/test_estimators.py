@@ -25,7 +25,7 @@ def _bandit_rollout(mu: torch.Tensor, n: int, std: float, centre: torch.Tensor) 
     reward = -((chosen - centre) ** 2).sum(-1)
     baseline = torch.full((n, 1), float(reward.mean()), dtype=torch.float64)
     zeros = torch.zeros(n, dtype=torch.long)
-    return Rollout(
+    return Rollout.single(
         logits=torch.zeros(n, 10, dtype=torch.float64),
         log_probs=log_prob.unsqueeze(1),
         baselines=baseline,

@@ -106,8 +106,8 @@ def test_reads_a_fuel_file_written_by_other_tools(tmp_path):
         ]
         f.attrs["split"] = np.array(rows, dtype=dtype)
     test = read_canvas_hdf5(path, "test")
-    assert test.images.shape == (2, 100, 100) and test.labels.shape == (2,)
-    assert test.bboxes.tolist() == [[0, 72, 28, 100]] * 2
+    assert test.images.shape == (2, 100, 100) and test.labels.shape == (2, 1)
+    assert test.bboxes.tolist() == [[[0, 72, 28, 100]]] * 2
 
 
 @pytest.mark.parametrize(
@@ -151,8 +151,8 @@ def test_env_serves_canvases_from_the_file(small_file):
         _, info = env.reset(seed=seed)
         matches = [i for i in range(len(test)) if np.array_equal(test.images[i], env.canvas)]
         assert matches, "canvas must be a row of the file"
-        assert info["label"] == test.labels[matches[0]]
-        assert info["bbox"].tolist() == test.bboxes[matches[0]].tolist()
+        assert info["label"] == test.labels[matches[0], 0]
+        assert info["bbox"].tolist() == test.bboxes[matches[0], 0].tolist()
         seen.add(matches[0])
     assert len(seen) > 5
 

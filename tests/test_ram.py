@@ -65,7 +65,7 @@ def test_hybrid_loss_terms_have_the_right_signs():
     baselines = torch.full((n, t), 0.5)
     log_probs = torch.full((n, t), -1.0)
     means = torch.zeros(n, t, 2)
-    episodes = Rollout(
+    episodes = Rollout.single(
         logits, log_probs, baselines, means, torch.zeros(n, t + 1, 2), rewards, labels,
         torch.zeros(n, 4),
     )  # fmt: skip
@@ -76,7 +76,7 @@ def test_hybrid_loss_terms_have_the_right_signs():
     assert loss.reinforce.item() == pytest.approx(0.0)
     # A rewarded episode with a likely path has negative REINFORCE loss (descending it makes
     # the path likelier); an unrewarded one positive.
-    rewarded = Rollout(
+    rewarded = Rollout.single(
         logits[:1], log_probs[:1], baselines[:1], means[:1], torch.zeros(1, t + 1, 2), rewards[:1],
         labels[:1], torch.zeros(1, 4),
     )  # fmt: skip

@@ -94,6 +94,7 @@ class RAM(nn.Module):
         reinforce_trains_core: if False (default, as most replications) the location head reads
             the detached hidden state, so the REINFORCE term trains only the location network;
             if True its gradient also flows into the core and the glimpse network.
+        num_classes: outputs of the classifier (10 digits; 19 sums of two digits).
     """
 
     def __init__(
@@ -101,6 +102,7 @@ class RAM(nn.Module):
         glimpse_shape: tuple[int, int, int],
         sizes: RAMSizes = RAMSizes(),
         reinforce_trains_core: bool = False,
+        num_classes: int = NUM_CLASSES,
     ) -> None:
         super().__init__()
         if sizes.core not in CORES:
@@ -115,7 +117,7 @@ class RAM(nn.Module):
         else:
             self.core = RectifierRNNCell(sizes.hidden, sizes.hidden)
         self.location_head = nn.Linear(sizes.hidden, 2)
-        self.classifier = nn.Linear(sizes.hidden, NUM_CLASSES)
+        self.classifier = nn.Linear(sizes.hidden, num_classes)
         self.baseline_head = nn.Linear(sizes.hidden, 1)
 
     # ---- the AttentionAgent interface (see agents.training.rollout) ------------------------------
@@ -143,5 +145,5 @@ class RAM(nn.Module):
         return self.baseline_head(state.h.detach()).squeeze(-1)
 
     def classify(self, state: CoreState) -> torch.Tensor:
-        """``(N, 10)`` class logits from the last hidden state."""
+        """``(N, num_classes)`` class logits from the last hidden state."""
         return self.classifier(state.h)

@@ -83,6 +83,8 @@ class TrainConfig:
     num_scales: int | None = None
     scale_factor: int | None = None
     num_glimpses: int | None = None
+    num_digits: int | None = None
+    target: str | None = None
     initial_location: str | None = None
     context_size: int | None = None
     data_dir: str | None = None

@@ -40,7 +40,8 @@ class Trajectories:
     Attributes:
         canvases: ``(n, H, W)`` uint8.
         locations: ``(n, T, 2)`` normalised (x, y) glimpse centres in visiting order.
-        labels, predictions: ``(n,)`` true class and the agent's answer.
+        labels, predictions: ``(n,)`` true class and the agent's answer (with several answers
+            per episode, strings of the answers in order, e.g. ``"37"``).
         windows: ``(n, T, 6)`` the affine windows ``(a, b, tx, c, d, ty)`` of an agent that looks
             through a spatial transformer (EDRAM), else None (retina squares).
     """
@@ -78,9 +79,10 @@ def test_stream_key(eval_seed: int) -> int:
 
 
 class Player(Protocol):
-    """Plays the episodes an env was just reset to; returns ``(logits (N, 10), locations
-    (N, T, 2))``: the answer and the normalised glimpse centres in visiting order, optionally
-    followed by the affine windows ``(N, T, 6)`` of a spatial-transformer agent (EDRAM).
+    """Plays the episodes an env was just reset to; returns ``(logits, locations (N, T, 2))``:
+    the answer logits, ``(N, C)`` or ``(N, A, C)`` for ``A`` answers per episode, and the
+    normalised glimpse centres in visiting order, optionally followed by the affine windows
+    ``(N, T, 6)`` of a spatial-transformer agent (EDRAM).
 
     ``env`` is a :class:`GlimpseVectorEnv` (attention agents) or anything with the same
     ``reset_to``, ``num_envs``, ``device``, ``canvases`` and ``episodes`` (the SB3 stack,
@@ -100,7 +102,7 @@ def reinforce_player(agent: AttentionAgent, location_std: float) -> Player:
 
     def play(env, first, sample, generator):
         episodes = rollout(agent, env, first, location_std, sample=sample, generator=generator)
-        return episodes.logits, episodes.locations
+        return episodes.answer_logits, episodes.locations
 
     return play
 
@@ -155,26 +157,37 @@ def evaluate(
             ids = np.arange(start, start + per_batch)
             valid = torch.from_numpy(ids < num_canvases).to(env.device)
             first_step = env.reset_to(key, np.repeat(ids, repeats))
+            answers = env.episodes.answers[::repeats].clone()  # (B, A)
             logits, locations, *windows = play(env, first_step, mode == "mc", generator)
-            labels = first_step[1]["label"][::repeats]
-            if repeats == 1:
-                predictions = logits.argmax(-1)
-            else:
-                probs = logits.softmax(-1).view(per_batch, repeats, -1).mean(1)
-                predictions = probs.argmax(-1)
-            errors += int(((predictions != labels) & valid).sum())
+            if logits.dim() == 2:  # one answer per episode
+                logits = logits.unsqueeze(1)
+            probs = logits.softmax(-1)
+            probs = probs.view(per_batch, repeats, *probs.shape[1:]).mean(1)
+            predictions = probs.argmax(-1)  # (B, A)
+            wrong = (predictions != answers).any(1)  # an episode counts once, all answers right
+            errors += int((wrong & valid).sum())
+            labels, predictions = _flat_answers(answers), _flat_answers(predictions)
             if examples is None:
                 take = slice(None, None, repeats)
                 examples = Trajectories(
                     canvases=env.canvases[take].cpu().numpy(),
                     locations=locations[take].cpu().numpy(),
-                    labels=labels.cpu().numpy(),
-                    predictions=predictions.cpu().numpy(),
+                    labels=np.asarray(labels.cpu() if torch.is_tensor(labels) else labels),
+                    predictions=np.asarray(
+                        predictions.cpu() if torch.is_tensor(predictions) else predictions
+                    ),
                     windows=windows[0][take].cpu().numpy() if windows else None,
                 )
     finally:
         agent.train(was_training)
     return EvalResult(mode, errors, num_canvases, examples, split)
+
+
+def _flat_answers(answers: torch.Tensor) -> torch.Tensor | np.ndarray:
+    """``(B, 1)`` -> ``(B,)`` tensor; ``(B, A)`` -> ``(B,)`` strings like ``"37"`` (captions)."""
+    if answers.shape[1] == 1:
+        return answers[:, 0]
+    return np.array(["".join(str(int(v)) for v in row) for row in answers.cpu()])
 
 
 def trajectory_grid(

@@ -1,12 +1,15 @@
 """The hybrid loss of RAM / DRAM: supervised classification plus REINFORCE for the locations.
 
-``loss = cross_entropy(logits, label)
-       + reinforce_weight * mean_n( -sum_t log pi(l_t) * (R - b_t) )
-       + baseline_weight  * mean_{n,t}( (b_t - R)^2 )``
+``loss = mean_n( sum_a cross_entropy(logits_a, answer_a) )
+       + reinforce_weight * mean_n( -sum_t log pi(l_t) * (R_t - b_t) )
+       + baseline_weight  * mean_{n,t}( (b_t - R_t)^2 )``
 
-``R`` is the episode's reward (1 if the final classification was right, else 0), the same for
-every location choice of an episode. The advantage ``R - b_t`` is detached, so the REINFORCE
-term trains only what produced the location means, and the baseline is trained only by its MSE.
+``R_t`` is the reward still to come after location choice ``t``. With one answer (the
+single-digit tasks, the sum) that is the episode's reward (1 if the classification was right,
+else 0), the same for every choice; with several digits named in sequence a choice is credited
+only with the digits named after it. The cross-entropy sums over the answers. The advantage
+``R_t - b_t`` is detached, so the REINFORCE term trains only what produced the location means,
+and the baseline is trained only by its MSE.
 """
 
 from __future__ import annotations
@@ -51,12 +54,20 @@ def hybrid_loss(
     episodes: Rollout, reinforce_weight: float = 1.0, baseline_weight: float = 1.0
 ) -> HybridLoss:
     """The hybrid loss of a batch of sampled episodes (see the module docstring)."""
-    classification = F.cross_entropy(episodes.logits, episodes.labels)
-    reward = episodes.rewards.unsqueeze(1)  # (N, 1), broadcast over the T-1 choices
-    advantage = (reward - episodes.baselines).detach()
+    n, answers, classes = episodes.answer_logits.shape
+    classification = (
+        F.cross_entropy(
+            episodes.answer_logits.reshape(n * answers, classes),
+            episodes.answers.reshape(-1),
+            reduction="sum",
+        )
+        / n
+    )
+    returns = episodes.returns  # (N, K)
+    advantage = (returns - episodes.baselines).detach()
     reinforce = -(episodes.log_probs * advantage).sum(1).mean()
     if episodes.baselines.numel():
-        baseline = F.mse_loss(episodes.baselines, reward.expand_as(episodes.baselines))
+        baseline = F.mse_loss(episodes.baselines, returns)
     else:  # one-glimpse episodes choose no location
         baseline = episodes.baselines.sum()
     total = classification + reinforce_weight * reinforce + baseline_weight * baseline

@@ -15,10 +15,11 @@ import torch
 
 
 def digit_centres(bboxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """``(N, 2)`` normalised (x, y) centres of ``(N, 4)`` pixel boxes ``(x0, y0, x1, y1)``
+    """``(..., 2)`` normalised (x, y) centres of ``(..., 4)`` pixel boxes ``(x0, y0, x1, y1)``
     (max exclusive): ``x = (x0 + x1) / width - 1``, the retina's convention."""
     b = bboxes.to(torch.float32)
-    return torch.stack([(b[:, 0] + b[:, 2]) / width - 1.0, (b[:, 1] + b[:, 3]) / height - 1.0], 1)
+    x = (b[..., 0] + b[..., 2]) / width - 1.0
+    return torch.stack([x, (b[..., 1] + b[..., 3]) / height - 1.0], -1)
 
 
 def labelled(sources: torch.Tensor, fraction: float, num_sources: int) -> torch.Tensor:
@@ -34,9 +35,11 @@ def location_weight(update: int, weight: float, half_life: float) -> float:
 
 
 def location_loss(means: torch.Tensor, centres: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean squared distance of ``(N, T, 2)`` location means to ``(N, 2)`` centres over the
-    masked episodes (0 when none is labelled)."""
+    """Mean squared distance of ``(N, T, 2)`` location means to ``(N, 2)`` centres (or
+    ``(N, T, 2)``, one per choice) over the masked episodes (0 when none is labelled)."""
     if means.shape[1] == 0 or not bool(mask.any()):
         return means.sum() * 0.0
-    squared = (means - centres.unsqueeze(1)).pow(2).sum(-1)  # (N, T)
+    if centres.dim() == 2:
+        centres = centres.unsqueeze(1)
+    squared = (means - centres).pow(2).sum(-1)  # (N, T)
     return squared[mask].mean()

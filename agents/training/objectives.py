@@ -84,6 +84,8 @@ class ReinforceObjective:
             state = env.episodes  # still on the episodes just played
             mask = labelled(state.sources, config.location_labels, state.source.num_sources)
             centres = digit_centres(episodes.bboxes, *state.canvas_shape)
+            if centres.dim() == 3:  # several digits: each choice is pulled to its own digit
+                centres = centres[:, episodes.choice_digits]
             loss = loss.with_location(location_loss(episodes.means, centres, mask), weight)
             scalars["train/location_weight"] = weight
             scalars["train/location_labelled"] = float(mask.float().mean())
@@ -92,7 +94,7 @@ class ReinforceObjective:
             {
                 **loss.scalars(),
                 "train/reward": float(episodes.rewards.mean()),
-                "train/accuracy": float((episodes.predictions == episodes.labels).float().mean()),
+                "train/accuracy": float(episodes.correct.float().mean()),
                 "train/baseline": float(baselines.mean()) if baselines.numel() else 0.0,
                 "train/location_std": config.location_std,
             }
@@ -116,7 +118,7 @@ class EDRAMObjective:
     def loss(self, batch: TrainingBatch) -> tuple[torch.Tensor, dict[str, Any]]:
         env, config = batch.env, batch.config
         _, info = batch.first
-        target = env.episodes.target_affine()  # an HDF5 file's locations, exactly
+        target = env.episodes.target_affine()[:, 0]  # an HDF5 file's locations, exactly
         output = batch.model(env.canvases)
         total, classification, location = edram_loss(
             output, info["label"], target, config.affine_loss_weight

@@ -44,7 +44,16 @@ def _parser() -> argparse.ArgumentParser:
         "fixes the sizes and counts below",
     )
     make.add_argument("--canvas-size", type=int, help="canvas side in pixels (default 100)")
-    make.add_argument("--num-distractors", type=int, help="clutter patches per canvas (default 8)")
+    make.add_argument(
+        "--num-distractors",
+        type=_distractors,
+        help="clutter patches per canvas (default 8), or LOW-HIGH for a count drawn per canvas",
+    )
+    make.add_argument(
+        "--num-digits",
+        type=int,
+        help="non-overlapping digits per canvas, in reading order (default 1; the pair tasks: 2)",
+    )
     make.add_argument(
         "--distractor-size", type=int, help="clutter patch side in pixels (default 8)"
     )
@@ -68,6 +77,19 @@ def _parser() -> argparse.ArgumentParser:
     download = commands.add_parser("download", help="find or download MNIST and verify it")
     download.add_argument("--data-dir", default=None)
     return parser
+
+
+def _distractors(text: str) -> int | tuple[int, int]:
+    """``"8"`` -> 8, ``"4-50"`` -> (4, 50) (argparse type)."""
+    try:
+        parts = [int(part) for part in text.split("-")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    raise argparse.ArgumentTypeError(f"expected a count N or a range LOW-HIGH, got {text!r}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,7 +129,7 @@ def _check_output(path: str) -> None:
 #: make-hdf5's sizes and counts when no recipe fixes them.
 _OUR_DEFAULTS = dict(
     canvas_size=100, num_distractors=8, distractor_size=8, num_train=50_000, num_valid=10_000,
-    num_test=10_000,
+    num_test=10_000, num_digits=1,
 )  # fmt: skip
 
 
@@ -150,7 +172,7 @@ def _run(args: argparse.Namespace) -> int:
                 present.append(split)
         for split in present:
             arrays = read_canvas_hdf5(args.path, split)
-            counts = np.bincount(arrays.labels, minlength=10)
+            counts = np.bincount(arrays.labels.ravel(), minlength=10)
             print(
                 f"{split}: {len(arrays)} canvases {arrays.images.shape[1:]}, "
                 f"mean intensity {arrays.images.mean() / 255:.4f}, "

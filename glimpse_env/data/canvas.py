@@ -9,6 +9,18 @@ One canvas (``H = W = canvas_size`` pixels, intensities in [0, 1] stored as uint
    values are clipped to 1 again.
 3. Digits are visited in a fresh random permutation on each pass over the split.
 
+Several digits per canvas (``num_digits = D > 1``, DeepMind's ``nDigits``, the multi-object
+tasks of Ba et al. 2014): the next ``D`` digits of the permutation are pasted one after the other
+after the clutter. Unlike DeepMind's generator, which places each digit independently and lets
+them overlap, each digit here is placed uniformly among the positions where its 28x28 box does not
+overlap the boxes already placed, so every digit can be read. :func:`min_canvas_size` is the
+smallest canvas on which that is always possible. The digits are then listed in **reading
+order**: by the left edge of their box, ties broken by the top edge (left to right, top to
+bottom).
+
+A variable amount of clutter (``num_distractors = (low, high)``, seed 001's 4-50): each canvas
+draws its count uniformly from ``low..high`` inclusive.
+
 All contributions are non-negative, so "add, clip, add, clip" equals one clipped sum; the batch
 is summed in int16 and saturated at 255 after every layer, so no number of distractors can
 overflow it. Patches are pasted through ``unfold`` window views, so each
@@ -32,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from glimpse_env.keyed_random import permutation_index, random_integers
+from glimpse_env.keyed_random import permutation_index, random_integers, random_uniform
 
 DIGIT_SIZE = 28
 
@@ -41,22 +53,68 @@ _STREAM_DIGIT_POSITION = 1
 _STREAM_DISTRACTOR_SOURCE = 2
 _STREAM_DISTRACTOR_CROP = 3
 _STREAM_DISTRACTOR_POSITION = 4
+_STREAM_DISTRACTOR_COUNT = 6
+_STREAM_EXTRA_DIGIT_POSITION = 7
+
+#: Sides of the square of positions one placed digit forbids to the next (corners closer than
+#: 28 pixels in both x and y overlap).
+_FORBIDDEN_SIDE = 2 * DIGIT_SIZE - 1
+
+
+def min_canvas_size(num_digits: int) -> int:
+    """Smallest canvas side (pixels) on which ``num_digits`` non-overlapping 28x28 digits can
+    always be placed one after another at random.
+
+    Each placed digit forbids at most a ``55 x 55`` square of the ``P x P`` possible corners
+    (``P = canvas_size - 27``), so a free corner is left for the next digit whenever
+    ``(num_digits - 1) * 55**2 < P**2``. For one digit it is 28; for two, 83.
+    """
+    if num_digits <= 1:
+        return DIGIT_SIZE
+    corners = int(np.floor(_FORBIDDEN_SIDE * np.sqrt(num_digits - 1))) + 1
+    return corners + DIGIT_SIZE - 1
+
+
+def distractor_range(num_distractors: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    """``(low, high)`` clutter count per canvas (inclusive) from an int or a pair.
+
+    Raises:
+        ValueError: not a non-negative int or a pair ``0 <= low <= high``.
+    """
+    if isinstance(num_distractors, int) and not isinstance(num_distractors, bool):
+        if num_distractors < 0:
+            raise ValueError(f"num_distractors must be >= 0, got {num_distractors}")
+        return num_distractors, num_distractors
+    pair = tuple(num_distractors) if isinstance(num_distractors, (tuple, list)) else ()
+    if (
+        len(pair) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
+        or not 0 <= pair[0] <= pair[1]
+    ):
+        raise ValueError(
+            "num_distractors must be an int >= 0 or a pair (low, high) with 0 <= low <= high "
+            f"(a count drawn per canvas), got {num_distractors!r}"
+        )
+    return int(pair[0]), int(pair[1])
 
 
 @dataclass
 class CanvasBatch:
     """A batch of canvases with their targets.
 
+    ``D`` is the number of digits per canvas (1 for the single-digit tasks); the digits are in
+    reading order (see the module docstring).
+
     Attributes:
         images: ``(N, H, W)`` uint8, intensity 0-255 (divide by 255 for [0, 1]).
-        labels: ``(N,)`` int64 digit class.
-        bboxes: ``(N, 4)`` int64 pixel box ``(x_min, y_min, x_max, y_max)``, max exclusive.
-        sources: ``(N,)`` int64 index of the example each canvas shows (the digit's index in its
-            MNIST split, or the row of an HDF5 split): which training examples an experiment may
-            treat as labelled (L-DRAM's fraction of location labels).
-        affine: ``(N, 6)`` float32 ground-truth affine ``(sx, 0, tx, 0, sy, ty)`` when the
-            source records one exactly (an HDF5 file's ``locations``); None when it is derived
-            from ``bboxes`` (:func:`bboxes_to_affine`).
+        labels: ``(N, D)`` int64 digit classes.
+        bboxes: ``(N, D, 4)`` int64 pixel boxes ``(x_min, y_min, x_max, y_max)``, max exclusive.
+        sources: ``(N,)`` int64 index of the example each canvas shows (its first digit's index
+            in its MNIST split, or the row of an HDF5 split): which training examples an
+            experiment may treat as labelled (L-DRAM's fraction of location labels).
+        affine: ``(N, D, 6)`` float32 ground-truth affine ``(sx, 0, tx, 0, sy, ty)`` of each
+            digit when the source records one exactly (an HDF5 file's ``locations``); None when
+            it is derived from ``bboxes`` (:func:`bboxes_to_affine`).
     """
 
     images: torch.Tensor
@@ -68,29 +126,34 @@ class CanvasBatch:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    @property
+    def num_digits(self) -> int:
+        return int(self.labels.shape[1])
+
 
 def bboxes_to_affine(bboxes: torch.Tensor | np.ndarray, height: int, width: int) -> np.ndarray:
-    """Pixel boxes ``(N, 4)`` -> affine ``(N, 6)`` float32 ``(sx, 0, tx, 0, sy, ty)``.
+    """Pixel boxes ``(..., 4)`` -> affine ``(..., 6)`` float32 ``(sx, 0, tx, 0, sy, ty)``.
 
     ``sx, sy`` are the box size over the canvas size; ``(tx, ty)`` is the box centre in the
     normalised convention ``l = 2 * c / size - 1`` (pixel edges, (-1, -1) the top-left corner).
     """
     boxes = np.asarray(bboxes.cpu() if isinstance(bboxes, torch.Tensor) else bboxes, np.float64)
-    x0, y0, x1, y1 = boxes.T
-    affine = np.zeros((len(boxes), 6), dtype=np.float64)
-    affine[:, 0] = (x1 - x0) / width
-    affine[:, 2] = (x0 + x1) / width - 1.0
-    affine[:, 4] = (y1 - y0) / height
-    affine[:, 5] = (y0 + y1) / height - 1.0
+    x0, y0, x1, y1 = np.moveaxis(boxes, -1, 0)
+    affine = np.zeros((*boxes.shape[:-1], 6), dtype=np.float64)
+    affine[..., 0] = (x1 - x0) / width
+    affine[..., 2] = (x0 + x1) / width - 1.0
+    affine[..., 4] = (y1 - y0) / height
+    affine[..., 5] = (y0 + y1) / height - 1.0
     return affine.astype(np.float32)
 
 
 def affine_to_bboxes(affine: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Inverse of :func:`bboxes_to_affine`, rounded to whole pixels: ``(N, 6)`` -> ``(N, 4)``."""
+    """Inverse of :func:`bboxes_to_affine`, rounded to whole pixels: ``(..., 6)`` ->
+    ``(..., 4)``."""
     affine = np.asarray(affine, dtype=np.float64)
-    box_w, box_h = affine[:, 0] * width, affine[:, 4] * height
-    cx, cy = (affine[:, 2] + 1.0) * width / 2.0, (affine[:, 5] + 1.0) * height / 2.0
-    boxes = np.stack([cx - box_w / 2, cy - box_h / 2, cx + box_w / 2, cy + box_h / 2], axis=1)
+    box_w, box_h = affine[..., 0] * width, affine[..., 4] * height
+    cx, cy = (affine[..., 2] + 1.0) * width / 2.0, (affine[..., 5] + 1.0) * height / 2.0
+    boxes = np.stack([cx - box_w / 2, cy - box_h / 2, cx + box_w / 2, cy + box_h / 2], axis=-1)
     return np.floor(boxes + 0.5).astype(np.int64)
 
 
@@ -100,10 +163,13 @@ class CanvasGenerator:
     Args:
         digits: ``(M, 28, 28)`` uint8 source digits.
         labels: ``(M,)`` digit classes.
-        canvas_size: side of the square canvas in pixels (>= 28).
-        num_distractors: clutter patches per canvas.
+        canvas_size: side of the square canvas in pixels (>= 28, >= :func:`min_canvas_size` of
+            ``num_digits``).
+        num_distractors: clutter patches per canvas, or ``(low, high)`` for a count drawn
+            uniformly per canvas.
         distractor_size: side of each clutter patch in pixels (<= 28).
         device: where the canvases are composed and returned.
+        num_digits: digits per canvas (non-overlapping, listed in reading order).
     """
 
     def __init__(
@@ -111,9 +177,10 @@ class CanvasGenerator:
         digits: np.ndarray,
         labels: np.ndarray,
         canvas_size: int = 60,
-        num_distractors: int = 4,
+        num_distractors: int | tuple[int, int] = 4,
         distractor_size: int = 8,
         device: str | torch.device = "cpu",
+        num_digits: int = 1,
     ) -> None:
         if digits.ndim != 3 or digits.shape[1:] != (DIGIT_SIZE, DIGIT_SIZE):
             raise ValueError(f"digits must be (M, 28, 28), got {digits.shape}")
@@ -121,26 +188,59 @@ class CanvasGenerator:
             raise ValueError(f"need as many labels as digits (>0): {len(digits)} vs {len(labels)}")
         if canvas_size < DIGIT_SIZE:
             raise ValueError(f"canvas_size must be at least {DIGIT_SIZE} pixels, got {canvas_size}")
-        if num_distractors < 0:
-            raise ValueError(f"num_distractors must be >= 0, got {num_distractors}")
+        self.distractor_range = distractor_range(num_distractors)
         if not 1 <= distractor_size <= DIGIT_SIZE:
             raise ValueError(f"distractor_size must be in [1, 28] pixels, got {distractor_size}")
+        if not isinstance(num_digits, int) or isinstance(num_digits, bool) or num_digits < 1:
+            raise ValueError(f"num_digits must be a positive int, got {num_digits!r}")
+        if canvas_size < min_canvas_size(num_digits):
+            raise ValueError(
+                f"{num_digits} non-overlapping 28x28 digits need canvas_size >= "
+                f"{min_canvas_size(num_digits)} pixels, got {canvas_size}"
+            )
         self.canvas_size = canvas_size
         self.num_distractors = num_distractors
         self.distractor_size = distractor_size
+        self.num_digits = num_digits
         self.device = torch.device(device)
-        self.num_digits = len(digits)
+        self.num_sources = len(digits)
         with warnings.catch_warnings():  # the cached MNIST arrays are read-only; we never write
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             self._digits = torch.from_numpy(np.ascontiguousarray(digits)).to(self.device)
         self._labels = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(self.device)
 
     def digit_indices(self, keys: np.ndarray, episodes: np.ndarray) -> np.ndarray:
-        """Which source digit each canvas shows: a fresh permutation of the split per pass."""
-        episodes = np.asarray(episodes, dtype=np.int64)
-        return permutation_index(
-            keys, episodes // self.num_digits, episodes % self.num_digits, self.num_digits
-        )
+        """``(N, D)`` which source digits each canvas shows: canvas ``e`` takes the digits
+        ``e * D .. e * D + D - 1`` of the stream, in a fresh permutation of the split per pass."""
+        d, m = self.num_digits, self.num_sources
+        episodes = np.asarray(episodes, dtype=np.int64).reshape(-1, 1)
+        counters = (episodes * d + np.arange(d, dtype=np.int64)).reshape(-1)
+        repeated = np.repeat(np.asarray(keys, dtype=np.uint64).reshape(-1), d)
+        return permutation_index(repeated, counters // m, counters % m, m).reshape(-1, d)
+
+    def _extra_corners(
+        self, keys: np.ndarray, episodes: np.ndarray, first: torch.Tensor
+    ) -> torch.Tensor:
+        """``(N, D, 2)`` top-left corners (x, y): ``first`` ``(N, 2)``, then each further digit
+        uniform among the corners whose box overlaps none already placed."""
+        n, side = len(keys), self.canvas_size - DIGIT_SIZE + 1
+        u = torch.from_numpy(
+            random_uniform(keys, episodes, _STREAM_EXTRA_DIGIT_POSITION, self.num_digits)
+        ).to(self.device)
+        grid = torch.arange(side, device=self.device)
+        ys, xs = grid.view(1, side, 1), grid.view(1, 1, side)
+        free = torch.ones((n, side, side), dtype=torch.bool, device=self.device)
+        corners = [first]
+        for j in range(1, self.num_digits):
+            x, y = corners[-1][:, 0].view(n, 1, 1), corners[-1][:, 1].view(n, 1, 1)
+            free &= ((xs - x).abs() >= DIGIT_SIZE) | ((ys - y).abs() >= DIGIT_SIZE)
+            counts = free.flatten(1).sum(1)
+            if bool((counts == 0).any()):  # excluded by min_canvas_size; kept as a guard
+                raise RuntimeError("no free position left for a digit; canvas too small")
+            pick = (u[:, j] * counts).long().clamp_(max=counts - 1)  # the pick-th free corner
+            index = (free.flatten(1).cumsum(1) <= pick[:, None]).sum(1)
+            corners.append(torch.stack([index % side, index // side], dim=1))
+        return torch.stack(corners, dim=1)
 
     def generate(self, keys: np.ndarray, episodes: np.ndarray) -> CanvasBatch:
         """Canvases for N ``(key, episode)`` pairs.
@@ -151,7 +251,8 @@ class CanvasGenerator:
         """
         keys = np.asarray(keys, dtype=np.uint64).reshape(-1)
         episodes = np.asarray(episodes, dtype=np.int64).reshape(-1)
-        n, size, d, k = len(keys), self.canvas_size, self.distractor_size, self.num_distractors
+        n, size, d = len(keys), self.canvas_size, self.distractor_size
+        low, k = self.distractor_range
 
         def draw(stream: int, count: int, high: int) -> torch.Tensor:
             values = random_integers(keys, episodes, stream, count, high)
@@ -163,21 +264,39 @@ class CanvasGenerator:
         # int16, saturated at 255 after each layer: never more than 2 x 255 before a clamp.
         canvas = torch.zeros((n, size, size), dtype=torch.int16, device=self.device)
         if k > 0:
-            source = draw(_STREAM_DISTRACTOR_SOURCE, k, self.num_digits)  # (N, k)
+            source = draw(_STREAM_DISTRACTOR_SOURCE, k, self.num_sources)  # (N, k)
             crop = draw(_STREAM_DISTRACTOR_CROP, 2 * k, DIGIT_SIZE - d + 1).view(n, k, 2)
             place = draw(_STREAM_DISTRACTOR_POSITION, 2 * k, size - d + 1).view(n, k, 2)
+            active = None
+            if low < k:  # a count per canvas: slots beyond it stay empty
+                count = low + draw(_STREAM_DISTRACTOR_COUNT, 1, k - low + 1)  # (N, 1)
+                active = (torch.arange(k, device=self.device) < count).to(torch.int16)
             # Views of every d x d window: indexing them copies whole patches, not pixels.
             crops = self._digits.unfold(1, d, 1).unfold(2, d, 1)  # (M, 29-d, 29-d, d, d)
             slots = canvas.unfold(1, d, 1).unfold(2, d, 1)  # (N, size-d+1, size-d+1, d, d)
             for j in range(k):  # one distractor slot of every canvas at a time: no overlaps
                 patch = crops[source[:, j], crop[:, j, 1], crop[:, j, 0]]
+                if active is not None:
+                    patch = patch * active[:, j, None, None]
                 where = (batch, place[:, j, 1], place[:, j, 0])
                 slots[where] = (slots[where] + patch).clamp_(max=255)
+        if self.num_digits == 1:
+            corners = corner[:, None]
+        else:
+            corners = self._extra_corners(keys, episodes, corner)
         slots = canvas.unfold(1, DIGIT_SIZE, 1).unfold(2, DIGIT_SIZE, 1)
-        where = (batch, corner[:, 1], corner[:, 0])
-        slots[where] = slots[where] + self._digits[digit_idx]
+        for j in range(self.num_digits):  # non-overlapping: no digit adds onto another
+            where = (batch, corners[:, j, 1], corners[:, j, 0])
+            slots[where] = slots[where] + self._digits[digit_idx[:, j]]
         images = canvas.clamp_(max=255).to(torch.uint8)
-        bboxes = torch.cat([corner, corner + DIGIT_SIZE], dim=1)
+        if self.num_digits > 1:  # reading order: left edge, then top edge
+            order = (corners[..., 0] * size + corners[..., 1]).argsort(dim=1)
+            corners = corners.gather(1, order[..., None].expand(-1, -1, 2))
+            digit_idx = digit_idx.gather(1, order)
+        bboxes = torch.cat([corners, corners + DIGIT_SIZE], dim=2)
         return CanvasBatch(
-            images=images, labels=self._labels[digit_idx], bboxes=bboxes, sources=digit_idx
+            images=images,
+            labels=self._labels[digit_idx],
+            bboxes=bboxes,
+            sources=digit_idx[:, 0],
         )

@@ -11,6 +11,10 @@ locations     (N, 6) f4        affine ``(sx, 0, tx, 0, sy, ty)``: ``sx = 28 / W`
                                ``sy = 28 / H``, ``(tx, ty)`` the digit centre in [-1, 1]
 ============  ===============  =============================================================
 
+Canvases with ``D > 1`` digits (the multi-object tasks) store ``labels`` as ``(N, D)`` and
+``locations`` as ``(N, D, 6)``, the digits in reading order; the single-digit layout above is
+unchanged, so EDRAM's files and ours stay interchangeable.
+
 The root attribute ``split`` is a Fuel ``H5PYDataset`` split array: one row per
 ``(split, source)`` with fields ``split``, ``source``, ``start``, ``stop`` (and, in files written
 by newer Fuel or by us, ``indices``, ``available``, ``comment``). We write the train rows first
@@ -36,8 +40,8 @@ from glimpse_env.keyed_random import key_from_generator
 SOURCES = ("features", "labels", "locations")
 SCHEMA = (
     "datasets 'features' (N, 1, H, W) uint8 0-255, 'labels' (N,) uint8, 'locations' (N, 6) "
-    "float32 affine (sx, 0, tx, 0, sy, ty); root attribute 'split': a Fuel split array with "
-    "fields split, source, start, stop"
+    "float32 affine (sx, 0, tx, 0, sy, ty) (with D digits per canvas: (N, D) and (N, D, 6)); "
+    "root attribute 'split': a Fuel split array with fields split, source, start, stop"
 )
 
 
@@ -45,11 +49,13 @@ SCHEMA = (
 class CanvasArrays:
     """One split of a canvas dataset in memory.
 
+    ``D`` is the number of digits per canvas (1 in EDRAM's layout).
+
     Attributes:
         images: ``(N, H, W)`` uint8 0-255.
-        labels: ``(N,)`` int64.
-        affine: ``(N, 6)`` float32 ``(sx, 0, tx, 0, sy, ty)``.
-        bboxes: ``(N, 4)`` int64 pixel boxes ``(x_min, y_min, x_max, y_max)``, max exclusive.
+        labels: ``(N, D)`` int64.
+        affine: ``(N, D, 6)`` float32 ``(sx, 0, tx, 0, sy, ty)``.
+        bboxes: ``(N, D, 4)`` int64 pixel boxes ``(x_min, y_min, x_max, y_max)``, max exclusive.
     """
 
     images: np.ndarray
@@ -59,6 +65,10 @@ class CanvasArrays:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def num_digits(self) -> int:
+        return int(self.labels.shape[1])
 
 
 #: The data of Ablavatski et al. (2017): DeepMind's generator at 100x100 with 5 distractors
@@ -103,13 +113,14 @@ def write_canvas_hdf5(
     num_test: int = 10000,
     num_valid: int = 10000,
     canvas_size: int = 100,
-    num_distractors: int = 8,
+    num_distractors: int | tuple[int, int] = 8,
     distractor_size: int = 8,
     seed: int = 0,
     data_dir: str | os.PathLike | None = None,
     chunk_size: int = 1000,
     progress: bool = True,
     digit_split: str | None = None,
+    num_digits: int = 1,
 ) -> Path:
     """Generate a fixed dataset of canvases and write it in the ``mnist_cluttered.hdf5`` schema.
 
@@ -117,8 +128,9 @@ def write_canvas_hdf5(
     from that split's digits (:data:`glimpse_env.data.mnist.SPLITS`: train = MNIST training
     digits 0-49,999, valid = 50,000-59,999, test = the test digits), unless ``digit_split``
     names one MNIST split that every file split draws from (the authors' recipe,
-    :data:`AUTHORS_RECIPE`: all canvases from the training digits). The file is written to a
-    temporary name in the same directory and renamed when complete.
+    :data:`AUTHORS_RECIPE`: all canvases from the training digits). ``num_digits > 1`` writes
+    the multi-digit layout (module docstring). The file is written to a temporary name in the
+    same directory and renamed when complete.
     """
     counts = {"train": num_train, "valid": num_valid, "test": num_test}
     if any(c < 0 for c in counts.values()) or sum(counts.values()) == 0:
@@ -144,12 +156,14 @@ def write_canvas_hdf5(
                 dtype=np.uint8,
                 chunks=(min(total, 256), 1, canvas_size, canvas_size),
             )
-            labels = f.create_dataset("labels", (total,), dtype=np.uint8)
-            locations = f.create_dataset("locations", (total, 6), dtype=np.float32)
+            per_digit = (num_digits,) if num_digits > 1 else ()
+            labels = f.create_dataset("labels", (total, *per_digit), dtype=np.uint8)
+            locations = f.create_dataset("locations", (total, *per_digit, 6), dtype=np.float32)
             for axis, name in enumerate(("batch", "channel", "height", "width")):
                 features.dims[axis].label = name
             labels.dims[0].label = "batch"
-            locations.dims[0].label, locations.dims[1].label = "batch", "affine"
+            locations.dims[0].label = "batch"
+            locations.dims[locations.ndim - 1].label = "affine"
             rows, offset = {}, 0
             with tqdm(
                 total=total, desc=f"writing {path.name}", unit="canvas", disable=not progress
@@ -160,15 +174,18 @@ def write_canvas_hdf5(
                         continue
                     mnist = load_mnist(digit_split or split, data_dir)
                     generator = CanvasGenerator(
-                        mnist.images, mnist.labels, canvas_size, num_distractors, distractor_size
-                    )
+                        mnist.images, mnist.labels, canvas_size, num_distractors,
+                        distractor_size, num_digits=num_digits,
+                    )  # fmt: skip
                     for start, stop in _chunks(count, chunk_size):
                         episodes = np.arange(start, stop, dtype=np.int64)
                         batch = generator.generate(np.full(len(episodes), key, np.uint64), episodes)
                         rows_ = slice(offset + start, offset + stop)
                         features[rows_] = batch.images.numpy()[:, None]
-                        labels[rows_] = batch.labels.numpy().astype(np.uint8)
-                        locations[rows_] = bboxes_to_affine(batch.bboxes, canvas_size, canvas_size)
+                        shape = (len(episodes), *per_digit)
+                        labels[rows_] = batch.labels.numpy().astype(np.uint8).reshape(shape)
+                        affine = bboxes_to_affine(batch.bboxes, canvas_size, canvas_size)
+                        locations[rows_] = affine.reshape(*shape, 6)
                         bar.update(stop - start)
                     offset += count
             f.attrs["split"] = _split_array(rows)
@@ -177,6 +194,7 @@ def write_canvas_hdf5(
                 canvas_size=canvas_size,
                 num_distractors=num_distractors,
                 distractor_size=distractor_size,
+                num_digits=num_digits,
                 seed=seed,
                 digits=f"{digit_split} for every split" if digit_split else "each split's own",
             )  # fmt: skip
@@ -224,15 +242,18 @@ MAX_SCALE, MAX_CENTRE = 8.0, 2.0
 
 def check_locations(affine: np.ndarray, path: str | os.PathLike, first_row: int = 0) -> None:
     """Raise ``ValueError`` naming the file and row of the first non-finite or absurd
-    ``(sx, 0, tx, 0, sy, ty)`` location (rows counted in the file, from ``first_row``)."""
-    scales, centres = affine[:, [0, 4]], affine[:, [2, 5]]
-    bad = ~np.isfinite(affine).all(axis=1)
-    bad |= ~((scales > 0) & (scales <= MAX_SCALE)).all(axis=1)
-    bad |= ~(np.abs(centres) <= MAX_CENTRE).all(axis=1)
+    ``(sx, 0, tx, 0, sy, ty)`` location (rows counted in the file, from ``first_row``);
+    ``affine`` is ``(N, 6)`` or ``(N, D, 6)``."""
+    affine = affine.reshape(len(affine), -1, 6)
+    scales, centres = affine[..., [0, 4]], affine[..., [2, 5]]
+    bad = ~np.isfinite(affine).all(axis=(1, 2))
+    bad |= ~((scales > 0) & (scales <= MAX_SCALE)).all(axis=(1, 2))
+    bad |= ~(np.abs(centres) <= MAX_CENTRE).all(axis=(1, 2))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
+        shown = affine[row, 0] if affine.shape[1] == 1 else affine[row]
         raise ValueError(
-            f"{path}: 'locations' row {first_row + row} is {affine[row].tolist()}: expected finite "
+            f"{path}: 'locations' row {first_row + row} is {shown.tolist()}: expected finite "
             f"(sx, 0, tx, 0, sy, ty) with sx, sy in (0, {MAX_SCALE:g}] and |tx|, |ty| <= "
             f"{MAX_CENTRE:g} ({int(bad.sum())} such rows)"
         )
@@ -264,12 +285,16 @@ def read_canvas_hdf5(path: str | os.PathLike, split: str = "train") -> CanvasArr
             (features.ndim == 4 and features.shape[1] == 1) or features.ndim == 3
         ):
             problems.append(f"'features' is {features.dtype} {features.shape}")
-        if labels.ndim not in (1, 2) or (labels.ndim == 2 and labels.shape[1] != 1):
+        digits = labels.shape[1] if labels.ndim == 2 else 1
+        if labels.ndim not in (1, 2) or digits < 1:
             problems.append(f"'labels' has shape {labels.shape}")
         if not np.issubdtype(labels.dtype, np.integer):
             problems.append(f"'labels' is {labels.dtype}")
-        if locations.ndim != 2 or locations.shape[1] != 6:
-            problems.append(f"'locations' has shape {locations.shape}")
+        single = locations.ndim == 2 and locations.shape[1:] == (6,) and digits == 1
+        if not single and locations.shape[1:] != (digits, 6):
+            problems.append(
+                f"'locations' has shape {locations.shape} for labels of shape {labels.shape}"
+            )
         if len({len(features), len(labels), len(locations)}) != 1:
             problems.append(
                 f"row counts differ: {len(features)} features, {len(labels)} labels, "
@@ -281,9 +306,9 @@ def read_canvas_hdf5(path: str | os.PathLike, split: str = "train") -> CanvasArr
         if not 0 <= start <= stop <= len(features):
             raise ValueError(f"{path}: split {split!r} rows [{start}, {stop}) outside the file")
         images = features[start:stop].reshape(stop - start, *features.shape[-2:])
-        labels_ = labels[start:stop].reshape(-1).astype(np.int64)
-        affine = locations[start:stop].astype(np.float32)
-    if len(labels_) and (labels_.min() < 0 or labels_.max() > 9):
+        labels_ = labels[start:stop].reshape(stop - start, digits).astype(np.int64)
+        affine = locations[start:stop].astype(np.float32).reshape(stop - start, digits, 6)
+    if labels_.size and (labels_.min() < 0 or labels_.max() > 9):
         raise ValueError(f"{path}: labels must be 0-9")
     check_locations(affine, path, start)
     height, width = images.shape[1:]

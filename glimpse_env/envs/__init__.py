@@ -36,7 +36,24 @@ ENV_IDS: dict[str, dict[str, Any]] = {
     "MNIST-v0": dict(
         canvas_size=28, num_distractors=0, glimpse_size=8, num_scales=1, num_glimpses=6
     ),
-}
+    # Ba et al. 2014, MNIST pairs: two non-overlapping digits on ClutteredMNIST100-v0's canvas
+    # (100x100, 8 distractors), named left to right; 6 glimpses per digit, 12 in all.
+    "ClutteredMNISTPairs-v0": dict(
+        canvas_size=100, num_distractors=8, glimpse_size=12, num_scales=4, num_glimpses=6,
+        num_digits=2, target="sequence",
+    ),
+    # Ba et al. 2014, two-digit addition: the same canvases, one answer (the sum, 19 classes)
+    # after 12 glimpses.
+    "MNISTAddition-v0": dict(
+        canvas_size=100, num_distractors=8, glimpse_size=12, num_scales=4, num_glimpses=6,
+        num_digits=2, target="sum",
+    ),
+    # Seed 001's L-DRAM task: 200x200 canvases with 4 to 50 distractors each (drawn per
+    # canvas), 8 glimpses of 4 scales of 16x16 (16 to 128 pixels).
+    "ClutteredMNIST200Var-v0": dict(
+        canvas_size=200, num_distractors=(4, 50), glimpse_size=16, num_scales=4, num_glimpses=8
+    ),
+}  # fmt: skip
 
 
 def task_name(env_id: str) -> str:

@@ -29,22 +29,27 @@ def observation_space(config: TaskConfig) -> spaces.Dict:
     return spaces.Dict(entries)
 
 
-def action_space() -> spaces.Dict:
-    """``Dict(location=Box(-1, 1, (2,), float32), label=Discrete(10))``."""
+def action_space(config: TaskConfig | None = None) -> spaces.Dict:
+    """``Dict(location=Box(-1, 1, (2,), float32), label=Discrete(C))``: ``C = 10``, or the
+    ``9 * num_digits + 1`` possible sums when ``config.target == "sum"``."""
+    classes = config.num_classes if config is not None else NUM_CLASSES
     return spaces.Dict(
-        location=spaces.Box(-1.0, 1.0, (2,), np.float32), label=spaces.Discrete(NUM_CLASSES)
+        location=spaces.Box(-1.0, 1.0, (2,), np.float32), label=spaces.Discrete(classes)
     )
 
 
-def parse_action(action: Any, num_envs: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+def parse_action(
+    action: Any, num_envs: int | None, num_classes: int = NUM_CLASSES
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Check an action and return ``(locations (N, 2) float32, labels (N,) int64)`` tensors.
 
     Args:
         action: mapping with ``"location"`` and ``"label"``; numpy arrays, tensors or numbers.
         num_envs: None for one environment (location ``(2,)``, scalar label), else N.
+        num_classes: labels must be in ``0 .. num_classes - 1``.
 
     Raises:
-        ValueError: missing keys, wrong shapes, NaN/inf locations, labels outside 0-9.
+        ValueError: missing keys, wrong shapes, NaN/inf locations, labels out of range.
     """
     if not hasattr(action, "keys") or not {"location", "label"} <= set(action.keys()):
         raise ValueError(
@@ -69,11 +74,26 @@ def parse_action(action: Any, num_envs: int | None) -> tuple[torch.Tensor, torch
     if tuple(label.shape) != label_shape:
         raise ValueError(f'action["label"] must have shape {label_shape}, got {tuple(label.shape)}')
     if label.dtype.is_floating_point or label.dtype == torch.bool or label.is_complex():
-        raise ValueError(f'action["label"] must be an integer class 0-9, got dtype {label.dtype}')
+        raise ValueError(
+            f'action["label"] must be an integer class 0-{num_classes - 1}, got dtype {label.dtype}'
+        )
     label = label.to(torch.int64)  # unsigned labels (np.uint16(3)) too; huge ones wrap below 0
-    if bool(((label < 0) | (label >= NUM_CLASSES)).any()):
-        raise ValueError(f'action["label"] must be in 0..9, got {label.tolist()}')
+    if bool(((label < 0) | (label >= num_classes)).any()):
+        raise ValueError(f'action["label"] must be in 0..{num_classes - 1}, got {label.tolist()}')
     return location.reshape(-1, 2).to(torch.float32), label.reshape(-1).to(torch.int64)
+
+
+def episode_info(episodes: GlimpseEpisodes) -> dict[str, Any]:
+    """The privileged ``info`` entries of N episodes, batched tensors (the single env takes row
+    0): ``label`` ``(N,)`` and ``bbox`` ``(N, 4)`` for one digit; ``labels`` ``(N, D)``,
+    ``bboxes`` ``(N, D, 4)`` (and ``label``, the sum, for ``target="sum"``) for several."""
+    config = episodes.config
+    if config.num_digits == 1:
+        return {"label": episodes.labels.clone(), "bbox": episodes.bboxes.clone()}
+    info = {"labels": episodes.digit_labels.clone(), "bboxes": episodes.digit_bboxes.clone()}
+    if config.target == "sum":
+        info["label"] = episodes.answers[:, 0].clone()
+    return info
 
 
 class ClutteredMNISTEnv(gym.Env):
@@ -82,10 +102,11 @@ class ClutteredMNISTEnv(gym.Env):
     Observation ``{"glimpse": (k, g, g) float32 in [0, 1], "location": (2,) float32, "step": (1,)
     float32}``: ``k`` square patches of growing side ``g * s**i`` around ``location``, each
     reduced to ``g x g`` (see :mod:`glimpse_env.retina` for the exact geometry), the location
-    they were taken at, and the steps taken so far over ``num_glimpses``: 0 after ``reset``,
-    ``(num_glimpses - 1) / num_glimpses`` on the observation after which the label is scored, 1
-    on the terminal observation. The step makes the task Markov for a memoryless or frame-stacked
-    policy (the label is an action at every step but is read only at the last one).
+    they were taken at, and the steps taken so far over the episode's length ``T``
+    (``num_glimpses``, see below for several digits): 0 after ``reset``, ``(T - 1) / T`` on the
+    observation after which the last label is scored, 1 on the terminal observation. The step
+    makes the task Markov for a memoryless or frame-stacked policy (the label is an action at
+    every step but is read only at the scored ones).
     With ``context_size=c`` also ``"context"``: ``(c, c)`` float32, the whole canvas downsampled
     (the same for every step of an episode; DRAM's coarse view).
 
@@ -99,10 +120,20 @@ class ClutteredMNISTEnv(gym.Env):
     with reward 0; step ``num_glimpses`` also scores ``action["label"]`` (reward 1.0 if right,
     else 0.0) and returns ``terminated=True``. Episodes never truncate.
 
-    ``info`` (privileged, for supervised and hybrid losses, not for the policy's input):
-    ``"label"`` the true class (int), ``"bbox"`` the digit's 28x28 box in canvas pixels
-    ``(x_min, y_min, x_max, y_max)`` (max exclusive, int64); on the final step also
-    ``"is_success"`` (bool).
+    Several digits (``num_digits = D > 1``, the multi-object tasks of Ba et al. 2014): ``D``
+    non-overlapping digits on the canvas, ``T = num_glimpses * D`` steps. With
+    ``target="sequence"`` the agent names them in reading order (left to right, then top to
+    bottom): the label of step ``j * num_glimpses`` is scored against digit ``j``, reward 1 if
+    right. With ``target="sum"`` the label (one of ``9 * D + 1`` classes) of the last step is
+    scored against their sum. With ``initial_location="agent"`` the episode starts with one
+    step that only moves: ``reset`` returns an empty glimpse (zeros) and the context, and the
+    first action's location is where glimpse 1 is taken (``T`` grows by one).
+
+    ``info`` (privileged, for supervised and hybrid losses, not for the policy's input): with
+    one digit ``"label"`` the true class (int) and ``"bbox"`` the digit's 28x28 box in canvas
+    pixels ``(x_min, y_min, x_max, y_max)`` (max exclusive, int64); with several, ``"labels"``
+    ``(D,)`` and ``"bboxes"`` ``(D, 4)`` in reading order, plus ``"label"`` (their sum) for
+    ``target="sum"``. On the final step also ``"is_success"`` (bool: every scored label right).
 
     Args: see :class:`glimpse_env.envs.core.TaskConfig`; plus ``render_mode`` (``"rgb_array"``)
     and ``device`` (where canvases and glimpses are computed; observations are numpy either way).
@@ -117,15 +148,16 @@ class ClutteredMNISTEnv(gym.Env):
         **task: Any,
     ) -> None:
         """``task``: any field of :class:`TaskConfig` (``canvas_size``, ``num_distractors``,
-        ``glimpse_size``, ``num_scales``, ``scale_factor``, ``num_glimpses``, ``split``,
-        ``initial_location``, ``context_size``, ``data_dir``, ``dataset_path``); the rest keep
+        ``glimpse_size``, ``num_scales``, ``scale_factor``, ``num_glimpses``, ``num_digits``,
+        ``target``, ``split``, ``initial_location``, ``context_size``, ``data_dir``,
+        ``dataset_path``); the rest keep
         TaskConfig's defaults (the registered ids pass the papers' settings)."""
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
         self.config = task_config(**task)
         self.render_mode = render_mode
         self.observation_space = observation_space(self.config)
-        self.action_space = action_space()
+        self.action_space = action_space(self.config)
         self._episodes = GlimpseEpisodes(self.config, num_envs=1, device=device)
         self._path: list[np.ndarray] = []
         self._needs_reset = True
@@ -138,7 +170,7 @@ class ClutteredMNISTEnv(gym.Env):
     def _observation(self, glimpses: torch.Tensor) -> dict[str, np.ndarray]:
         location = self._episodes.locations[0].cpu().numpy()
         self._path.append(location)
-        step = self._episodes.steps[:1].to(torch.float32) / self.config.num_glimpses
+        step = self._episodes.steps[:1].to(torch.float32) / self.config.episode_length
         observation = {
             "glimpse": glimpses[0].cpu().numpy(),
             "location": location.copy(),
@@ -150,8 +182,8 @@ class ClutteredMNISTEnv(gym.Env):
 
     def _info(self) -> dict[str, Any]:
         return {
-            "label": int(self._episodes.labels[0]),
-            "bbox": self._episodes.bboxes[0].cpu().numpy().copy(),
+            key: int(value[0]) if value.ndim == 1 else value[0].cpu().numpy()
+            for key, value in episode_info(self._episodes).items()
         }
 
     def reset(
@@ -170,12 +202,12 @@ class ClutteredMNISTEnv(gym.Env):
     ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         if self._needs_reset:
             raise RuntimeError("call reset() before step(); the episode has ended or not started")
-        locations, labels = parse_action(action, num_envs=None)
+        locations, labels = parse_action(action, None, self.config.num_classes)
         result = self._episodes.step(locations, labels)
         terminated = bool(result.terminated[0])
         info = self._info()
         if terminated:
-            info["is_success"] = bool(result.rewards[0] > 0)
+            info["is_success"] = bool(self._episodes.succeeded()[0])
             self._needs_reset = True
         observation = self._observation(result.glimpses)
         return observation, float(result.rewards[0]), terminated, False, info

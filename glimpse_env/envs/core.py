@@ -18,7 +18,13 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from glimpse_env.data.canvas import CanvasBatch, CanvasGenerator, bboxes_to_affine
+from glimpse_env.data.canvas import (
+    CanvasBatch,
+    CanvasGenerator,
+    bboxes_to_affine,
+    distractor_range,
+    min_canvas_size,
+)
 from glimpse_env.data.hdf5 import read_canvas_hdf5
 from glimpse_env.data.mnist import SPLITS, load_mnist
 from glimpse_env.keyed_random import permutation_index, random_uniform
@@ -30,7 +36,9 @@ from glimpse_env.retina import (
 )
 
 NUM_CLASSES = 10
-INITIAL_LOCATIONS = ("center", "random")
+INITIAL_LOCATIONS = ("center", "random", "agent")
+#: What a multi-digit episode asks for: every digit in reading order, or their sum.
+TARGETS = ("sequence", "sum")
 _STREAM_INITIAL_LOCATION = 5
 
 
@@ -41,17 +49,27 @@ class TaskConfig:
     Attributes:
         canvas_size: side of the square canvas. Ignored when ``dataset_path`` is given (the
             file's canvases decide).
-        num_distractors: clutter patches per canvas (0: translated MNIST).
+        num_distractors: clutter patches per canvas (0: translated MNIST), or ``(low, high)``:
+            a count drawn uniformly from ``low..high`` for each canvas.
         distractor_size: side of each clutter patch.
         glimpse_size: ``g``, side of every patch after reduction.
         num_scales: ``k``, patches per glimpse.
         scale_factor: ``s``, patch ``i`` has side ``g * s**i`` before reduction.
-        num_glimpses: observations per episode (``reset`` gives the first).
+        num_glimpses: observations per digit; an episode has ``num_glimpses * num_digits``
+            (``reset`` gives the first).
+        num_digits: digits per canvas (non-overlapping; see :mod:`glimpse_env.data.canvas`).
+        target: with several digits, what the agent names: ``"sequence"`` (default), each digit
+            in reading order, the ``j``-th after glimpse ``j * num_glimpses``; or ``"sum"``,
+            their sum (``9 * num_digits + 1`` classes) after the last glimpse.
         split: ``"train"``, ``"valid"`` or ``"test"``: which MNIST digits (or which HDF5 rows)
             are used, distractors included. ``train``: MNIST training digits 0-49,999;
             ``valid``: training digits 50,000-59,999; ``test``: the 10,000 test digits
             (:data:`glimpse_env.data.mnist.SPLITS`, DeepMind's mnist-cluttered split).
-        initial_location: ``"center"`` (0, 0) or ``"random"`` (uniform on [-1, 1]^2).
+        initial_location: where glimpse 1 is taken: ``"center"`` (0, 0), ``"random"`` (uniform
+            on [-1, 1]^2), or ``"agent"``: the agent chooses it, from the context for instance
+            (DRAM). Then ``reset`` returns an empty glimpse (zeros) at (0, 0), and the episode
+            has one more step, a first step that only moves: its action's location is where
+            glimpse 1 is taken.
         context_size: if positive, observations also carry ``"context"``: the whole canvas
             downsampled to ``context_size x context_size`` (DRAM's coarse view; see
             :func:`glimpse_env.retina.coarse_view`). 0 (default): no context.
@@ -66,6 +84,8 @@ class TaskConfig:
     num_scales: int = 3
     scale_factor: int = 2
     num_glimpses: int = 6
+    num_digits: int = 1
+    target: str = "sequence"
     split: str = "train"
     initial_location: str = "center"
     context_size: int = 0
@@ -73,11 +93,20 @@ class TaskConfig:
     dataset_path: str | os.PathLike | None = None
 
     def __post_init__(self) -> None:
-        for name, minimum in (("canvas_size", 1), ("num_distractors", 0), ("distractor_size", 1)):
+        for name in ("canvas_size", "distractor_size", "num_digits"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                kind = "a positive int" if minimum else "an int >= 0"
-                raise ValueError(f"{name} must be {kind} (pixels or a count), got {value!r}")
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int (pixels or count), got {value!r}")
+        low, high = distractor_range(self.num_distractors)
+        if not isinstance(self.num_distractors, int):  # a list from JSON: keep it hashable
+            object.__setattr__(self, "num_distractors", (low, high))
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+        if self.dataset_path is None and self.canvas_size < min_canvas_size(self.num_digits):
+            raise ValueError(
+                f"{self.num_digits} non-overlapping 28x28 digits need canvas_size >= "
+                f"{min_canvas_size(self.num_digits)} pixels, got {self.canvas_size}"
+            )
         if self.split not in SPLITS:
             raise ValueError(f"split must be one of {list(SPLITS)}, got {self.split!r}")
         if self.initial_location not in INITIAL_LOCATIONS:
@@ -90,6 +119,35 @@ class TaskConfig:
         check_glimpse_config(self.glimpse_size, self.num_scales, self.scale_factor)
         if not isinstance(self.context_size, int) or self.context_size < 0:
             raise ValueError(f"context_size must be an int >= 0, got {self.context_size!r}")
+
+    @property
+    def episode_length(self) -> int:
+        """Steps per episode: ``num_glimpses * num_digits``, plus the first move when
+        ``initial_location="agent"``."""
+        return self.num_glimpses * self.num_digits + self.first_move
+
+    @property
+    def first_move(self) -> int:
+        """1 if the episode starts with a step that only moves (``initial_location="agent"``)."""
+        return int(self.initial_location == "agent")
+
+    @property
+    def num_classes(self) -> int:
+        """Classes of the label action: 10, or ``9 * num_digits + 1`` sums."""
+        return 9 * self.num_digits + 1 if self.target == "sum" else NUM_CLASSES
+
+    @property
+    def answers_per_episode(self) -> int:
+        """How many labels an episode scores: ``num_digits`` (sequence) or 1 (sum)."""
+        return 1 if self.target == "sum" else self.num_digits
+
+    @property
+    def answer_steps(self) -> tuple[int, ...]:
+        """The step numbers (1-based, counted from reset) whose label is scored."""
+        length = self.episode_length
+        if self.target == "sum":
+            return (length,)
+        return tuple(range(self.num_glimpses + self.first_move, length + 1, self.num_glimpses))
 
 
 def check_device(device: str | torch.device) -> torch.device:
@@ -149,9 +207,10 @@ class GeneratedCanvases:
             config.num_distractors,
             config.distractor_size,
             device,
+            config.num_digits,
         )
         self.height = self.width = config.canvas_size
-        self.num_sources = self._generator.num_digits
+        self.num_sources = self._generator.num_sources
 
     def generate(self, keys: np.ndarray, episodes: np.ndarray) -> CanvasBatch:
         return self._generator.generate(keys, episodes)
@@ -164,6 +223,11 @@ class DatasetCanvases:
         arrays = read_canvas_hdf5(config.dataset_path, config.split)
         if len(arrays) == 0:
             raise ValueError(f"{config.dataset_path}: split {config.split!r} has no rows")
+        if arrays.num_digits != config.num_digits:
+            raise ValueError(
+                f"{config.dataset_path}: its canvases hold {arrays.num_digits} digit(s) each, "
+                f"the task asks for num_digits={config.num_digits}"
+            )
         self._images = torch.from_numpy(arrays.images).to(device)
         self._labels = torch.from_numpy(arrays.labels).to(device)
         self._bboxes = torch.from_numpy(arrays.bboxes).to(device)
@@ -195,8 +259,8 @@ class StepResult:
     Attributes:
         glimpses: ``(N, k, g, g)`` float32 in [0, 1].
         locations: ``(N, 2)`` float32, where the glimpses were taken (normalised, clipped).
-        rewards: ``(N,)`` float32, 1.0 for a correct label on the final step, else 0.0.
-        terminated: ``(N,)`` bool, True on the step that scores the label.
+        rewards: ``(N,)`` float32, 1.0 for a correct label on a step that scores one, else 0.0.
+        terminated: ``(N,)`` bool, True on the episode's last step.
     """
 
     glimpses: torch.Tensor
@@ -209,9 +273,15 @@ class GlimpseEpisodes:
     """N glimpse episodes held as tensors and advanced together.
 
     Episode rules: :meth:`reset` draws a canvas and returns the glimpse at the initial location
-    (observation 1). Each :meth:`step` moves to the given location (clipped to [-1, 1]) and
-    returns the glimpse there; step number ``num_glimpses`` also scores the label (reward 1.0
-    if right, else 0.0) and terminates. Rewards on the other steps are 0.
+    (observation 1), or at ``first_locations`` when the caller gives them. Each :meth:`step`
+    moves to the given location (clipped to [-1, 1]) and returns the glimpse there. The steps in
+    ``config.answer_steps`` score the label (reward 1.0 if right, else 0.0): with one digit,
+    step ``num_glimpses``; with ``D`` digits named in sequence, steps ``num_glimpses * j`` name
+    digit ``j`` (reading order); for their sum, the last step. Step ``num_glimpses * D``
+    terminates. Rewards on the other steps are 0.
+
+    Targets: ``digit_labels`` ``(N, D)`` and ``digit_bboxes`` ``(N, D, 4)`` in reading order;
+    ``answers`` ``(N, A)`` what the scored steps expect.
     """
 
     def __init__(self, config: TaskConfig, num_envs: int, device: str | torch.device = "cpu"):
@@ -222,21 +292,63 @@ class GlimpseEpisodes:
         self.keys = np.zeros(num_envs, dtype=np.uint64)
         self.episodes = np.full(num_envs, -1, dtype=np.int64)
         n, h, w = num_envs, self.source.height, self.source.width
+        d = config.num_digits
         self.images = torch.zeros((n, h, w), dtype=torch.uint8, device=self.device)
         self.tables = integral_image(self.images)
-        self.labels = torch.zeros(n, dtype=torch.int64, device=self.device)
-        self.bboxes = torch.zeros((n, 4), dtype=torch.int64, device=self.device)
+        self.digit_labels = torch.zeros((n, d), dtype=torch.int64, device=self.device)
+        self.digit_bboxes = torch.zeros((n, d, 4), dtype=torch.int64, device=self.device)
         self.sources = torch.zeros(n, dtype=torch.int64, device=self.device)
-        #: ``(N, 6)`` the file's ground-truth affine of each canvas, for HDF5 sources only.
+        #: ``(N, D, 6)`` the file's ground-truth affine of each digit, for HDF5 sources only.
         self.recorded_affine: torch.Tensor | None = None
         self.locations = torch.zeros((n, 2), dtype=torch.float32, device=self.device)
         self.steps = torch.zeros(n, dtype=torch.int64, device=self.device)
+        #: ``(N,)`` labels named right so far in the current episode.
+        self.correct = torch.zeros(n, dtype=torch.int64, device=self.device)
+        answer_steps = torch.zeros(config.episode_length + 1, dtype=torch.bool)
+        answer_steps[list(config.answer_steps)] = True
+        self._answer_steps = answer_steps.to(self.device)
         cs = config.context_size
         self.context = torch.zeros((n, cs, cs), dtype=torch.float32, device=self.device)
 
     @property
     def canvas_shape(self) -> tuple[int, int]:
         return self.source.height, self.source.width
+
+    @property
+    def labels(self) -> torch.Tensor:
+        """``(N,)`` the first digit's class (the only one in single-digit tasks)."""
+        return self.digit_labels[:, 0]
+
+    @property
+    def bboxes(self) -> torch.Tensor:
+        """``(N, 4)`` the first digit's pixel box (the only one in single-digit tasks)."""
+        return self.digit_bboxes[:, 0]
+
+    @property
+    def answers(self) -> torch.Tensor:
+        """``(N, A)`` int64: the label each scored step expects, in order (the digits in
+        reading order, or their sum)."""
+        if self.config.target == "sum":
+            return self.digit_labels.sum(1, keepdim=True)
+        return self.digit_labels
+
+    def succeeded(self) -> torch.Tensor:
+        """``(N,)`` bool: every label scored so far in the episode was right, and all were
+        scored (meaningful once the episode has terminated)."""
+        return self.correct >= self.config.answers_per_episode
+
+    def expected_label(self) -> torch.Tensor:
+        """``(N,)`` the label the next scored step of each episode expects."""
+        config = self.config
+        answered = (
+            (self.steps - config.first_move).clamp(min=0) // config.num_glimpses
+            if config.target != "sum"
+            else 0
+        )
+        index = torch.as_tensor(answered, device=self.device).clamp(
+            max=config.answers_per_episode - 1
+        )
+        return self.answers.gather(1, index.reshape(-1, 1).expand(self.num_envs, 1))[:, 0]
 
     def set_keys(
         self,
@@ -263,14 +375,14 @@ class GlimpseEpisodes:
             self.episodes[mask] = next_episodes - 1
 
     def target_affine(self) -> torch.Tensor:
-        """``(N, 6)`` float32 ground-truth affine ``(sx, 0, tx, 0, sy, ty)`` of each current
-        canvas's digit: the HDF5 file's ``locations`` row exactly when the canvases come from a
-        file, else derived from the pixel box (:func:`glimpse_env.data.canvas.bboxes_to_affine`).
+        """``(N, D, 6)`` float32 ground-truth affine ``(sx, 0, tx, 0, sy, ty)`` of each current
+        canvas's digits: the HDF5 file's ``locations`` exactly when the canvases come from a
+        file, else derived from the pixel boxes (:func:`glimpse_env.data.canvas.bboxes_to_affine`).
         Privileged information, for supervised location losses (EDRAM)."""
         if self.recorded_affine is not None:
             return self.recorded_affine
         height, width = self.canvas_shape
-        return torch.from_numpy(bboxes_to_affine(self.bboxes, height, width)).to(self.device)
+        return torch.from_numpy(bboxes_to_affine(self.digit_bboxes, height, width)).to(self.device)
 
     def glimpse(self, locations: torch.Tensor) -> torch.Tensor:
         """``(N, k, g, g)`` glimpses of the current canvases at ``(N, 2)`` locations."""
@@ -279,8 +391,16 @@ class GlimpseEpisodes:
             self.tables, locations, c.glimpse_size, c.num_scales, c.scale_factor
         )
 
-    def reset(self, mask: np.ndarray | None = None) -> torch.Tensor:
+    def reset(
+        self, mask: np.ndarray | None = None, first_locations: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Start the next episode of the masked environments (all by default).
+
+        Args:
+            mask: ``(N,)`` bool, which environments start a new episode.
+            first_locations: ``(M, 2)`` finite locations of the first glimpse of the ``M``
+                masked environments (clipped to [-1, 1]), e.g. chosen by an agent from the
+                coarse view; default: ``config.initial_location``.
 
         Returns:
             ``(N, k, g, g)`` glimpses at the current locations of all environments.
@@ -293,7 +413,8 @@ class GlimpseEpisodes:
             keys, episodes = self.keys[mask], self.episodes[mask]
             batch = self.source.generate(keys, episodes)
             if mask.all():
-                self.images, self.labels, self.bboxes = batch.images, batch.labels, batch.bboxes
+                self.images = batch.images
+                self.digit_labels, self.digit_bboxes = batch.labels, batch.bboxes
                 self.sources = batch.sources
                 if batch.affine is not None:
                     self.recorded_affine = batch.affine
@@ -302,17 +423,20 @@ class GlimpseEpisodes:
                     self.context = coarse_view(batch.images, self.config.context_size)
             else:
                 where = torch.from_numpy(np.flatnonzero(mask)).to(self.device)
-                self.images[where], self.labels[where] = batch.images, batch.labels
-                self.bboxes[where] = batch.bboxes
+                self.images[where], self.digit_labels[where] = batch.images, batch.labels
+                self.digit_bboxes[where] = batch.bboxes
                 self.sources[where] = batch.sources
                 if batch.affine is not None:
                     if self.recorded_affine is None:
-                        self.recorded_affine = torch.zeros((self.num_envs, 6), device=self.device)
+                        shape = (self.num_envs, *batch.affine.shape[1:])
+                        self.recorded_affine = torch.zeros(shape, device=self.device)
                     self.recorded_affine[where] = batch.affine
                 self.tables.table[where] = integral_image(batch.images).table
                 if self.config.context_size:
                     self.context[where] = coarse_view(batch.images, self.config.context_size)
-            if self.config.initial_location == "random":
+            if first_locations is not None:
+                start = first_locations.to(self.device, torch.float32).clamp(-1.0, 1.0)
+            elif self.config.initial_location == "random":
                 start = random_uniform(keys, episodes, _STREAM_INITIAL_LOCATION, 2) * 2.0 - 1.0
                 start = torch.from_numpy(start.astype(np.float32)).to(self.device)
             else:
@@ -320,18 +444,26 @@ class GlimpseEpisodes:
             where = torch.from_numpy(mask).to(self.device)
             self.locations[where] = start
             self.steps[where] = 0
-        return self.glimpse(self.locations)
+            self.correct[where] = 0
+        glimpses = self.glimpse(self.locations)
+        if self.config.first_move:  # nothing seen before the agent's first move
+            glimpses[torch.from_numpy(mask).to(self.device)] = 0.0
+        return glimpses
 
     def step(self, locations: torch.Tensor, labels: torch.Tensor) -> StepResult:
         """Advance every environment by one step.
 
         Args:
             locations: ``(N, 2)`` finite next locations (x, y); clipped to [-1, 1].
-            labels: ``(N,)`` int64 class guesses; only read on the final step.
+            labels: ``(N,)`` int64 class guesses; only read on the steps that score one.
         """
+        expected = self.expected_label()
         self.locations = locations.to(self.device, torch.float32).clamp(-1.0, 1.0)
         self.steps += 1
-        terminated = self.steps >= self.config.num_glimpses
-        correct = labels.to(self.device) == self.labels
-        rewards = (terminated & correct).to(torch.float32)
-        return StepResult(self.glimpse(self.locations), self.locations, rewards, terminated)
+        terminated = self.steps >= self.config.episode_length
+        scored = self._answer_steps[self.steps.clamp(max=self.config.episode_length)]
+        right = scored & (labels.to(self.device) == expected)
+        self.correct += right
+        return StepResult(
+            self.glimpse(self.locations), self.locations, right.to(torch.float32), terminated
+        )

@@ -20,7 +20,12 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from glimpse_env.envs.cluttered_mnist import action_space, observation_space, parse_action
+from glimpse_env.envs.cluttered_mnist import (
+    action_space,
+    episode_info,
+    observation_space,
+    parse_action,
+)
 from glimpse_env.envs.core import GlimpseEpisodes, check_device, check_num_envs, task_config
 from glimpse_env.keyed_random import key_from_generator
 
@@ -41,7 +46,8 @@ class GlimpseVectorEnv(VectorEnv):
         device: where canvases and glimpses live (``"cpu"``, ``"cuda"``, ...).
         **task: fields of :class:`TaskConfig` (canvas_size, num_glimpses, ...).
 
-    Every episode has exactly ``num_glimpses`` steps, so all N episodes end on the same step.
+    Every episode has exactly ``config.episode_length`` steps, so all N episodes end on the same
+    step.
     ``reset(options={"reset_mask": mask})`` resets a subset (Gymnasium 1.x convention).
     """
 
@@ -75,7 +81,7 @@ class GlimpseVectorEnv(VectorEnv):
         self.output = output
         self.device = check_device(device)
         self.single_observation_space = observation_space(self.config)
-        self.single_action_space = action_space()
+        self.single_action_space = action_space(self.config)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.render_mode = None
@@ -103,20 +109,18 @@ class GlimpseVectorEnv(VectorEnv):
         observation = {
             "glimpse": self._out(glimpses),
             "location": self._out(self._episodes.locations.clone()),
-            "step": self._out(steps / self._episodes.config.num_glimpses),
+            "step": self._out(steps / self._episodes.config.episode_length),
         }
         if self._episodes.config.context_size:
             observation["context"] = self._out(self._episodes.context.clone())
         return observation
 
     def _info(self) -> dict[str, Any]:
-        everyone = self._out(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
-        return {
-            "label": self._out(self._episodes.labels.clone()),
-            "_label": everyone,
-            "bbox": self._out(self._episodes.bboxes.clone()),
-            "_bbox": everyone,
-        }
+        everyone = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+        info: dict[str, Any] = {}
+        for key, value in episode_info(self._episodes).items():
+            info[key], info[f"_{key}"] = self._out(value), self._out(everyone.clone())
+        return info
 
     # ---- Gymnasium API ---------------------------------------------------------------------
     def reset(
@@ -192,7 +196,7 @@ class GlimpseVectorEnv(VectorEnv):
     def step(self, actions: dict[str, Any]) -> tuple[dict[str, Any], Any, Any, Any, dict[str, Any]]:
         if not self._started:
             raise RuntimeError("call reset() before step()")
-        locations, labels = parse_action(actions, self.num_envs)
+        locations, labels = parse_action(actions, self.num_envs, self.config.num_classes)
         pending = self._autoreset
         if self.autoreset_mode == AutoresetMode.NEXT_STEP and pending.any():
             if not pending.all():
@@ -203,7 +207,7 @@ class GlimpseVectorEnv(VectorEnv):
                 rewards = torch.where(keep, result.rewards, 0.0)
                 terminated = result.terminated & keep
                 infos = self._info()
-                self._add_success(infos, rewards, terminated)
+                self._add_success(infos, terminated)
             else:
                 glimpses = self._episodes.reset()
                 rewards = torch.zeros(self.num_envs, device=self.device)
@@ -213,7 +217,7 @@ class GlimpseVectorEnv(VectorEnv):
             result = self._episodes.step(locations, labels)
             glimpses, rewards, terminated = result.glimpses, result.rewards, result.terminated
             infos = self._info()
-            self._add_success(infos, result.rewards, terminated)
+            self._add_success(infos, terminated)
             if self.autoreset_mode == AutoresetMode.SAME_STEP and bool(terminated.any()):
                 done = terminated.cpu().numpy()
                 infos["final_obs"] = self._observation(glimpses)
@@ -234,9 +238,7 @@ class GlimpseVectorEnv(VectorEnv):
             infos,
         )
 
-    def _add_success(
-        self, infos: dict[str, Any], rewards: torch.Tensor, done: torch.Tensor
-    ) -> None:
+    def _add_success(self, infos: dict[str, Any], done: torch.Tensor) -> None:
         if bool(done.any()):
-            infos["is_success"] = self._out(rewards > 0)
+            infos["is_success"] = self._out(self._episodes.succeeded() & done)
             infos["_is_success"] = self._out(done.clone())
