@@ -42,7 +42,10 @@ TARGETS: dict[str, tuple[float, str]] = {
     "ram-cluttered60-6g": (3.33, "best published RAM replication, 60x60 cluttered, 6 glimpses"),
     "ram-cluttered60-8g": (2.13, "best published RAM replication, 60x60 cluttered, 8 glimpses"),
     "ram-cluttered100-8g": (2.68, "seed 001's RAM, 100x100 cluttered, 8 glimpses"),
-    "dram-cluttered60-6g": (2.75, "best published DRAM replication, 60x60 cluttered, 6 glimpses"),
+    "dram-ram-glimpse-cluttered60-6g": (
+        2.75,
+        "best published DRAM replication, 60x60 cluttered, 6 glimpses",
+    ),
     "edram-cluttered100-small": (2.5, "the bar for the CPU-sized EDRAM, 100x100 cluttered"),
     # edram-cluttered100 (the authors' size, 1.24%) joins once a GPU session has trained it.
 }

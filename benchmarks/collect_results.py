@@ -32,6 +32,11 @@ TARGETS = {
     "ram-mnist28-6g": 1.08,
     "dram-cluttered60-6g": 2.75,
     "dram-cluttered100-8g": 1.71,
+    "dram-ram-glimpse-cluttered60-6g": 2.75,
+    "dram-ram-glimpse-cluttered100-8g": 1.71,
+    "dram-pairs": 5.0,
+    "dram-addition": 2.5,
+    "ldram-cluttered200var": 5.26,
     "edram-cluttered100": 1.24,
     "edram-cluttered100-small": 1.24,
 }

@@ -48,7 +48,11 @@ from agents.training.rollout import Rollout
 from agents.training.trainer import Trainer
 from glimpse_env.atomic import write_json_atomic
 
-DEFAULT_PRESETS = ("ram-cluttered60-6g", "dram-cluttered60-6g", "edram-cluttered100-small")
+DEFAULT_PRESETS = (
+    "ram-cluttered60-6g",
+    "dram-ram-glimpse-cluttered60-6g",
+    "edram-cluttered100-small",
+)
 
 
 def _sync(device: torch.device) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents.models.dram import DRAM
+from agents.models.dram import DRAM, ConvGlimpseNetwork, DRAMForm
 from agents.models.ram import RAMSizes
+from agents.models.registry import build_agent, glimpse_shape
 from agents.training.cli import main
 from agents.training.config import TrainConfig, preset_config
 from agents.training.hybrid_loss import hybrid_loss
@@ -75,11 +76,81 @@ def test_short_dram_training_on_real_data_beats_chance_by_far(tmp_path):
 
 
 def test_dram_presets_and_command_line(tmp_path, capsys):
-    for name in ("dram-cluttered60-6g", "dram-cluttered100-6g", "dram-cluttered100-8g"):
+    for name in ("dram-ram-glimpse-cluttered60-6g", "dram-ram-glimpse-cluttered100-8g"):
         config = preset_config(name)
         assert config.agent == "dram" and config.task_kwargs()["num_scales"] == 2
+        assert config.glimpse_network == "fc" and config.context_layers == 2
+    for name in ("dram-cluttered60-6g", "dram-cluttered100-8g", "dram-pairs", "dram-addition"):
+        config = preset_config(name)
+        assert (config.glimpse_network, config.context_layers) == ("conv", 3)
+        assert config.task_kwargs()["initial_location"] == "agent"
     argv = ["--logdir", str(tmp_path), "--no-progress", "--updates", "2", "--batch-size", "8"]
     argv += ["--hidden", "16", "--final-eval-canvases", "20", "--eval-batch-size", "20"]
     assert main("dram", "dram-cluttered60-6g", argv) == 0
     assert "mc test error" in capsys.readouterr().out
     assert main("dram", "dram-cluttered60-6g", ["--preset", "ram-cluttered60-6g"]) == 2
+
+
+PAPER = DRAMForm(glimpse_network="conv", context_layers=3, conv_channels=4)
+
+
+def test_paper_form_multiplies_what_and_where_and_has_three_context_layers():
+    model = DRAM((4, 12, 12), 24, SMALL, form=PAPER)
+    assert isinstance(model.glimpse_net, ConvGlimpseNetwork)
+    assert model.context_net.conv3 is not None
+    glimpse, location = torch.rand(5, 4, 12, 12), torch.rand(5, 2) * 2 - 1
+    net = model.glimpse_net
+    what = torch.relu(net.what(_conv_features(net, glimpse)))
+    where = torch.relu(net.where(location))
+    torch.testing.assert_close(net(glimpse, location), what * where)
+    # A zero "where" silences the glimpse entirely: the pathways are multiplied, not added.
+    with torch.no_grad():
+        net.where.weight.zero_()
+        net.where.bias.fill_(-1.0)
+    assert not net(glimpse, location).any()
+
+
+def _conv_features(net: ConvGlimpseNetwork, glimpse: torch.Tensor) -> torch.Tensor:
+    x = torch.relu(net.conv2(torch.relu(net.conv1(glimpse))))
+    return torch.relu(net.conv3(torch.nn.functional.max_pool2d(x, 2))).flatten(1)
+
+
+def test_the_context_chooses_the_first_glimpse():
+    model = DRAM((4, 12, 12), 24, SMALL, form=PAPER)
+    env = GlimpseVectorEnv(
+        6, output="torch", canvas_size=100, num_scales=4, num_glimpses=3, context_size=24,
+        initial_location="agent",
+    )  # fmt: skip
+    first = env.reset(seed=2)
+    episodes = rollout(model, env, first, 0.11, sample=False)
+    expected = model.location_mean(model.initial_state(first[0])).clamp(-1, 1)
+    assert episodes.locations.shape == (6, 3, 2) and episodes.means.shape == (6, 3, 2)
+    torch.testing.assert_close(episodes.locations[:, 0], expected)
+    assert episodes.locations[:, 0].std(0).sum() > 0  # chosen per canvas, from its context
+
+
+def test_pairs_rollout_names_each_digit_and_credits_choices_with_what_follows():
+    model = DRAM((4, 12, 12), 24, SMALL, form=PAPER)
+    env = GlimpseVectorEnv(
+        8, output="torch", canvas_size=100, num_scales=4, num_glimpses=2, num_digits=2,
+        context_size=24, initial_location="agent",
+    )  # fmt: skip
+    first = env.reset(seed=5)
+    truth = env.episodes.digit_labels.clone()
+    episodes = rollout(model, env, first, 0.11, generator=torch.Generator().manual_seed(0))
+    assert episodes.answer_logits.shape == (8, 2, 10) and torch.equal(episodes.answers, truth)
+    # 4 glimpses, all chosen (the first from the context); choices 0-1 look at digit 0.
+    assert episodes.log_probs.shape == (8, 4) and episodes.choice_digits.tolist() == [0, 0, 1, 1]
+    named = episodes.answer_logits.argmax(-1) == truth
+    torch.testing.assert_close(episodes.rewards, named.float().sum(1))
+    # Choices made before digit 0 is named earn both answers, later ones only the second.
+    torch.testing.assert_close(episodes.returns[:, 0], named.float().sum(1))
+    torch.testing.assert_close(episodes.returns[:, 3], named[:, 1].float())
+    loss = hybrid_loss(episodes)
+    assert loss.classification > 2 * 2.0  # two cross-entropies near log(10) each, summed
+
+
+def test_addition_model_answers_nineteen_sums():
+    config = preset_config("dram-addition", hidden=16, glimpse_hidden=8, location_hidden=8)
+    model = build_agent(config, glimpse_shape(config))
+    assert model.classifier.out_features == 19

@@ -53,4 +53,5 @@ def test_location_supervision_pulls_locations_to_the_digit(tmp_path):
     assert supervised[-1]["train/location_labelled"] == 1.0
     unlabelled = run(0.0, "none")
     assert all(r["loss/location"] == 0.0 for r in unlabelled)
-    assert preset_config("ldram-cluttered100-6g").location_loss_weight > 0
+    assert preset_config("ldram-ram-glimpse-cluttered100-6g").location_loss_weight > 0
+    assert preset_config("ldram-cluttered200var").location_loss_weight > 0

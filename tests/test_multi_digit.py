@@ -176,3 +176,11 @@ def test_hdf5_carries_every_label_and_box(tmp_path):
         assert info["bboxes"].tolist() == test.bboxes[row[0]].tolist()
     with pytest.raises(ValueError, match="hold 2 digit"):
         gym.make("ClutteredMNIST100-v0", dataset_path=str(path))
+
+
+def test_sb3_adapter_offers_the_sums_as_labels():
+    from agents.sb3.vec_env import GlimpseSB3VecEnv
+
+    venv = GlimpseSB3VecEnv.from_id("MNISTAddition-v0", num_envs=2)
+    assert venv.action_space.nvec.tolist()[-1] == 19
+    assert GlimpseSB3VecEnv.from_id("ClutteredMNISTPairs-v0", 2).action_space.nvec[-1] == 10

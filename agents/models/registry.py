@@ -12,28 +12,45 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from agents.models.dram import DRAM
+from agents.models.dram import DRAM, DRAMForm
 from agents.models.edram import EDRAM, EDRAMSizes
 from agents.models.ram import RAM, RAMSizes
 from agents.training.config import TrainConfig
+from glimpse_env.envs.core import TaskConfig, task_config
 
 
 def _ram_sizes(config: TrainConfig) -> RAMSizes:
     return RAMSizes(config.glimpse_hidden, config.location_hidden, config.hidden, config.core)
 
 
+def _task(config: TrainConfig) -> TaskConfig:
+    return task_config(**config.task_kwargs())
+
+
 def build_ram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
-    return RAM(glimpse_shape, _ram_sizes(config), config.reinforce_trains_core)
+    return RAM(
+        glimpse_shape, _ram_sizes(config), config.reinforce_trains_core, _task(config).num_classes
+    )
 
 
 def build_dram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
-    context_size = config.task_kwargs().get("context_size", 0)
-    if not context_size:
+    task = _task(config)
+    if not task.context_size:
         raise ValueError("agent 'dram' needs a coarse view: set context_size (e.g. 24)")
-    return DRAM(glimpse_shape, context_size, _ram_sizes(config), config.reinforce_trains_core)
+    form = DRAMForm(config.glimpse_network, config.context_layers, config.dram_channels)
+    return DRAM(
+        glimpse_shape, task.context_size, _ram_sizes(config), config.reinforce_trains_core,
+        task.num_classes, form,
+    )  # fmt: skip
 
 
 def build_edram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
+    task = _task(config)
+    if task.num_digits != 1 or task.initial_location == "agent":
+        raise ValueError(
+            "agent 'edram' plays single-digit tasks with its own first window: got "
+            f"num_digits={task.num_digits}, initial_location={task.initial_location!r}"
+        )
     sizes = EDRAMSizes(
         config.window_size,
         config.conv_channels,

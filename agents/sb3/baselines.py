@@ -47,7 +47,6 @@ from agents.training.run_log import METRICS_FILE
 from agents.weights import UnsafeFileError, WeightsMismatchError, state_dict_sha256
 from glimpse_env.atomic import atomic_path, write_json_atomic
 from glimpse_env.envs import ENV_IDS, TaskConfig, task_name
-from glimpse_env.envs.core import NUM_CLASSES
 
 ALGOS = ("recurrent-ppo", "ppo")
 
@@ -153,22 +152,26 @@ def sb3_player(model: BaseAlgorithm) -> Player:
     on :class:`SB3Episodes`: its named class as one-hot logits, and the glimpse centres."""
 
     def play(env: SB3Episodes, first, sample, generator):
-        steps = env.episodes.config.num_glimpses
+        task = env.episodes.config
+        steps, scored = task.episode_length, set(task.answer_steps)
         obs, n = first[0], env.num_envs
+        answers = []
         path = [env.episodes.locations.cpu().numpy()]  # glimpse centres, (N, 2) per step
         state, starts = None, np.ones(n, dtype=bool)
         for step in range(steps):
             action, state = model.predict(
                 obs, state=state, episode_start=starts, deterministic=True
             )
+            if step + 1 in scored:
+                answers.append(torch.as_tensor(np.asarray(action)[:, 2], device=env.device))
             obs, _, dones, _ = env.venv.step(action)
             starts = dones
             if step < steps - 1:  # after the last step the env has already reset
                 path.append(env.episodes.locations.cpu().numpy())
         if not dones.all():
-            raise RuntimeError("evaluation episodes did not end after num_glimpses steps")
-        answers = torch.as_tensor(np.asarray(action)[:, 2], device=env.device)
-        logits = torch.nn.functional.one_hot(answers, NUM_CLASSES).float()
+            raise RuntimeError("evaluation episodes did not end after their last step")
+        named = torch.stack(answers, 1)  # (N, A)
+        logits = torch.nn.functional.one_hot(named, task.num_classes).float()
         return logits, torch.from_numpy(np.stack(path, axis=1))
 
     return play

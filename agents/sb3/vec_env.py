@@ -26,7 +26,6 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvStepReturn,
 )
 
-from glimpse_env.envs.cluttered_mnist import NUM_CLASSES
 from glimpse_env.envs.vector import GlimpseVectorEnv
 from glimpse_env.envs.wrappers import DEFAULT_GRID_SIZE, check_grid_action, grid_locations
 
@@ -53,7 +52,8 @@ class GlimpseSB3VecEnv(VecEnv):
         )
         self.grid_size = grid_size
         self.render_mode = None
-        action_space = spaces.MultiDiscrete([grid_size, grid_size, NUM_CLASSES])
+        classes = self.venv.config.num_classes  # 10 digits, or the sums of MNISTAddition
+        action_space = spaces.MultiDiscrete([grid_size, grid_size, classes])
         super().__init__(num_envs, self.venv.single_observation_space, action_space)
         self._actions: np.ndarray | None = None
         self._next_episodes: tuple[int, np.ndarray] | None = None

@@ -36,6 +36,10 @@ class TrainConfig:
             is 1).
         reinforce_trains_core: let the REINFORCE gradient into the core and glimpse network
             (default: location network only).
+        glimpse_network, context_layers, dram_channels: DRAM's form
+            (:class:`agents.models.dram.DRAMForm`): ``"conv"`` (the paper's multiplicative conv
+            glimpse network) or ``"fc"`` (RAM's), 2 or 3 context conv layers, and the channels of
+            its conv layers.
         window_size, conv_channels, features, classifier_hidden: EDRAM's attention window
             (pixels), first conv layers' channels, glimpse-vector size and classifier FC layer;
             its LSTMs have ``hidden`` units.
@@ -97,6 +101,9 @@ class TrainConfig:
     hidden: int = 256
     location_std: float = 0.11
     reinforce_trains_core: bool = False
+    glimpse_network: str = "fc"
+    context_layers: int = 2
+    dram_channels: int = 32
     window_size: int = 26
     conv_channels: int = 64
     features: int = 1024
@@ -193,7 +200,18 @@ class TrainConfig:
 #: Named presets: the papers' tasks with the replication's optimiser. Each is a set of field
 #: values over the :class:`TrainConfig` defaults (Adam 1e-3, x0.97 every 1,750 updates, floor 1e-4,
 #: batch 128, location std 0.11, LSTM core). The schedule reaches its floor after 132k updates.
-_DRAM: dict[str, Any] = dict(agent="dram", num_scales=2, context_size=24, updates=100_000)
+#: DRAM as this project first built it: RAM's additive FC glimpse network, 2 scales (as the
+#: replication), a 2-layer context network on a 24x24 view, the first glimpse at the centre.
+_DRAM_RAM_GLIMPSE: dict[str, Any] = dict(
+    agent="dram", num_scales=2, context_size=24, updates=100_000
+)
+#: DRAM in the paper's form (Ba et al. 2014), CPU-sized: the conv "what" x "where" glimpse
+#: network (16-16-32 channels), a 3-layer context network on a 24x24 view whose state chooses
+#: the first glimpse (``initial_location="agent"``), and the task's own scales (4 on 100x100).
+_DRAM: dict[str, Any] = dict(
+    agent="dram", glimpse_network="conv", dram_channels=16, context_layers=3, context_size=24,
+    initial_location="agent", updates=100_000,
+)  # fmt: skip
 PRESETS: dict[str, dict[str, Any]] = {
     # The README's first command: the 60x60 cluttered task, a few minutes on a laptop CPU; the
     # same model and loss as ram-cluttered60-6g, far from its accuracy.
@@ -214,14 +232,31 @@ PRESETS: dict[str, dict[str, Any]] = {
     "ram-cluttered60-8g": dict(env_id="ClutteredMNIST-v0", num_glimpses=8, updates=100_000),
     # 100x100 cluttered MNIST, 8 distractors, 8 glimpses of 4 scales (Table 2b).
     "ram-cluttered100-8g": dict(env_id="ClutteredMNIST100-v0", updates=100_000),
-    # DRAM (Ba et al. 2014) on the same tasks: 2 scales (as the replication), a 24x24 context view.
+    # DRAM (Ba et al. 2014) in the paper's form (see _DRAM) on the single-digit tasks ...
     "dram-cluttered60-6g": dict(**_DRAM, env_id="ClutteredMNIST-v0"),
-    "dram-cluttered100-6g": dict(**_DRAM, env_id="ClutteredMNIST100-v0", num_glimpses=6),
     "dram-cluttered100-8g": dict(**_DRAM, env_id="ClutteredMNIST100-v0"),
+    # ... and on its own multi-object tasks: two digits named in reading order, their sum.
+    "dram-pairs": dict(**_DRAM, env_id="ClutteredMNISTPairs-v0"),
+    "dram-addition": dict(**_DRAM, env_id="MNISTAddition-v0"),
     # L-DRAM: DRAM plus the supervised location loss (all examples labelled; see
-    # --location-labels for 1%, 5%, ...), its weight halving every 10,000 updates.
-    "ldram-cluttered100-6g": dict(
+    # --location-labels for 1%, 5%, ...), its weight halving every 10,000 updates; on seed
+    # 001's 200x200 canvases with 4-50 distractors.
+    "ldram-cluttered200var": {
         **_DRAM,
+        "context_size": 32,
+        "env_id": "ClutteredMNIST200Var-v0",
+        "location_loss_weight": 1.0,
+        "location_loss_half_life": 10_000.0,
+    },
+    # DRAM as first built here (RAM's glimpse network, 2 scales, fixed first glimpse), kept so
+    # that the two forms can be compared.
+    "dram-ram-glimpse-cluttered60-6g": dict(**_DRAM_RAM_GLIMPSE, env_id="ClutteredMNIST-v0"),
+    "dram-ram-glimpse-cluttered100-6g": dict(
+        **_DRAM_RAM_GLIMPSE, env_id="ClutteredMNIST100-v0", num_glimpses=6
+    ),
+    "dram-ram-glimpse-cluttered100-8g": dict(**_DRAM_RAM_GLIMPSE, env_id="ClutteredMNIST100-v0"),
+    "ldram-ram-glimpse-cluttered100-6g": dict(
+        **_DRAM_RAM_GLIMPSE,
         env_id="ClutteredMNIST100-v0",
         num_glimpses=6,
         location_loss_weight=1.0,
