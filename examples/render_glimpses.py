@@ -5,8 +5,11 @@
 
 Each frame shows the canvas, the path of glimpse centres, the squares of the current glimpse
 (one colour per scale) and, on the right, the k patches the agent actually receives. The
-``oracle`` policy walks towards the digit using the privileged ``info["bbox"]`` (a picture of
-what a trained agent should learn to do); ``random`` samples locations.
+``oracle`` policy walks towards the digit using the privileged ``info["bbox"]`` (on the
+multi-digit tasks, to each digit in reading order from ``info["bboxes"]``): a picture of what a
+trained agent should learn to do; ``random`` samples locations.
+
+    python examples/render_glimpses.py --env ClutteredMNISTPairs-v0 --out pairs.gif
 """
 
 from __future__ import annotations
@@ -22,11 +25,17 @@ import glimpse_env  # noqa: F401  (registers the environments)
 from glimpse_env.render import image_grid, save_gif, trajectory_frames
 
 
-def oracle_location(info: dict, canvas_size: int, step: int, steps: int) -> np.ndarray:
-    """Move from the centre to the digit centre (normalised) over the episode."""
-    x0, y0, x1, y1 = info["bbox"]
+def oracle_location(info: dict, canvas_size: int, step: int, per_digit: int) -> np.ndarray:
+    """Where the oracle looks after action ``step`` (0-based): from the centre towards the first
+    digit's centre (normalised), then straight to each later digit once the earlier one has had
+    its ``per_digit`` glimpses."""
+    boxes = info["bboxes"] if "bboxes" in info else [info["bbox"]]
+    digit = min((step + 1) // per_digit, len(boxes) - 1)
+    x0, y0, x1, y1 = boxes[digit]
     target = np.array([(x0 + x1) / canvas_size - 1, (y0 + y1) / canvas_size - 1])
-    return (target * min(1.0, (step + 1) / max(1, steps - 2))).astype(np.float32)
+    if digit > 0:
+        return target.astype(np.float32)
+    return (target * min(1.0, (step + 1) / max(1, per_digit - 2))).astype(np.float32)
 
 
 def main() -> None:
@@ -48,7 +57,7 @@ def main() -> None:
         obs, info = env.reset(seed=args.seed + episode)
         locations, glimpses = [obs["location"]], [obs["glimpse"]]
         canvas = base.canvas.copy()
-        for step in range(c.num_glimpses):
+        for step in range(c.episode_length):
             if args.policy == "oracle":
                 location = oracle_location(info, canvas.shape[1], step, c.num_glimpses)
             else:
@@ -64,7 +73,9 @@ def main() -> None:
             c.glimpse_size,
             c.num_scales,
             c.scale_factor,
-            caption=f"label {info['label']}",
+            caption=f"label {info['label']}"
+            if "labels" not in info
+            else "labels " + " ".join(str(v) for v in info["labels"]),
         )
         frames += episode_frames + [episode_frames[-1]] * 2  # linger on the last frame
         finals.append(episode_frames[-1])

@@ -97,6 +97,20 @@ def test_render_agent_example_draws_a_trained_checkpoint(tmp_path):
     assert _render_agent(tmp_path / "run" / "checkpoint.pt", tmp_path / "agent.gif") == 6
 
 
+def test_render_agent_draws_dram_reading_a_pair(tmp_path):
+    from agents.training.config import preset_config
+    from agents.training.trainer import Trainer
+
+    config = preset_config(
+        "dram-pairs", hidden=16, glimpse_hidden=8, location_hidden=8, dram_channels=2,
+        num_glimpses=2, batch_size=4, updates=1, final_eval_canvases=4, eval_batch_size=4,
+        mc_samples=2, eval_every=0, num_threads=1,
+    )  # fmt: skip
+    Trainer(config, tmp_path / "run", progress=False).train()
+    # 2 digits x 2 glimpses, the first chosen from the context: 4 frames.
+    assert _render_agent(tmp_path / "run" / "checkpoint.pt", tmp_path / "pairs.gif") == 4
+
+
 def test_window_corners_follow_the_affine_map():
     # A window of half the canvas, rotated by 90 degrees, centred right of the middle.
     theta = np.array([0.0, -0.5, 0.2, 0.5, 0.0, 0.0])
