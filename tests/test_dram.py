@@ -154,3 +154,22 @@ def test_addition_model_answers_nineteen_sums():
     config = preset_config("dram-addition", hidden=16, glimpse_hidden=8, location_hidden=8)
     model = build_agent(config, glimpse_shape(config))
     assert model.classifier.out_features == 19
+
+
+def test_warm_start_moves_a_digit_model_to_the_sums(tmp_path, capsys):
+    tiny = dict(hidden=16, glimpse_hidden=8, location_hidden=8, dram_channels=2, num_glimpses=2,
+                batch_size=4, updates=1, final_eval_canvases=4, eval_batch_size=4, mc_samples=2,
+                eval_every=0, num_threads=1)  # fmt: skip
+    pairs = preset_config("dram-pairs", **tiny)
+    Trainer(pairs, tmp_path / "pairs", progress=False).train()
+    parent = tmp_path / "pairs" / "checkpoint.pt"
+    addition = preset_config("dram-addition", **tiny, init_from=str(parent))
+    trainer = Trainer(addition, tmp_path / "addition", progress=False)
+    assert "10 classes, this task 19; it starts afresh" in capsys.readouterr().out
+    loaded = torch.load(parent, weights_only=True)["model"]
+    own = trainer.model.state_dict()
+    assert torch.equal(own["context_net.conv3.weight"], loaded["context_net.conv3.weight"])
+    assert own["classifier.weight"].shape == (19, 16)
+    other = preset_config("dram-addition", **{**tiny, "dram_channels": 3}, init_from=str(parent))
+    with pytest.raises(ValueError, match="dram_channels"):
+        Trainer(other, tmp_path / "other", progress=False)

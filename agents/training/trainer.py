@@ -196,15 +196,20 @@ class Trainer:
             raise ValueError(f"{path}: {error}") from None
 
     def _init_from(self, path: str) -> None:
-        """Start from the weights of a zoo file or checkpoint (fresh optimiser and schedule)."""
+        """Start from the weights of a zoo file or checkpoint (fresh optimiser and schedule).
+
+        The architecture must match, except the classifier's number of classes: a model moved to
+        a task with other answers (digits -> the 19 sums of MNISTAddition-v0) keeps everything
+        else and starts a fresh classifier, and the run log says so."""
         from agents.zoo import read_weights
 
         weights = read_weights(path)
         parent = weights.config
+        architecture = ("agent", "core", "glimpse_hidden", "location_hidden", "hidden")
+        if self.config.agent == "dram":
+            architecture += ("glimpse_network", "context_layers", "dram_channels")
         changed = [
-            name
-            for name in ("agent", "core", "glimpse_hidden", "location_hidden", "hidden")
-            if getattr(parent, name) != getattr(self.config, name)
+            name for name in architecture if getattr(parent, name) != getattr(self.config, name)
         ]
         if changed or glimpse_shape(parent) != self.glimpse_shape:
             raise ValueError(
@@ -212,8 +217,23 @@ class Trainer:
                 f"({', '.join(changed) or 'glimpse shape'}); start from a model of the same "
                 "architecture"
             )
+        state = dict(weights.state)
+        own = self.model.state_dict()
+        fresh = [
+            name
+            for name in ("classifier.weight", "classifier.bias")
+            if name in state and name in own and state[name].shape != own[name].shape
+        ]
+        if fresh:
+            for name in fresh:
+                state[name] = own[name]
+            classes = (weights.state["classifier.bias"].shape[0], own["classifier.bias"].shape[0])
+            print(
+                f"--init-from {path}: the classifier answers {classes[0]} classes, this task "
+                f"{classes[1]}; it starts afresh, every other weight is loaded"
+            )
         try:
-            self.model.load_state_dict(weights.state)
+            self.model.load_state_dict(state)
         except RuntimeError as error:
             raise ValueError(f"--init-from {path}: the weights do not fit: {error}") from None
         self.parent_lineage = {
