@@ -26,6 +26,7 @@ import pickle
 import time
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -218,14 +219,22 @@ class ValidAccuracyAndCheckpoints(BaseCallback):
 
     Args:
         clock_offset_s: seconds already spent before this call of ``learn`` (a resumed run).
+        on_evaluation: called as ``on_evaluation(timesteps, valid_error_pct)`` after each
+            validation evaluation (a sweep's report to its scheduler).
     """
 
     def __init__(
-        self, config: BaselineConfig, run_dir: Path, eval_canvases: int, clock_offset_s: float = 0.0
+        self,
+        config: BaselineConfig,
+        run_dir: Path,
+        eval_canvases: int,
+        clock_offset_s: float = 0.0,
+        on_evaluation: Callable[[int, float], None] | None = None,
     ) -> None:
         super().__init__()
         self.config, self.run_dir, self.eval_canvases = config, run_dir, eval_canvases
         self.clock_offset_s = clock_offset_s
+        self.on_evaluation = on_evaluation
         self._next_eval = config.eval_every
         self._next_save = config.checkpoint_every
         self.started = time.perf_counter()
@@ -241,9 +250,11 @@ class ValidAccuracyAndCheckpoints(BaseCallback):
         self._next_save = (done // self.config.checkpoint_every + 1) * self.config.checkpoint_every
 
     def _on_step(self) -> bool:
+        evaluated = None
         if self.num_timesteps >= self._next_eval:
             self._next_eval += self.config.eval_every
             result = evaluate_baseline(self.model, self.config, self.eval_canvases, "valid")
+            evaluated = result.error_pct
             self.logger.record("valid/accuracy", 1 - result.errors / result.total)
             self.logger.record("valid/error_pct", result.error_pct)
             image = Image(trajectory_image(result, self.config), "HWC")
@@ -260,6 +271,8 @@ class ValidAccuracyAndCheckpoints(BaseCallback):
         if self.num_timesteps >= self._next_save:
             self._next_save += self.config.checkpoint_every
             save_checkpoint(self.model, self.run_dir, self.elapsed())
+        if evaluated is not None and self.on_evaluation is not None:
+            self.on_evaluation(int(self.num_timesteps), evaluated)
         return True
 
 
@@ -402,9 +415,33 @@ class BaselineResult:
     interrupted: bool = False
 
 
+def apply_hyper_overrides(hyper: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``hyper`` with ``overrides`` applied; ``"policy.NAME"`` keys go into ``policy_kwargs``
+    (``policy.lstm_hidden_size=128``, ``policy.features_extractor_class=flatten``).
+
+    Raises:
+        ValueError: a name that is neither a key of ``hyper`` nor ``policy.*``.
+    """
+    unknown = sorted(n for n in overrides if not n.startswith("policy.") and n not in hyper)
+    if unknown:
+        raise ValueError(f"{unknown} are not SB3 settings here; known: {sorted(hyper)}")
+    merged = {**hyper, "policy_kwargs": dict(hyper.get("policy_kwargs", {}))}
+    for name, value in overrides.items():
+        if name.startswith("policy."):
+            merged["policy_kwargs"][name.removeprefix("policy.")] = value
+        else:
+            merged[name] = value
+    return merged
+
+
 def train_baseline(
-    config: BaselineConfig, run_dir: Path, progress: bool = True, resume: bool = False
-) -> BaselineResult:
+    config: BaselineConfig,
+    run_dir: Path,
+    progress: bool = True,
+    resume: bool = False,
+    on_evaluation: Callable[[int, float], None] | None = None,
+    final_evaluation: bool = True,
+) -> BaselineResult | None:
     """Train, save ``run_dir/model.zip``, evaluate on the valid and test canvases, write
     ``final.json``
     and ``trajectories.png`` (the final policy's glimpse paths on the first 16 test canvases).
@@ -415,6 +452,10 @@ def train_baseline(
     the steps actually taken. ``resume=True`` continues ``run_dir``'s last checkpoint up to
     ``config.timesteps`` (the clock goes on from the checkpoint's; the environments restart
     with fresh episodes, so a resumed run is not step-for-step the uninterrupted one).
+
+    ``on_evaluation(timesteps, valid_error_pct)`` is called after each periodic validation
+    evaluation; with ``final_evaluation=False`` (a sweep's trial) the run ends with its
+    checkpoint, returns None and never reads the test canvases.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     venv, _ = make_vec_env(config, config.num_envs, "train")
@@ -431,7 +472,7 @@ def train_baseline(
         write_json_atomic(run_dir / "config.json", config.to_dict())
         model = make_model(config, venv, tensorboard_log=str(run_dir))
     callback = ValidAccuracyAndCheckpoints(
-        config, run_dir, min(2000, config.eval_canvases), clock_offset_s
+        config, run_dir, min(2000, config.eval_canvases), clock_offset_s, on_evaluation
     )
     remaining = max(config.timesteps - model.num_timesteps, 0)
     interrupted = False
@@ -445,6 +486,8 @@ def train_baseline(
         print(f"interrupted at {model.num_timesteps} steps: checkpointing and evaluating")
     train_seconds = callback.elapsed()
     save_checkpoint(model, run_dir, train_seconds)
+    if not final_evaluation:
+        return None
     valid = evaluate_baseline(model, config, config.eval_canvases, "valid")
     result = evaluate_baseline(model, config, config.eval_canvases, "test")
     wall_clock_s = callback.elapsed()

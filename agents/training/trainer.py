@@ -23,6 +23,7 @@ from __future__ import annotations
 import signal
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -124,6 +125,9 @@ class Trainer:
         run_dir: where logs and checkpoints go.
         checkpoint: a loaded checkpoint to continue from (see :meth:`from_checkpoint`).
         progress: show a tqdm progress bar.
+        on_evaluation: called as ``on_evaluation(update, valid_error_pct)`` after every periodic
+            validation evaluation, once its checkpoints are written (a sweep reports it to its
+            scheduler, :mod:`agents.sweep`).
     """
 
     def __init__(
@@ -132,10 +136,12 @@ class Trainer:
         run_dir: str | Path,
         checkpoint: dict[str, Any] | None = None,
         progress: bool = True,
+        on_evaluation: Callable[[int, float], None] | None = None,
     ) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
         self.progress = progress
+        self.on_evaluation = on_evaluation
         if config.num_threads > 0:
             torch.set_num_threads(config.num_threads)
         self.device = torch.device(config.device)
@@ -333,9 +339,10 @@ class Trainer:
         )  # fmt: skip
 
     # ---- the loop ----------------------------------------------------------------------
-    def train(self) -> TrainResult:
+    def train(self, final_evaluation: bool = True) -> TrainResult:
         """Train to ``config.updates`` (evaluating on ``valid`` every ``eval_every`` updates),
-        then evaluate on ``valid`` and ``test``.
+        then evaluate on ``valid`` and ``test`` (unless ``final_evaluation`` is False: a sweep's
+        trials decide on their periodic ``valid`` errors and never read ``test``).
 
         Ctrl-C stops after the current update with a checkpoint (``interrupted=True``); a NaN
         loss raises :class:`TrainingDiverged` and leaves the last checkpoint as it was.
@@ -388,8 +395,10 @@ class Trainer:
                         bar.set_postfix(
                             acc=f"{running_accuracy:.3f}", lr=f"{scalars['train/lr']:.1e}"
                         )
+                    evaluated = None
                     if config.eval_every and self.update % config.eval_every == 0:
                         result = self.evaluate("greedy", config.eval_canvases, "valid")
+                        evaluated = result.error_pct
                         log.scalars(
                             self.update,
                             {
@@ -407,16 +416,19 @@ class Trainer:
                             self.save_checkpoint(self.run_dir / BEST_FILE)
                     if self.update % config.checkpoint_every == 0:
                         self.save_checkpoint()
+                    if evaluated is not None and self.on_evaluation is not None:
+                        self.on_evaluation(self.update, evaluated)
                     if stop.requested:
                         interrupted = True
                         break
         finally:
             bar.close()
         path = self.save_checkpoint()
-        if interrupted:
-            tqdm.write(f"Saved {path} at update {self.update}; continue with --resume {path}")
+        if interrupted or not final_evaluation:
+            if interrupted:
+                tqdm.write(f"Saved {path} at update {self.update}; continue with --resume {path}")
             log.close()
-            return TrainResult(self.run_dir, self.update, True, self._clock())
+            return TrainResult(self.run_dir, self.update, interrupted, self._clock())
         valid_greedy, valid_mc = self.final_evaluation(config.final_eval_canvases, "valid")
         greedy, mc = self.final_evaluation(config.final_eval_canvases, "test")
         self._clock()

@@ -1,0 +1,366 @@
+"""``train/sweep.py`` / ``glimpse-sweep``: hyper-parameter sweeps on Ray Tune.
+
+    python train/sweep.py --agent ram --preset ram-cluttered60-6g \\
+        --space 'location_std=loguniform(0.05,0.3)' --space 'lr=loguniform(3e-4,3e-3)' \\
+        --num-samples 12 --updates 3000
+    python train/sweep.py --agent recurrent-ppo --env-id ClutteredMNIST-v0 --timesteps 300000 \\
+        --space-file sweeps/recurrent_ppo.yaml
+    python train/sweep.py ... --address auto --storage /shared/sweeps   # on a Ray cluster
+
+Every trial is an ordinary training run (see :mod:`agents.sweep.trial`) that reports its
+validation error at each evaluation; Optuna's TPE proposes the values (Ray's random/grid
+variant generator when the space has a ``grid``), ASHA stops the trials that trail at a rung.
+Test digits are never read, except by ``--retrain-best`` after the choice is made.
+
+Writes ``<storage>/<name>/``: ``runs/<trial id>/`` (each trial's run directory: config,
+checkpoints, TensorBoard events), ``ray/`` (Ray's own experiment state), ``trials.json`` (every
+trial's values, reports and whether ASHA stopped it), ``best.json`` (the chosen values and their
+validation error) and ``sweep.png`` (validation error over the swept values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from agents.sweep.space import Dimension, build_space, to_tune
+from agents.sweep.trial import AGENTS, ATTENTION_AGENTS, METRIC, PROGRESS, TrialSpec, run_trial
+from glimpse_env.atomic import write_json_atomic
+
+SEARCHERS = ("optuna", "random")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="train/sweep.py",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    what = parser.add_argument_group("what to train")
+    what.add_argument("--agent", choices=AGENTS, required=True)
+    what.add_argument("--preset", help="the attention agent's preset (ram-cluttered60-6g, ...)")
+    what.add_argument("--env-id", help="the SB3 baseline's task (default ClutteredMNIST-v0)")
+    what.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="a field every trial sets (repeatable), e.g. --set batch_size=64",
+    )  # fmt: skip
+    what.add_argument("--seed", type=int, default=0, help="every trial's seed")
+    space = parser.add_argument_group("search space")
+    space.add_argument(
+        "--space", action="append", default=[], metavar="NAME=DIST(ARGS)",
+        help="loguniform(a,b), uniform(a,b), choice(x,y,...) or grid(x,y,...) (repeatable)",
+    )  # fmt: skip
+    space.add_argument("--space-file", help="the space as a YAML or JSON mapping")
+    budget = parser.add_argument_group("budget and scheduling")
+    budget.add_argument("--updates", type=int, help="attention agents: updates per trial, at most")
+    budget.add_argument("--timesteps", type=int, help="SB3 baselines: env steps per trial")
+    budget.add_argument(
+        "--eval-every", type=int,
+        help="updates / env steps between validation reports (default: budget / 4)",
+    )  # fmt: skip
+    budget.add_argument("--eval-canvases", type=int, default=1000, help="validation canvases")
+    budget.add_argument("--num-samples", type=int, default=10, help="trials (per grid point)")
+    budget.add_argument("--searcher", choices=SEARCHERS, default="optuna")
+    budget.add_argument(
+        "--grace", type=int, help="ASHA: progress before a trial can be stopped (default eval)"
+    )
+    budget.add_argument("--reduction-factor", type=float, default=2.0, help="ASHA's eta")
+    resources = parser.add_argument_group("resources")
+    resources.add_argument("--max-concurrent", type=int, help="trials at once (default: fit)")
+    resources.add_argument("--cpus-per-trial", type=float, default=1.0)
+    resources.add_argument("--gpus-per-trial", type=float, default=0.0, help="may be fractional")
+    resources.add_argument(
+        "--address", help="connect to a running Ray cluster ('auto'); default: start a local Ray"
+    )
+    resources.add_argument(
+        "--num-cpus", type=int, help="CPUs of the local Ray (default: this machine's cores)"
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument("--storage", default="runs/sweeps", help="shared path on a cluster")
+    out.add_argument("--name", help="the sweep's directory name (default: agent-preset-time)")
+    out.add_argument(
+        "--resume", action="store_true", help="continue the sweep of --name where it stopped"
+    )
+    out.add_argument(
+        "--retrain-best", action="store_true",
+        help="then train the best values to full length (--retrain-updates / --retrain-"
+        "timesteps, default the preset's) and evaluate on valid and test",
+    )  # fmt: skip
+    out.add_argument("--retrain-updates", type=int)
+    out.add_argument("--retrain-timesteps", type=int)
+    out.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Ray's output")
+    return parser
+
+
+def _fixed(items: list[str]) -> dict[str, Any]:
+    fixed: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--set takes NAME=VALUE, got {item!r}")
+        try:
+            fixed[name] = json.loads(value)
+        except json.JSONDecodeError:
+            fixed[name] = value
+    return fixed
+
+
+def _spec(args: argparse.Namespace, root: Path) -> TrialSpec:
+    attention = args.agent in ATTENTION_AGENTS
+    budget = args.updates if attention else args.timesteps
+    flag = "--updates" if attention else "--timesteps"
+    if budget is None:
+        raise ValueError(f"agent {args.agent!r} needs {flag} (the most a trial may run)")
+    other = args.timesteps if attention else args.updates
+    if other is not None:
+        raise ValueError(f"agent {args.agent!r} takes {flag}, not the other budget flag")
+    if args.env_id is not None and attention:
+        raise ValueError("--env-id is for the SB3 baselines; attention agents take --preset")
+    eval_every = args.eval_every or max(1, budget // 4)
+    threads = max(1, int(args.cpus_per_trial))
+    return TrialSpec(
+        agent=args.agent, preset=args.preset, env_id=args.env_id, budget=budget,
+        eval_every=eval_every, eval_canvases=args.eval_canvases, runs_dir=str(root / "runs"),
+        fixed=_fixed(args.set), seed=args.seed, num_threads=threads,
+        device="cuda" if args.gpus_per_trial > 0 else "cpu",
+    )  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; a bad argument is one line on stderr and exit status 2."""
+    args = _parser().parse_args(argv)
+    try:
+        name = args.name or "-".join(
+            [args.agent, args.preset or args.env_id or "ClutteredMNIST-v0",
+             time.strftime("%Y%m%d-%H%M%S")]
+        )  # fmt: skip
+        root = Path(args.storage).resolve() / name
+        spec = _spec(args, root)
+        dimensions = build_space(args.space, args.space_file)
+        spec.check([d.name for d in dimensions])
+        if args.resume and not (root / "ray").is_dir():
+            raise ValueError(f"--resume: no sweep at {root} (give the --name it was run with)")
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    results = run_sweep(args, spec, dimensions, root)
+    best = summarise(results, dimensions, spec, root)
+    if best is None:
+        print("error: no trial reported a validation error", file=sys.stderr)
+        return 1
+    print(f"best: {json.dumps(best['params'])} valid error {best['valid_error']:.2f}% "
+          f"({best['trial_id']}, {best['progress']} {best['progress_unit']})")  # fmt: skip
+    print(f"wrote {root / 'trials.json'}, {root / 'best.json'} and {root / 'sweep.png'}")
+    if args.retrain_best:
+        retrain(spec, best, root, args)
+    return 0
+
+
+def run_sweep(
+    args: argparse.Namespace, spec: TrialSpec, dimensions: list[Dimension], root: Path
+) -> list[dict[str, Any]]:
+    """Start (or join) Ray, run the trials, return every trial's record."""
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    if args.address:
+        ray.init(address=args.address, log_to_driver=args.verbose > 1)
+    else:
+        ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=args.verbose > 1)
+    cpus = ray.cluster_resources().get("CPU", 1)
+    concurrent = args.max_concurrent or max(1, int(cpus // max(args.cpus_per_trial, 1e-9)))
+    grid = any(d.dist == "grid" for d in dimensions)
+    searcher = None
+    if args.searcher == "optuna" and not grid:
+        from ray.tune.search.optuna import OptunaSearch
+
+        searcher = OptunaSearch(seed=args.seed)
+    elif args.searcher == "optuna":
+        print("the space has a grid: Ray's grid/random generator replaces Optuna's TPE")
+    scheduler = ASHAScheduler(
+        time_attr=PROGRESS, max_t=spec.budget, grace_period=args.grace or spec.eval_every,
+        reduction_factor=args.reduction_factor,
+    )  # fmt: skip
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, spec=spec),
+        {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
+    )
+    storage = str(root)
+    if args.resume:
+        tuner = tune.Tuner.restore(
+            str(root / "ray"), trainable, resume_unfinished=True, restart_errored=True
+        )
+    else:
+        root.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(
+            root / "sweep.json",
+            {"command": " ".join(sys.argv), "spec": spec.__dict__,
+             "space": [str(d) for d in dimensions], "searcher": "optuna" if searcher else "basic",
+             "max_concurrent": concurrent, "cpus_per_trial": args.cpus_per_trial,
+             "gpus_per_trial": args.gpus_per_trial},
+        )  # fmt: skip
+        tuner = tune.Tuner(
+            trainable,
+            param_space=to_tune(dimensions),
+            tune_config=tune.TuneConfig(
+                metric=METRIC, mode="min", search_alg=searcher, scheduler=scheduler,
+                num_samples=args.num_samples, max_concurrent_trials=concurrent,
+            ),
+            run_config=tune.RunConfig(
+                name="ray", storage_path=storage, verbose=args.verbose,
+                failure_config=tune.FailureConfig(max_failures=2),
+            ),
+        )  # fmt: skip
+    grid_results = tuner.fit()
+    records = []
+    for result in grid_results:
+        history = result.metrics_dataframe
+        reports = []
+        if history is not None and METRIC in history:
+            reports = [
+                {PROGRESS: int(p), METRIC: float(e)}
+                for p, e in zip(history[PROGRESS], history[METRIC], strict=True)
+            ]
+        params = {d.name: result.config.get(d.name) for d in dimensions}
+        run_dir = (result.metrics or {}).get("run_dir")
+        records.append(
+            {
+                "trial_id": Path(run_dir).name if run_dir else None,
+                "params": params,
+                "reports": reports,
+                "error": str(result.error) if result.error else None,
+            }
+        )
+    ray.shutdown()
+    return records
+
+
+def summarise(
+    records: list[dict[str, Any]], dimensions: list[Dimension], spec: TrialSpec, root: Path
+) -> dict[str, Any] | None:
+    """Write ``trials.json``, ``best.json`` and ``sweep.png``; return the best trial.
+
+    The best trial has the lowest validation error at its last report among the trials that ran
+    the whole budget (ASHA's survivors), else among all."""
+    unit = "updates" if spec.agent in ATTENTION_AGENTS else "env steps"
+    trials = []
+    for record in records:
+        reports = record["reports"]
+        last = reports[-1] if reports else None
+        trial_id = record["trial_id"]
+        trials.append(
+            {
+                **record,
+                "run_dir": str(Path(spec.runs_dir) / trial_id) if trial_id else None,
+                "progress": last[PROGRESS] if last else 0,
+                "progress_unit": unit,
+                "valid_error": last[METRIC] if last else None,
+                "stopped_early": bool(last) and last[PROGRESS] < spec.last_report,
+            }
+        )
+    write_json_atomic(root / "trials.json", trials)
+    scored = [t for t in trials if t["valid_error"] is not None]
+    if not scored:
+        return None
+    complete = [t for t in scored if not t["stopped_early"]] or scored
+    best = min(complete, key=lambda t: t["valid_error"])
+    write_json_atomic(root / "best.json", best)
+    plot_sweep(trials, dimensions, root / "sweep.png", best)
+    return best
+
+
+def plot_sweep(
+    trials: list[dict[str, Any]], dimensions: list[Dimension], path: Path, best: dict[str, Any]
+) -> None:
+    """Validation error over the first two numeric dimensions (colour), or over the one."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    numeric = [d for d in dimensions if d.dist in ("loguniform", "uniform")] or [
+        d for d in dimensions if all(isinstance(a, (int, float)) for a in d.args)
+    ]
+    shown = [t for t in trials if t["valid_error"] is not None]
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    if len(numeric) >= 2:
+        x, y = numeric[0], numeric[1]
+        for stopped, marker in ((False, "o"), (True, "X")):
+            group = [t for t in shown if t["stopped_early"] == stopped]
+            if not group:
+                continue
+            points = ax.scatter(
+                [t["params"][x.name] for t in group], [t["params"][y.name] for t in group],
+                c=[t["valid_error"] for t in group], marker=marker, s=70, cmap="viridis_r",
+                vmin=min(t["valid_error"] for t in shown),
+                vmax=max(t["valid_error"] for t in shown),
+                label="stopped by ASHA" if stopped else "ran the whole budget",
+            )  # fmt: skip
+        fig.colorbar(points, ax=ax, label="validation error at last report (%)")
+        ax.scatter([best["params"][x.name]], [best["params"][y.name]], s=260, facecolors="none",
+                   edgecolors="red", label="best")  # fmt: skip
+        ax.set_xlabel(x.name)
+        ax.set_ylabel(y.name)
+        ax.set_xscale("log" if x.dist == "loguniform" else "linear")
+        ax.set_yscale("log" if y.dist == "loguniform" else "linear")
+        if x.dist in ("loguniform", "uniform"):  # the whole searched range, not just the draws
+            ax.set_xlim(*x.args)
+        if y.dist in ("loguniform", "uniform"):
+            ax.set_ylim(*y.args)
+    elif numeric:
+        x = numeric[0]
+        ax.scatter([t["params"][x.name] for t in shown], [t["valid_error"] for t in shown])
+        ax.set_xlabel(x.name)
+        ax.set_ylabel("validation error at last report (%)")
+        ax.set_xscale("log" if x.dist == "loguniform" else "linear")
+    else:
+        labels = [json.dumps(t["params"]) for t in shown]
+        ax.barh(range(len(shown)), [t["valid_error"] for t in shown])
+        ax.set_yticks(range(len(shown)), labels, fontsize=7)
+        ax.set_xlabel("validation error at last report (%)")
+    ax.legend(fontsize=8, loc="best")
+    ax.set_title(f"{len(shown)} trials; circles ran the whole budget", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def retrain(spec: TrialSpec, best: dict[str, Any], root: Path, args: argparse.Namespace) -> None:
+    """Train the best values to full length in ``<root>/best/`` and evaluate on valid and
+    test (the one place a sweep reads test digits, after the choice)."""
+    run_dir = root / "best"
+    if spec.agent in ATTENTION_AGENTS:
+        from agents.training.config import preset_config
+        from agents.training.trainer import Trainer
+
+        assert spec.preset is not None
+        full = preset_config(spec.preset)
+        config = spec.train_config(
+            best["params"], updates=args.retrain_updates or full.updates,
+            eval_every=full.eval_every, checkpoint_every=full.checkpoint_every,
+            eval_canvases=full.eval_canvases,
+        )  # fmt: skip
+        result = Trainer(config, run_dir, progress=True).train()
+        print(f"retrained {json.dumps(best['params'])}: {result.greedy}; {result.mc} ({run_dir})")
+    else:
+        from agents.sb3.baselines import train_baseline
+
+        config = spec.baseline_config(
+            best["params"], timesteps=args.retrain_timesteps or spec.budget
+        )
+        outcome = train_baseline(config, run_dir, progress=True)
+        assert outcome is not None
+        print(f"retrained {json.dumps(best['params'])}: {outcome.valid}; {outcome.test}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Sweeps: the search-space syntax, and a tiny real sweep on a local Ray (2 trials, ASHA)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agents.sweep.space import Dimension, build_space, load_space_file, parse_dimension
+from agents.sweep.trial import TrialSpec
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_flags_parse_into_dimensions():
+    assert parse_dimension("lr=loguniform(3e-4,3e-3)") == Dimension(
+        "lr", "loguniform", (3e-4, 3e-3)
+    )
+    assert parse_dimension(" core = choice(lstm, rnn) ").args == ("lstm", "rnn")
+    assert parse_dimension("num_glimpses=grid(6,8)").args == (6, 8)
+    assert (
+        parse_dimension("policy.lstm_hidden_size=choice(64,128)").name == "policy.lstm_hidden_size"
+    )
+
+
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("lr", "look like name=dist"),
+        ("lr=normal(0,1)", "unknown distribution 'normal'"),
+        ("lr=loguniform(0,1)", "loguniform needs low > 0"),
+        ("lr=uniform(2,1)", "need low < high"),
+        ("lr=uniform(1)", "takes two numbers"),
+        ("lr=choice()", "needs at least one value"),
+    ],
+)
+def test_bad_flags_name_the_problem(text, match):
+    with pytest.raises(ValueError, match=match):
+        parse_dimension(text)
+
+
+def test_space_files_in_yaml_and_json(tmp_path):
+    yaml_file = tmp_path / "space.yaml"
+    yaml_file.write_text("lr: loguniform(1e-4, 1e-3)\nlocation_std: {uniform: [0.05, 0.3]}\n")
+    assert load_space_file(yaml_file) == [
+        Dimension("lr", "loguniform", (1e-4, 1e-3)),
+        Dimension("location_std", "uniform", (0.05, 0.3)),
+    ]
+    json_file = tmp_path / "space.json"
+    json_file.write_text(json.dumps({"lr": {"grid": [1e-3, 3e-3]}}))
+    # A flag replaces the file's entry of the same name.
+    space = build_space(["lr=choice(0.01)"], json_file)
+    assert space == [Dimension("lr", "choice", (0.01,))]
+    with pytest.raises(ValueError, match="nothing to sweep"):
+        build_space([])
+    (tmp_path / "bad.yaml").write_text("- not\n- a mapping\n")
+    with pytest.raises(ValueError, match="expected a mapping"):
+        load_space_file(tmp_path / "bad.yaml")
+
+
+def test_unknown_fields_fail_before_any_trial(tmp_path):
+    spec = TrialSpec("ram", "ram-quickstart", None, 10, 5, 10, str(tmp_path))
+    with pytest.raises(ValueError, match="not fields of TrainConfig"):
+        spec.check(["learning_rate"])
+    sb3 = TrialSpec("recurrent-ppo", None, None, 10, 5, 10, str(tmp_path))
+    with pytest.raises(ValueError, match="not SB3 settings"):
+        sb3.check(["lr"])
+    sb3.check(["learning_rate", "policy.lstm_hidden_size"])
+    with pytest.raises(ValueError, match="would never report"):
+        TrialSpec("ram", "ram-quickstart", None, 10, 20, 10, str(tmp_path))
+
+
+def test_command_line_errors_are_one_line(tmp_path):
+    from agents.sweep.cli import main
+
+    base = ["--storage", str(tmp_path), "--space", "lr=loguniform(1e-4,1e-3)"]
+    assert main(["--agent", "ram", "--preset", "ram-quickstart", *base]) == 2  # no --updates
+    assert main(["--agent", "ram", "--preset", "ram-quickstart", "--updates", "4", "--space",
+                 "lr=oops"]) == 2  # fmt: skip
+    assert main(["--agent", "ppo", "--updates", "4", *base]) == 2  # SB3 takes --timesteps
+
+
+def test_a_tiny_sweep_runs_and_asha_stops_the_trailing_trial(tmp_path):
+    """Two trials in grid order on a local Ray with one CPU: the first learns (lr 3e-3), the
+    second cannot (lr 1e-7) and trails it at the first rung, so ASHA stops it there."""
+    ray = pytest.importorskip("ray", reason="the sweep extra (ray[tune]) is not installed")
+    del ray
+    command = [
+        sys.executable, "train/sweep.py", "--agent", "ram", "--preset", "ram-quickstart",
+        "--space", "lr=grid(3e-3,1e-7)", "--set", "env_id=MNIST-v0", "--set", "min_lr=1e-8",
+        "--set", "hidden=32", "--set", "glimpse_hidden=16", "--set", "location_hidden=16",
+        "--set", "batch_size=32", "--set", "num_glimpses=3", "--set", "lr_decay=1.0",
+        "--updates", "60", "--eval-every", "20", "--eval-canvases", "200",
+        "--num-samples", "1", "--max-concurrent", "1", "--num-cpus", "1", "--verbose", "0",
+        "--storage", str(tmp_path), "--name", "tiny",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert 'best: {"lr": 0.003}' in done.stdout
+    root = tmp_path / "tiny"
+    trials = {t["params"]["lr"]: t for t in json.loads((root / "trials.json").read_text())}
+    learner, stuck = trials[3e-3], trials[1e-7]
+    assert [r["progress"] for r in learner["reports"]] == [20, 40, 60]
+    assert not learner["stopped_early"] and learner["valid_error"] < 80.0  # chance: 90%
+    assert stuck["stopped_early"] and [r["progress"] for r in stuck["reports"]] == [20]
+    assert json.loads((root / "best.json").read_text())["params"] == {"lr": 3e-3}
+    # Each trial is an ordinary run directory: config, checkpoint, TensorBoard events.
+    run = Path(learner["run_dir"])
+    assert json.loads((run / "config.json").read_text())["lr"] == 3e-3
+    assert (run / "checkpoint.pt").is_file() and list(run.glob("events.out.tfevents.*"))
+    assert not (run / "final.json").exists()  # trials never evaluate on test
+    assert (root / "sweep.png").stat().st_size > 0
