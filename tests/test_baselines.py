@@ -118,39 +118,15 @@ def test_compare_agents_tabulates_attention_and_sb3_runs(tmp_path):
     assert (results / "comparison.png").stat().st_size > 0
 
 
-def test_tune_baseline_scores_every_combination_and_appends(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    repo = Path(__file__).resolve().parents[1]
-    out = tmp_path / "tuning.json"
-    command = [sys.executable, "benchmarks/tune_baseline.py", "--algo", "ppo", "--env", "MNIST-v0"]
-    command += ["--timesteps", "96", "--num-envs", "8", "--eval-canvases", "40", "--json", str(out)]
-    grid = ["--grid", "n_steps=6", "batch_size=48", "learning_rate=1e-3,3e-4"]
-    grid += ["policy.net_arch=[16]", "policy.features_extractor_class=flatten"]
-    done = subprocess.run([*command, *grid], cwd=repo, capture_output=True, text=True, check=True)
-    records = json.loads(out.read_text())
-    assert [r["overrides"]["learning_rate"] for r in records] == [1e-3, 3e-4]
-    assert all(r["overrides"]["policy.net_arch"] == [16] for r in records)
-    # Selection reads the validation split only: each error is a count out of 40 canvases.
-    assert all(r["valid_canvases"] == 40 and "test_error" not in r for r in records)
-    assert all(abs(r["valid_error"] * 40 / 100 - round(r["valid_error"] * 40 / 100)) < 1e-9
-               for r in records)  # fmt: skip
-    ranked = done.stdout.split("best first:")[1].strip().splitlines()
-    errors = [float(line.split("%")[0]) for line in ranked]
-    assert errors == sorted(r["valid_error"] for r in records)
-    bad = subprocess.run([*command, "--grid", "nope=1"], cwd=repo, capture_output=True, text=True)
-    assert bad.returncode != 0 and "nope" in bad.stderr
-
-
-def test_grid_overrides_reach_policy_kwargs_without_touching_the_preset():
-    from benchmarks.tune_baseline import apply_overrides
+def test_hyper_overrides_reach_policy_kwargs_without_touching_the_preset():
+    from agents.sb3.baselines import apply_hyper_overrides
 
     preset = {"learning_rate": 3e-4, "policy_kwargs": {"net_arch": [256]}}
-    merged = apply_overrides(preset, {"learning_rate": 1e-3, "policy.net_arch": [16]})
+    merged = apply_hyper_overrides(preset, {"learning_rate": 1e-3, "policy.net_arch": [16]})
     assert merged == {"learning_rate": 1e-3, "policy_kwargs": {"net_arch": [16]}}
     assert preset["policy_kwargs"] == {"net_arch": [256]}
+    with pytest.raises(ValueError, match="nope"):
+        apply_hyper_overrides(preset, {"nope": 1})
 
 
 def test_glimpse_features_see_stacked_and_single_observations():
