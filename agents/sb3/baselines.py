@@ -377,13 +377,13 @@ def load_model(
 #: LSTM between actor and critic (critic gradients stop at the LSTM, as in sb3-contrib).
 #:
 #: How they were chosen (results/comparison_notes.md has the figures): a 300k-step grid over
-#: learning_rate x ent_coef (results/sweeps/legacy_grid_*_ClutteredMNIST-v0.json) could not
-#: tell points apart, so candidates were trained at full length on ClutteredMNIST-v0 and
-#: selected on 10,000 test canvases of another stream (``--eval-seed 7``) than the reported one. learning_rate 1e-3
-#: was no better than 3e-4 at 0.5-0.9M steps; ``gae_lambda=0.5, ent_coef=0.05`` beat
-#: ``0.95, 0.01`` for both algorithms (the wider entropy bonus keeps the label head from
-#: collapsing onto a few classes; the shorter lambda gives the label chosen at non-final steps,
-#: which the env ignores, less of the episode's reward noise).
+#: learning_rate x ent_coef (results/sweeps/legacy_grid_*_ClutteredMNIST-v0.json) could not tell
+#: points apart, so candidates were trained at full length on ClutteredMNIST-v0 and selected on
+#: 10,000 test canvases of another stream (``--eval-seed 7``) than the reported one. learning_rate
+#: 1e-3 was no better than 3e-4 at 0.5-0.9M steps; ``gae_lambda=0.5, ent_coef=0.05`` beat ``0.95,
+#: 0.01`` for both algorithms (the wider entropy bonus keeps the label head from collapsing onto a
+#: few classes; the shorter lambda gives the label chosen at non-final steps, which the env ignores,
+#: less of the episode's reward noise).
 _PPO_COMMON: dict[str, Any] = dict(
     n_steps=36, batch_size=576, n_epochs=4, learning_rate=3e-4, gamma=0.99, gae_lambda=0.5,
     ent_coef=0.05,
