@@ -184,3 +184,29 @@ def test_sb3_adapter_offers_the_sums_as_labels():
     venv = GlimpseSB3VecEnv.from_id("MNISTAddition-v0", num_envs=2)
     assert venv.action_space.nvec.tolist()[-1] == 19
     assert GlimpseSB3VecEnv.from_id("ClutteredMNISTPairs-v0", 2).action_space.nvec[-1] == 10
+
+
+def test_an_episode_counts_as_right_only_when_every_digit_is():
+    from agents.training.evaluate import evaluate
+    from glimpse_env.envs.vector import GlimpseVectorEnv
+
+    env = GlimpseVectorEnv(
+        10, output="torch", canvas_size=100, num_digits=2, num_glimpses=1, split="valid"
+    )
+
+    def answer(right_digits):
+        def play(env, first, sample, generator):
+            truth = env.episodes.answers.clone()
+            logits = torch.nn.functional.one_hot(truth, 10).float()
+            for digit in range(2):
+                if digit not in right_digits:
+                    logits[:, digit] = torch.nn.functional.one_hot((truth[:, digit] + 1) % 10, 10)
+            return logits, torch.zeros(env.num_envs, 2, 2)
+
+        return play
+
+    model = torch.nn.Linear(1, 1)
+    assert evaluate(model, env, answer({0, 1}), 30).errors == 0
+    assert evaluate(model, env, answer({0}), 30).errors == 30
+    result = evaluate(model, env, answer({1}), 30)
+    assert result.errors == 30 and len(result.examples.labels[0]) == 2  # captions "37"-style
