@@ -113,3 +113,11 @@ def test_a_tiny_sweep_runs_and_asha_stops_the_trailing_trial(tmp_path):
     assert (run / "checkpoint.pt").is_file() and list(run.glob("events.out.tfevents.*"))
     assert not (run / "final.json").exists()  # trials never evaluate on test
     assert (root / "sweep.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("name", ["ram_std_lr.yaml", "recurrent_ppo.yaml"])
+def test_example_spaces_name_real_settings(name, tmp_path):
+    space = load_space_file(REPO / "examples" / "sweeps" / name)
+    agent = "ram" if name.startswith("ram") else "recurrent-ppo"
+    preset = "ram-cluttered60-6g" if agent == "ram" else None
+    TrialSpec(agent, preset, None, 100, 50, 10, str(tmp_path)).check([d.name for d in space])
