@@ -113,6 +113,7 @@ def test_a_tiny_sweep_runs_and_asha_stops_the_trailing_trial(tmp_path):
     assert (run / "checkpoint.pt").is_file() and list(run.glob("events.out.tfevents.*"))
     assert not (run / "final.json").exists()  # trials never evaluate on test
     assert (root / "sweep.png").stat().st_size > 0
+    assert "stopped by ASHA" in (root / "trials.md").read_text()
 
 
 @pytest.mark.parametrize("name", ["ram_std_lr.yaml", "recurrent_ppo.yaml"])

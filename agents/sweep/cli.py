@@ -135,6 +135,13 @@ def _spec(args: argparse.Namespace, root: Path) -> TrialSpec:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; a bad argument is one line on stderr and exit status 2."""
+    if argv is None:
+        argv = sys.argv[1:]
+    if list(argv[:1]) == ["--table"]:  # rewrite trials.md of finished sweeps
+        for directory in argv[1:]:
+            trials = json.loads((Path(directory) / "trials.json").read_text())
+            write_trials_table(trials, Path(directory) / "trials.md")
+        return 0
     args = _parser().parse_args(argv)
     try:
         name = args.name or "-".join(
@@ -275,7 +282,33 @@ def summarise(
     best = min(complete, key=lambda t: t["valid_error"])
     write_json_atomic(root / "best.json", best)
     plot_sweep(trials, dimensions, root / "sweep.png", best)
+    write_trials_table(trials, root / "trials.md")
     return best
+
+
+def write_trials_table(trials: list[dict[str, Any]], path: Path) -> None:
+    """``trials.md``: one row per trial, best first, with its reports (generated from
+    ``trials.json``; ``python -m agents.sweep.cli --table DIR`` rewrites it)."""
+    names = list(trials[0]["params"]) if trials else []
+    unit = trials[0]["progress_unit"] if trials else "updates"
+
+    def fmt(value: Any) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    order = sorted(
+        trials,
+        key=lambda t: (t["stopped_early"], t["valid_error"] is None, t["valid_error"] or 0.0),
+    )
+    lines = [
+        f"| trial | {' | '.join(names)} | validation error at each report ({unit}) | ran |",
+        "|" + " --- |" * (len(names) + 3),
+    ]
+    for t in order:
+        reports = ", ".join(f"{r['valid_error']:.1f}% @ {r['progress']:,}" for r in t["reports"])
+        ran = "stopped by ASHA" if t["stopped_early"] else "whole budget"
+        params = " | ".join(fmt(t["params"][n]) for n in names)
+        lines.append(f"| `{t['trial_id']}` | {params} | {reports or '-'} | {ran} |")
+    path.write_text("\n".join(lines) + "\n")
 
 
 def plot_sweep(
