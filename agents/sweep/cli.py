@@ -261,9 +261,13 @@ def summarise(
     unit = "updates" if spec.agent in ATTENTION_AGENTS else "env steps"
     trials = []
     for record in records:
-        reports = record["reports"]
-        last = reports[-1] if reports else None
         trial_id = record["trial_id"]
+        # The run's own log has every evaluation, also those before a restart that Ray's
+        # history of a restored trial may lack.
+        logged = _logged_reports(Path(spec.runs_dir) / trial_id) if trial_id else []
+        reports = logged or record["reports"]
+        record = {**record, "reports": reports}
+        last = reports[-1] if reports else None
         trials.append(
             {
                 **record,
@@ -309,6 +313,25 @@ def write_trials_table(trials: list[dict[str, Any]], path: Path) -> None:
         params = " | ".join(fmt(t["params"][n]) for n in names)
         lines.append(f"| `{t['trial_id']}` | {params} | {reports or '-'} | {ran} |")
     path.write_text("\n".join(lines) + "\n")
+
+
+def _logged_reports(run_dir: Path) -> list[dict[str, Any]]:
+    """The validation reports in a trial's ``metrics.jsonl`` (attention agents log
+    ``update`` and ``valid/error_greedy``, the SB3 baselines ``timesteps`` and ``valid/error``)."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    reports = {}
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by a kill
+            continue
+        if "valid/error_greedy" in row:
+            reports[int(row["update"])] = float(row["valid/error_greedy"])
+        elif "valid/error" in row:
+            reports[int(row["timesteps"])] = float(row["valid/error"])
+    return [{PROGRESS: p, METRIC: e} for p, e in sorted(reports.items())]
 
 
 def plot_sweep(
@@ -360,7 +383,8 @@ def plot_sweep(
         ax.barh(range(len(shown)), [t["valid_error"] for t in shown])
         ax.set_yticks(range(len(shown)), labels, fontsize=7)
         ax.set_xlabel("validation error at last report (%)")
-    ax.legend(fontsize=8, loc="best")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="best")
     ax.set_title(f"{len(shown)} trials; circles ran the whole budget", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
