@@ -47,6 +47,7 @@ TARGETS: dict[str, tuple[float, str]] = {
         "best published DRAM replication, 60x60 cluttered, 6 glimpses",
     ),
     "dram-cluttered100-8g": (1.71, "seed 001's DRAM, 100x100 cluttered, 8 glimpses"),
+    "dram-pairs": (5.0, "Ba et al. 2014, DRAM on MNIST pairs (both digits right)"),
     "edram-cluttered100-small": (2.5, "the bar for the CPU-sized EDRAM, 100x100 cluttered"),
     # edram-cluttered100 (the authors' size, 1.24%) joins once a GPU session has trained it.
 }
