@@ -87,7 +87,7 @@ class TrainResult:
     mc: EvalResult | None = None
 
 
-class _StopOnSigint:
+class StopOnSignal:
     """First Ctrl-C or ``kill`` (SIGTERM): ask the loop to checkpoint and stop after the current
     update. A second one: the usual KeyboardInterrupt."""
 
@@ -97,7 +97,7 @@ class _StopOnSigint:
         self.requested = False
         self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> _StopOnSigint:
+    def __enter__(self) -> StopOnSignal:
         try:
             for signum in self.SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._handle)
@@ -371,7 +371,7 @@ class Trainer:
         self._clock_mark = window_start = time.perf_counter()
         window_update = self.update
         try:
-            with _StopOnSigint() as stop:
+            with StopOnSignal() as stop:
                 while self.update < config.updates:
                     scalars = self.train_step()
                     for tag, value in scalars.items():

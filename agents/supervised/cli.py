@@ -1,0 +1,138 @@
+"""Command line of the supervised full-canvas baselines (``glimpse-train-supervised``).
+
+    python train/supervised_baseline.py --env ClutteredMNIST-v0 --model cnn
+    python train/supervised_baseline.py --resume runs/<run>/checkpoint.pt
+    python train/supervised_baseline.py --eval runs/<run>/best.pt [--eval-split valid]
+    python train/supervised_baseline.py --card runs/<run>/best.pt --name cnn-cluttered60
+
+Every :class:`agents.supervised.trainer.SupervisedConfig` field is a flag (``--batch-size``);
+``--env`` is ``--env-id``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from agents.supervised.card import CARD_DIR, build_card, write_card
+from agents.supervised.data import Canvases, task_of
+from agents.supervised.models import BASELINES
+from agents.supervised.trainer import (
+    SupervisedConfig,
+    SupervisedTrainer,
+    load_model,
+    score,
+)
+from agents.training.cli import new_run_dir, record_command
+
+SCRIPT = "train/supervised_baseline.py"
+_PARSERS = {"int": int, "float": float, "str": str}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Train a supervised full-canvas baseline (FC or CNN) on a glimpse task's "
+        "canvases.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    defaults = SupervisedConfig()
+    for f in dataclasses.fields(SupervisedConfig):
+        parts = [p.strip() for p in str(f.type).split("|")]
+        kind = _PARSERS[next(p for p in parts if p != "None")]
+        flags = ["--" + f.name.replace("_", "-")]
+        if f.name == "env_id":
+            flags.insert(0, "--env")
+        extra: dict[str, Any] = {"choices": BASELINES} if f.name == "model" else {}
+        parser.add_argument(
+            *flags, dest=f.name, type=kind, default=None,
+            help=f"(default {getattr(defaults, f.name)!r})", **extra,
+        )  # fmt: skip
+    parser.add_argument("--logdir", default="runs", help="runs go in LOGDIR/<model>-<task>-<time>/")
+    parser.add_argument("--resume", metavar="PATH", help="continue the run of this checkpoint")
+    parser.add_argument("--eval", metavar="PATH", help="only score this checkpoint")
+    parser.add_argument("--eval-split", choices=("valid", "test"), default="test")
+    parser.add_argument("--card", metavar="PATH", help="write the baseline card of this checkpoint")
+    parser.add_argument("--name", help="the card's name (with --card), e.g. cnn-cluttered60")
+    parser.add_argument("--card-dir", type=Path, default=CARD_DIR, help="where --card writes")
+    parser.add_argument("--notes", default="", help="free text for the card")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    given = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(SupervisedConfig)
+        if getattr(args, f.name) is not None
+    }
+    progress = not args.no_progress
+    try:
+        actions = [flag for flag in ("resume", "eval", "card") if getattr(args, flag)]
+        if len(actions) > 1:
+            raise ValueError(f"give one of --resume, --eval, --card; got {actions}")
+        if args.card or args.eval:
+            allowed = ("device", "data_dir", "eval_batch_size", "final_eval_canvases", "eval_seed")
+            rejected = sorted(set(given) - {*allowed, "num_threads"})
+            if rejected:
+                flags = ", ".join("--" + name.replace("_", "-") for name in rejected)
+                raise ValueError(f"{flags} cannot be applied to a trained model's evaluation")
+            if given.pop("num_threads", 0):
+                torch.set_num_threads(args.num_threads)
+            canvases = given.pop("final_eval_canvases", 10_000)
+        if args.card:
+            if not args.name:
+                raise ValueError("--card needs --name (e.g. cnn-cluttered60)")
+            card = build_card(args.card, args.name, canvases, args.notes, progress, **given)
+            path = write_card(card, args.card_dir)
+            valid, test = card["valid"]["greedy"], card["test"]["greedy"]
+            print(
+                f"{path}: valid {valid['error_pct']:.2f}%, test {test['error_pct']:.2f}% "
+                f"({test['errors']}/{test['canvases']})"
+            )
+            return 0
+        if args.eval:
+            loaded = load_model(args.eval, **given)
+            config = loaded.config
+            split = Canvases(task_of(config.env_id, args.eval_split, config.data_dir))
+            print(score(loaded.model, split, canvases, config.eval_batch_size,
+                        config.eval_seed, progress))  # fmt: skip
+            return 0
+        if args.resume:
+            trainer = SupervisedTrainer.from_checkpoint(args.resume, progress, **given)
+            print(f"Resuming {trainer.run_dir} at update {trainer.update}")
+        else:
+            config = SupervisedConfig(**given)
+            run_dir = new_run_dir(Path(args.logdir), config.name)
+            trainer = SupervisedTrainer(config, run_dir, progress)
+            print(f"Run directory: {run_dir}  (tensorboard --logdir {args.logdir})")
+            print(
+                f"{config.model}: {sum(p.numel() for p in trainer.model.parameters()):,} "
+                f"parameters, sizes {trainer.sizes}, matched to {trainer.matched_parameters:,} "
+                f"({trainer.matched_to})"
+            )
+        record_command(trainer.run_dir, SCRIPT, argv)
+        final = trainer.train()
+    except (ValueError, OSError, FloatingPointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if final is None:
+        return 130
+    print(
+        f"Finished {final['updates']} updates in {final['wall_clock_s']:.0f} s; best valid at "
+        f"update {final['best_update']}: valid {final['valid_error']:.2f}%, test "
+        f"{final['test_error']:.2f}% ({final['test_errors']}/{final['canvases']})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Whole canvases and their answers for the supervised baselines, from the glimpse tasks.
+
+The canvases are the environments' own: a canvas is a pure function of (stream key, episode
+index) (:class:`glimpse_env.envs.core.GeneratedCanvases`), so
+
+- training batch ``u`` is episode ``u`` of ``batch_size`` keyed streams, as for the attention
+  agents' trainer: fresh canvases every update, from the ``train`` split's digits;
+- evaluation reads episodes ``0 .. n-1`` of the stream that
+  :func:`agents.training.evaluate.test_stream_key` picks from ``eval_seed``: the very canvases
+  every attention agent is scored on.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from agents.supervised.models import Answers
+from agents.training.evaluate import test_stream_key
+from glimpse_env.envs import ENV_IDS, task_name
+from glimpse_env.envs.core import TaskConfig, make_canvas_source, task_config
+from glimpse_env.keyed_random import key_from_generator
+
+
+def task_of(env_id: str, split: str, data_dir: str | os.PathLike | None = None) -> TaskConfig:
+    """The :class:`TaskConfig` of a registered env id on ``split``."""
+    return task_config(**ENV_IDS[task_name(env_id)], split=split, data_dir=data_dir)
+
+
+def answers_of(task: TaskConfig) -> Answers:
+    """How many answers a canvas of ``task`` needs, and of how many classes."""
+    return Answers(task.answers_per_episode, task.num_classes)
+
+
+def training_keys(seed: int, count: int) -> np.ndarray:
+    """``(count,)`` uint64 stream keys of the training canvases, drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
+    return np.array([key_from_generator(rng) for _ in range(count)], dtype=np.uint64)
+
+
+class Canvases:
+    """Canvases of one task and split as network inputs.
+
+    Args:
+        task: the task (its ``split`` decides the digits).
+        device: where the tensors are made.
+    """
+
+    def __init__(self, task: TaskConfig, device: torch.device | str = "cpu") -> None:
+        self.task = task
+        self.device = torch.device(device)
+        self.source = make_canvas_source(task, self.device)
+        self.shape = (self.source.height, self.source.width)
+
+    def batch(self, keys: np.ndarray, episodes: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Canvases ``episodes[i]`` of streams ``keys[i]``.
+
+        Returns:
+            ``(images, answers)``: ``(N, 1, H, W)`` float32 in [0, 1] and ``(N, A)`` int64, the
+            digits in reading order, or their sum for ``target="sum"``.
+        """
+        batch = self.source.generate(np.asarray(keys, np.uint64), np.asarray(episodes, np.int64))
+        images = batch.images.to(torch.float32).div_(255.0).unsqueeze(1)
+        answers = batch.labels
+        if self.task.target == "sum":
+            answers = answers.sum(1, keepdim=True)
+        return images, answers
+
+    def training_batch(self, keys: np.ndarray, update: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch of training update ``update``: episode ``update`` of every stream."""
+        return self.batch(keys, np.full(len(keys), update, dtype=np.int64))
+
+    def evaluation_batches(self, num_canvases: int, batch_size: int, eval_seed: int):
+        """Yield ``(images, answers)`` over the fixed evaluation canvases ``0 .. n-1``."""
+        key = test_stream_key(eval_seed)
+        for start in range(0, num_canvases, batch_size):
+            episodes = np.arange(start, min(start + batch_size, num_canvases))
+            yield self.batch(np.full(len(episodes), key, dtype=np.uint64), episodes)

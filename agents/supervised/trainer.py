@@ -1,0 +1,491 @@
+"""Training of the supervised full-canvas baselines (:mod:`agents.supervised.models`).
+
+One update: the next ``batch_size`` training canvases (episode ``u`` of each keyed stream, the
+same scheme as the attention agents' trainer), cross-entropy summed over a canvas's answers and
+averaged over the batch, one Adam step; the learning rate follows a cosine from ``lr`` to
+``lr * final_lr_fraction`` over ``updates``.
+
+A run directory holds ``config.json``, ``checkpoint.pt`` (latest, atomic), ``best.pt`` (lowest
+validation error so far), ``metrics.jsonl`` and TensorBoard events, ``command.txt`` and, once
+finished, ``final.json``: the valid and test errors of ``best.pt`` (selection on ``valid``).
+Update ``u`` always trains on the same canvases and the model's initialisation comes from the
+seed, so a resumed run continues as the uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from agents.supervised.data import Canvases, answers_of, task_of, training_keys
+from agents.supervised.models import BASELINES, build_baseline, build_sized, count_parameters
+from agents.training.checkpoint import write_error
+from agents.training.config import TrainConfig, check_int
+from agents.training.run_log import RunLog
+from agents.training.trainer import StopOnSignal
+from agents.weights import check_sha256, safe_load, state_dict_sha256
+from glimpse_env.atomic import atomic_path, remove_stale_temporaries, write_json_atomic
+from glimpse_env.envs import ENV_IDS, task_name
+
+FORMAT = "glimpse-env-supervised-checkpoint-v1"
+CHECKPOINT_FILE = "checkpoint.pt"
+BEST_FILE = "best.pt"
+CONFIG_FILE = "config.json"
+FINAL_FILE = "final.json"
+#: Config fields a resumed run may change: they do not alter the course of training. (Not
+#: ``updates``: the cosine schedule is laid over them.)
+RESUME_OVERRIDES = (
+    "device", "num_threads", "log_every", "eval_every", "checkpoint_every",
+    "eval_canvases", "final_eval_canvases", "eval_batch_size", "data_dir",
+)  # fmt: skip
+#: The RAM preset whose parameter count the ``fc`` and ``cnn`` baselines match, per task.
+RAM_PRESET = {
+    "MNIST-v0": "ram-mnist28-6g",
+    "TranslatedMNIST-v0": "ram-translated60-6g",
+    "ClutteredMNIST-v0": "ram-cluttered60-6g",
+    "ClutteredMNIST100-v0": "ram-cluttered100-8g",
+}
+
+
+@dataclass
+class SupervisedConfig:
+    """Everything a supervised baseline run depends on.
+
+    Attributes:
+        env_id: the task whose canvases are classified (a registered id).
+        model: ``"fc"``, ``"cnn"`` (both matched in parameters to RAM) or ``"cnn-large"``.
+        matched_parameters: the parameter count the sizes are matched to (None: the RAM agent's
+            of this task, :func:`ram_parameters`).
+        batch_size: canvases per update.
+        updates: parameter updates.
+        lr: Adam's initial learning rate; it decays on a cosine to ``lr * final_lr_fraction``.
+        weight_decay: Adam's L2 weight decay.
+        seed: the model initialisation and the training canvases' streams.
+        device: ``"cpu"`` or ``"cuda"``.
+        num_threads: torch CPU threads (0: torch's default).
+        data_dir: MNIST directory (default lookup: :mod:`glimpse_env.data.mnist`).
+        log_every: updates between logged training scalars.
+        eval_every: updates between validation evaluations (0: none; then ``best.pt`` is the
+            last weights).
+        eval_canvases: validation canvases per evaluation during training.
+        final_eval_canvases: canvases of the final valid and test evaluation (10,000: each
+            split's digits once).
+        eval_batch_size: canvases per evaluation batch.
+        eval_seed: picks the fixed evaluation canvases (the attention agents' default, so all
+            are scored on the same canvases).
+        checkpoint_every: updates between checkpoints.
+    """
+
+    env_id: str = "ClutteredMNIST-v0"
+    model: str = "cnn"
+    matched_parameters: int | None = None
+    batch_size: int = 128
+    updates: int = 16_000
+    lr: float = 1e-3
+    final_lr_fraction: float = 0.01
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str = "cpu"
+    num_threads: int = 0
+    data_dir: str | None = None
+    log_every: int = 100
+    eval_every: int = 1000
+    eval_canvases: int = 2000
+    final_eval_canvases: int = 10_000
+    eval_batch_size: int = 500
+    eval_seed: int = 20140624
+    checkpoint_every: int = 1000
+
+    def __post_init__(self) -> None:
+        task_name(self.env_id)  # raises on an unknown id
+        if self.model not in BASELINES:
+            raise ValueError(f"model must be one of {BASELINES}, got {self.model!r}")
+        positive = ("batch_size", "updates", "log_every", "eval_canvases", "final_eval_canvases")
+        for name in (*positive, "eval_batch_size", "checkpoint_every"):
+            check_int(name, getattr(self, name), minimum=1)
+        for name in ("eval_every", "num_threads"):
+            check_int(name, getattr(self, name), minimum=0)
+        if self.matched_parameters is not None:
+            check_int("matched_parameters", self.matched_parameters, minimum=1)
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr}")
+        if not 0 < self.final_lr_fraction <= 1:
+            raise ValueError(f"final_lr_fraction must be in (0, 1], got {self.final_lr_fraction}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+
+    @property
+    def name(self) -> str:
+        """``<model>-<task>``, e.g. ``cnn-ClutteredMNIST-v0``: the run directories' prefix."""
+        return f"{self.model}-{task_name(self.env_id)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SupervisedConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config fields {unknown}")
+        return cls(**values)
+
+
+def ram_parameters(env_id: str) -> tuple[int, str]:
+    """``(parameters, preset)``: the size of the RAM agent the baselines are matched to on
+    ``env_id`` (its zoo preset; the RAM of ``ClutteredMNIST-v0``'s preset on the other ids)."""
+    from agents.models.registry import build_agent, glimpse_shape
+    from agents.training.config import preset_config
+
+    name = task_name(env_id)
+    if name in RAM_PRESET:
+        config = preset_config(RAM_PRESET[name])
+        preset = RAM_PRESET[name]
+    else:
+        config = TrainConfig(env_id=name, agent="ram")
+        preset = f"ram (default sizes) on {name}"
+    return count_parameters(build_agent(config, glimpse_shape(config))), preset
+
+
+def cosine_lr(config: SupervisedConfig, update: int) -> float:
+    """The learning rate of ``update`` (0-based): cosine from ``lr`` to the floor."""
+    floor = config.lr * config.final_lr_fraction
+    progress = min(update / config.updates, 1.0)
+    return floor + 0.5 * (config.lr - floor) * (1.0 + math.cos(math.pi * progress))
+
+
+@dataclass
+class EvalScore:
+    """Errors of a deterministic classifier on ``total`` canvases of ``split``."""
+
+    split: str
+    errors: int
+    total: int
+
+    @property
+    def error_pct(self) -> float:
+        return 100.0 * self.errors / self.total
+
+    def __str__(self) -> str:
+        return f"{self.split} error {self.error_pct:.2f}% ({self.errors}/{self.total})"
+
+
+class SupervisedTrainer:
+    """Trains one supervised baseline; see the module docstring.
+
+    Args:
+        config: the run's configuration.
+        run_dir: where the run's files go.
+        progress: show a tqdm bar.
+    """
+
+    def __init__(self, config: SupervisedConfig, run_dir: str | Path, progress: bool = True):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        self.device = torch.device(config.device)
+        self.train_canvases = Canvases(
+            task_of(config.env_id, "train", config.data_dir), self.device
+        )
+        self._eval_canvases: dict[str, Canvases] = {}
+        self.answers = answers_of(self.train_canvases.task)
+        if config.matched_parameters is None:
+            self.matched_parameters, self.matched_to = ram_parameters(config.env_id)
+        else:
+            self.matched_parameters, self.matched_to = config.matched_parameters, "given"
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.model, self.sizes = build_baseline(
+                config.model, self.train_canvases.shape, self.answers, self.matched_parameters
+            )
+        self.model.to(self.device)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+        self.keys = training_keys(config.seed, config.batch_size)
+        self.update = 0
+        self.wall_clock_s = 0.0
+        self.best_valid: dict[str, Any] = {"error_pct": math.inf, "update": None}
+        self.resumed_from: int | None = None
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def save_checkpoint(self, path: Path | None = None) -> Path:
+        """Write the model, optimiser and progress to ``path`` (default ``checkpoint.pt``)."""
+        path = Path(path or self.run_dir / CHECKPOINT_FILE)
+        state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        record = {
+            "format": FORMAT,
+            "config": self.config.to_dict(),
+            "sizes": dict(self.sizes),
+            "matched_parameters": self.matched_parameters,
+            "matched_to": self.matched_to,
+            "update": self.update,
+            "wall_clock_s": self.wall_clock_s,
+            "best_valid": dict(self.best_valid),
+            "model": state,
+            "model_sha256": state_dict_sha256(state),
+            "optimizer": self.optimizer.state_dict(),
+        }
+        try:
+            with atomic_path(path) as tmp:
+                torch.save(record, tmp)
+        except (OSError, RuntimeError) as error:
+            raise write_error(path, error) from None
+        return path
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, progress: bool = True, **overrides: Any
+    ) -> SupervisedTrainer:
+        """Resume the run of checkpoint ``path``; ``overrides`` may set
+        :data:`RESUME_OVERRIDES`."""
+        payload = load_supervised_checkpoint(path)
+        rejected = sorted(set(overrides) - set(RESUME_OVERRIDES))
+        if rejected:
+            raise ValueError(f"cannot change {rejected} when resuming; allowed: {RESUME_OVERRIDES}")
+        config = SupervisedConfig.from_dict({**payload["config"], **overrides})
+        trainer = cls(config, Path(path).parent, progress)
+        if trainer.sizes != payload["sizes"]:
+            raise ValueError(f"{path}: recorded sizes {payload['sizes']} != {trainer.sizes}")
+        trainer.model.load_state_dict(payload["model"])
+        trainer.optimizer.load_state_dict(payload["optimizer"])
+        trainer.update = int(payload["update"])
+        trainer.wall_clock_s = float(payload["wall_clock_s"])
+        trainer.best_valid = dict(payload["best_valid"])
+        trainer.resumed_from = trainer.update
+        return trainer
+
+    # -- training ----------------------------------------------------------------------------
+
+    def train_step(self) -> dict[str, float]:
+        """One update on the next batch of training canvases; returns its scalars."""
+        lr = cosine_lr(self.config, self.update)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        images, answers = self.train_canvases.training_batch(self.keys, self.update)
+        self.model.train()
+        logits = self.model(images)  # (N, A, C)
+        loss = (
+            nn.functional.cross_entropy(logits.flatten(0, 1), answers.flatten(), reduction="none")
+            .view_as(answers)
+            .sum(1)
+            .mean()
+        )
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()} at update {self.update}")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.update += 1
+        right = (logits.argmax(-1) == answers).all(1).float().mean()
+        return {"train/loss": loss.item(), "train/accuracy": right.item(), "train/lr": lr}
+
+    def canvases(self, split: str) -> Canvases:
+        """The evaluation canvases of ``split`` (``valid`` or ``test``), made once."""
+        if split not in ("valid", "test"):
+            raise ValueError(f"evaluation split must be 'valid' or 'test', got {split!r}")
+        if split not in self._eval_canvases:
+            task = task_of(self.config.env_id, split, self.config.data_dir)
+            self._eval_canvases[split] = Canvases(task, self.device)
+        return self._eval_canvases[split]
+
+    def evaluate(self, split: str, num_canvases: int, progress: bool = False) -> EvalScore:
+        """Error of the current model on the fixed canvases ``0 .. n-1`` of ``split``."""
+        return score(
+            self.model,
+            self.canvases(split),
+            num_canvases,
+            self.config.eval_batch_size,
+            self.config.eval_seed,
+            progress,
+        )
+
+    def train(self) -> dict[str, Any] | None:
+        """Train to ``config.updates``, evaluating on ``valid`` every ``eval_every`` updates,
+        then score ``best.pt`` on ``valid`` and ``test`` (``final.json``, returned).
+
+        Ctrl-C (or SIGTERM) stops after the current update with a checkpoint and returns None.
+        """
+        config = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in remove_stale_temporaries(self.run_dir):
+            tqdm.write(f"removed {stale.name}, an unfinished write of an earlier process")
+        write_json_atomic(self.run_dir / CONFIG_FILE, config.to_dict())
+        log = RunLog(self.run_dir, resume_update=self.resumed_from)
+        bar = tqdm(
+            total=config.updates,
+            initial=self.update,
+            unit="upd",
+            desc=config.name,
+            disable=not self.progress,
+            dynamic_ncols=True,
+        )
+        mark = window_start = time.perf_counter()
+        window: list[dict[str, float]] = []
+        window_update = self.update
+        interrupted = False
+        try:
+            with StopOnSignal() as stop:
+                while self.update < config.updates:
+                    window.append(self.train_step())
+                    bar.update(1)
+                    now = time.perf_counter()
+                    self.wall_clock_s += now - mark
+                    mark = now
+                    if self.update % config.log_every == 0 or self.update == config.updates:
+                        means = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+                        rate = (self.update - window_update) / max(now - window_start, 1e-9)
+                        means["perf/samples_per_s"] = rate * config.batch_size
+                        log.scalars(self.update, means)
+                        bar.set_postfix(loss=f"{means['train/loss']:.3f}")
+                        window, window_start, window_update = [], now, self.update
+                    if config.eval_every and self.update % config.eval_every == 0:
+                        result = self.evaluate("valid", config.eval_canvases)
+                        mark = self._tick(mark)
+                        log.scalars(
+                            self.update,
+                            {
+                                "valid/error": result.error_pct,
+                                "time/wall_clock_s": self.wall_clock_s,
+                            },
+                        )
+                        bar.write(f"update {self.update}: {result}")
+                        if result.error_pct < self.best_valid["error_pct"]:
+                            self.best_valid = {"error_pct": result.error_pct, "update": self.update}
+                            self.save_checkpoint(self.run_dir / BEST_FILE)
+                    if self.update % config.checkpoint_every == 0:
+                        self.save_checkpoint()
+                    if stop.requested:
+                        interrupted = True
+                        break
+        finally:
+            bar.close()
+        path = self.save_checkpoint()
+        if interrupted:
+            tqdm.write(f"Saved {path} at update {self.update}; continue with --resume {path}")
+            log.close()
+            return None
+        if not config.eval_every:
+            self.save_checkpoint(self.run_dir / BEST_FILE)
+        best = load_model(self.run_dir / BEST_FILE, self.device)
+        valid = score(best.model, self.canvases("valid"), config.final_eval_canvases,
+                      config.eval_batch_size, config.eval_seed, self.progress)  # fmt: skip
+        test = score(best.model, self.canvases("test"), config.final_eval_canvases,
+                     config.eval_batch_size, config.eval_seed, self.progress)  # fmt: skip
+        final = {
+            "name": config.name,
+            "updates": self.update,
+            "best_update": best.update,
+            "wall_clock_s": round(self.wall_clock_s, 1),
+            "valid_error": valid.error_pct,
+            "valid_errors": valid.errors,
+            "test_error": test.error_pct,
+            "test_errors": test.errors,
+            "canvases": test.total,
+            "eval_seed": config.eval_seed,
+        }
+        log.scalars(
+            self.update, {"valid/error_final": valid.error_pct, "test/error": test.error_pct}
+        )
+        log.close()
+        write_json_atomic(self.run_dir / FINAL_FILE, final)
+        return final
+
+    def _tick(self, mark: float) -> float:
+        now = time.perf_counter()
+        self.wall_clock_s += now - mark
+        return now
+
+
+@torch.no_grad()
+def score(
+    model: nn.Module,
+    canvases: Canvases,
+    num_canvases: int,
+    batch_size: int,
+    eval_seed: int,
+    progress: bool = False,
+) -> EvalScore:
+    """Errors of ``model`` (in eval mode for the call) on the fixed evaluation canvases: a
+    canvas counts as wrong unless every answer is right."""
+    was_training = model.training
+    model.eval()
+    errors = 0
+    try:
+        batches = canvases.evaluation_batches(num_canvases, batch_size, eval_seed)
+        total = math.ceil(num_canvases / batch_size)
+        for images, answers in tqdm(batches, total=total, disable=not progress, desc="eval"):
+            errors += int((model(images).argmax(-1) != answers).any(1).sum())
+    finally:
+        model.train(was_training)
+    return EvalScore(canvases.task.split, errors, num_canvases)
+
+
+def load_supervised_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a supervised checkpoint safely (``weights_only``) and verify its weights."""
+    payload = safe_load(path, "supervised baseline checkpoint")
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a supervised baseline checkpoint ({FORMAT})")
+    required = ("config", "sizes", "update", "model", "model_sha256", "optimizer")
+    missing = [k for k in (*required, "wall_clock_s", "best_valid") if k not in payload]
+    if missing:
+        raise ValueError(f"checkpoint {path} lacks {missing}")
+    check_sha256(payload["model"], payload["model_sha256"], str(path))
+    return payload
+
+
+@dataclass
+class LoadedBaseline:
+    """A baseline read back from a checkpoint (in eval mode)."""
+
+    model: nn.Module
+    config: SupervisedConfig
+    sizes: dict[str, int]
+    sha256: str
+    update: int
+    wall_clock_s: float
+    matched_parameters: int
+    matched_to: str
+
+
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu", **changes: Any
+) -> LoadedBaseline:
+    """Rebuild the baseline of checkpoint ``path`` with its weights; ``changes`` may set
+    evaluation fields (``data_dir``, ``eval_batch_size``, ``device``...)."""
+    payload = load_supervised_checkpoint(path)
+    config = SupervisedConfig.from_dict({**payload["config"], **changes})
+    task = task_of(config.env_id, "train", config.data_dir)
+    shape = _canvas_shape(task.canvas_size)
+    model = build_sized(config.model, shape, answers_of(task), payload["sizes"])
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as error:
+        raise ValueError(f"{path}: the weights do not fit the recorded sizes: {error}") from None
+    model.to(device).eval()
+    return LoadedBaseline(
+        model, config, dict(payload["sizes"]), payload["model_sha256"], int(payload["update"]),
+        float(payload["wall_clock_s"]), int(payload["matched_parameters"]),
+        str(payload["matched_to"]),
+    )  # fmt: skip
+
+
+def _canvas_shape(canvas_size: int) -> tuple[int, int]:
+    return (canvas_size, canvas_size)
+
+
+def known_env_ids() -> list[str]:
+    """The registered task names a baseline may train on."""
+    return sorted(ENV_IDS)
