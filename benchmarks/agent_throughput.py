@@ -4,7 +4,7 @@
     python benchmarks/agent_throughput.py --env TranslatedMNIST-v0 --seconds 30
     python benchmarks/agent_throughput.py --json results/agent_throughput_cpu.json
 
-The learning curves of ``results/comparison.md`` are against wall-clock, and those runs shared
+The learning curves of ``results/runs_comparison.md`` are against wall-clock, and those runs shared
 the machine with each other; this measures what each agent's training costs when it runs alone,
 one after the other in the same process with the same torch threads, so the ratios compare the
 agents rather than the load. Each agent trains for about ``--seconds`` after a warm-up:
@@ -34,7 +34,7 @@ from agents.training.config import preset_config
 from agents.training.trainer import Trainer
 from glimpse_env.atomic import write_json_atomic
 
-#: The RAM preset trained on each task in results/comparison.md.
+#: The RAM preset trained on each task in results/runs_comparison.md.
 RAM_PRESETS = {
     "ClutteredMNIST-v0": "ram-cluttered60-6g",
     "TranslatedMNIST-v0": "ram-translated60-6g",

@@ -1,9 +1,11 @@
-"""Compare finished attention-agent and SB3 baseline runs: ``results/comparison.{md,json,png}``.
+"""Compare finished attention-agent and SB3 runs: ``results/runs_comparison.{md,json,png}``.
 
     python benchmarks/compare_agents.py runs/ram-cluttered60-6g-<time> \\
         runs/recurrent-ppo-ClutteredMNIST-v0-<time> runs/ppo-ClutteredMNIST-v0-<time> ...
 
-The hand-written ``results/comparison_notes.md``, if there, is appended to the table.
+The hand-written ``results/runs_comparison_notes.md``, if there, is appended to the table. (The
+comparison of every agent from the cards, ``results/comparison.*``, is
+``benchmarks/comparison.py``; this script compares runs, with their learning curves.)
 
 Each argument is a finished run directory of ``train/ram_agent.py`` (or ``dram_agent.py``,
 ``edram_agent.py``) or of ``train/ppo_baseline.py``; the kind and the task are read from its
@@ -232,11 +234,11 @@ def main() -> None:
     if unknown:
         raise ValueError(f"runs on unregistered tasks: {unknown}")
     args.results.mkdir(parents=True, exist_ok=True)
-    png = args.results / "comparison.png"
+    png = args.results / "runs_comparison.png"
     plot_curves(rows, png)
-    write_markdown(rows, args.results / "comparison.md", png.name)
+    write_markdown(rows, args.results / "runs_comparison.md", png.name)
     payload = [{**asdict(r), "env_steps_per_s": round(r.env_steps_per_s, 1)} for r in rows]
-    write_json_atomic(args.results / "comparison.json", payload)
+    write_json_atomic(args.results / "runs_comparison.json", payload)
     for r in rows:
         print(f"{r.env_id:22s} {r.agent:18s} {r.test_error:6.2f}% {r.env_steps:>12,} steps")
 

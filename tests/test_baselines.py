@@ -92,7 +92,7 @@ def test_compare_agents_tabulates_attention_and_sb3_runs(tmp_path):
     train_baseline(config, tmp_path / "sb3", progress=False)
     results = tmp_path / "results"
     results.mkdir()
-    (results / "comparison_notes.md").write_text("## Notes (hand-written)\n")
+    (results / "runs_comparison_notes.md").write_text("## Notes (hand-written)\n")
     script = ["benchmarks/compare_agents.py", str(ram_dir), str(tmp_path / "sb3")]
     subprocess.run(
         [sys.executable, *script, "--results", str(results)],
@@ -102,7 +102,8 @@ def test_compare_agents_tabulates_attention_and_sb3_runs(tmp_path):
         text=True,
     )
     rows = {
-        r["agent"].split(" [")[0]: r for r in json.loads((results / "comparison.json").read_text())
+        r["agent"].split(" [")[0]: r
+        for r in json.loads((results / "runs_comparison.json").read_text())
     }
     assert set(rows) == {"RAM", "RecurrentPPO"}
     assert "[n_steps=6, batch_size=48" in rows["RecurrentPPO"]["agent"]  # not the preset
@@ -112,10 +113,10 @@ def test_compare_agents_tabulates_attention_and_sb3_runs(tmp_path):
     assert rows["RecurrentPPO"]["env_steps"] == sb3_final["timesteps"]
     assert rows["RecurrentPPO"]["test_error"] == sb3_final["test_error"]
     assert len(rows["RecurrentPPO"]["curve"]) >= 1
-    table = (results / "comparison.md").read_text()
+    table = (results / "runs_comparison.md").read_text()
     assert "## MNIST-v0" in table and "RecurrentPPO" in table
     assert table.rstrip().endswith("## Notes (hand-written)")
-    assert (results / "comparison.png").stat().st_size > 0
+    assert (results / "runs_comparison.png").stat().st_size > 0
 
 
 def test_hyper_overrides_reach_policy_kwargs_without_touching_the_preset():

@@ -376,7 +376,7 @@ def load_model(
 #: 6-glimpse episode. Both policies see through RAM's glimpse network; RecurrentPPO shares one
 #: LSTM between actor and critic (critic gradients stop at the LSTM, as in sb3-contrib).
 #:
-#: How they were chosen (results/comparison_notes.md has the figures): a 300k-step grid over
+#: How they were chosen (results/runs_comparison_notes.md has the figures): a 300k-step grid over
 #: learning_rate x ent_coef (results/sweeps/legacy_grid_*_ClutteredMNIST-v0.json) could not tell
 #: points apart, so candidates were trained at full length on ClutteredMNIST-v0 and selected on
 #: 10,000 test canvases of another stream (``--eval-seed 7``) than the reported one. learning_rate

@@ -1,0 +1,53 @@
+"""results/comparison.*: every row comes from a card (or the SB3 run record), and the committed
+table is what the cards give today."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def comparison(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import comparison
+
+    return comparison
+
+
+def test_every_zoo_card_gives_a_row_with_its_figures(comparison):
+    rows = {r.name: r for r in comparison.collect(REPO)}
+    for path in sorted((REPO / "models").glob("*.json")):
+        card = json.loads(path.read_text())
+        row = rows[card["name"]]
+        assert row.env_id == card["env_id"]
+        assert row.test_greedy == card["test"]["greedy"]["error_pct"]
+        assert row.parameters == card["parameters"] and row.canvases == card["samples"]
+    ram = rows["ram-cluttered60-6g"]
+    assert ram.pixels_read == 6 * 3 * 12 * 12  # 6 glimpses of 3 scales of 12x12
+    assert ram.env_steps == ram.canvases * 6
+
+
+def test_supervised_cards_give_rows_that_read_the_whole_canvas(comparison):
+    rows = [r for r in comparison.collect(REPO) if r.agent.startswith(("FC", "CNN"))]
+    cards = sorted((REPO / "results" / "baselines").glob("*.json"))
+    assert len(rows) == sum(json.loads(p.read_text()).get("kind") == "supervised" for p in cards)
+    for row in rows:
+        side = comparison.task_config(**comparison._task_kwargs(row.env_id)).canvas_size
+        assert row.pixels_read == side * side and row.env_steps is None
+
+
+def test_committed_comparison_is_up_to_date():
+    result = subprocess.run(
+        [sys.executable, "benchmarks/comparison.py", "--check"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
