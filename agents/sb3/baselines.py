@@ -41,6 +41,7 @@ from stable_baselines3.common.logger import Image
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecMonitor
 
 from agents.sb3.features import resolve_policy_kwargs
+from agents.sb3.scored_steps import SWITCH, ScoredStepLstmPolicy, ScoredStepPolicy
 from agents.sb3.vec_env import GlimpseSB3VecEnv
 from agents.training.config import check_int
 from agents.training.evaluate import EvalResult, Player, evaluate, trajectory_grid
@@ -48,6 +49,7 @@ from agents.training.run_log import METRICS_FILE
 from agents.weights import UnsafeFileError, WeightsMismatchError, state_dict_sha256
 from glimpse_env.atomic import atomic_path, write_json_atomic
 from glimpse_env.envs import ENV_IDS, TaskConfig, task_name
+from glimpse_env.envs.core import task_config
 
 ALGOS = ("recurrent-ppo", "ppo")
 
@@ -117,13 +119,21 @@ def make_vec_env(
 def make_model(config: BaselineConfig, venv: VecEnv, tensorboard_log: str | None) -> BaseAlgorithm:
     """The SB3 algorithm of ``config.algo`` on ``venv``."""
     kwargs = dict(config.hyper or HYPER[config.algo])
-    kwargs["policy_kwargs"] = resolve_policy_kwargs(kwargs.get("policy_kwargs", {}))
+    policy_kwargs = resolve_policy_kwargs(kwargs.get("policy_kwargs", {}))
+    scored_steps = bool(policy_kwargs.pop(SWITCH, False))
+    if scored_steps:  # the label's log-probability counts only where the env reads it
+        task = task_config(**ENV_IDS[task_name(config.env_id)])
+        policy_kwargs.update(
+            answer_steps=list(task.answer_steps), episode_length=task.episode_length
+        )
+    kwargs["policy_kwargs"] = policy_kwargs
     kwargs.update(seed=config.seed, device=config.device, tensorboard_log=tensorboard_log)
     if config.algo == "recurrent-ppo":
         from sb3_contrib import RecurrentPPO
 
-        return RecurrentPPO("MultiInputLstmPolicy", venv, **kwargs)
-    return PPO("MultiInputPolicy", venv, **kwargs)
+        policy = ScoredStepLstmPolicy if scored_steps else "MultiInputLstmPolicy"
+        return RecurrentPPO(policy, venv, **kwargs)
+    return PPO(ScoredStepPolicy if scored_steps else "MultiInputPolicy", venv, **kwargs)
 
 
 class SB3Episodes:

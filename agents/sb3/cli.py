@@ -33,6 +33,7 @@ from agents.sb3.baselines import (
     save_trajectories_png,
     train_baseline,
 )
+from agents.sb3.scored_steps import SWITCH
 from agents.training.cli import new_run_dir, record_command
 
 DEFAULT_TIMESTEPS = 1_000_000
@@ -61,6 +62,8 @@ def hyper_overrides(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, flag.replace("-", "_"))
         if value is not None:
             hyper[flag.replace("-", "_")] = value
+    if getattr(args, "label_at_scored_steps", False):
+        hyper["policy_kwargs"] = {**hyper.get("policy_kwargs", {}), SWITCH: True}
     return hyper
 
 
@@ -100,6 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for flag, kind in OVERRIDABLE.items():
         parser.add_argument(f"--{flag}", type=kind, help="override the preset (HYPER[algo])")
+    parser.add_argument(
+        "--label-at-scored-steps", action="store_true",
+        help="count the label's log-probability (and entropy) only on the steps that score it, "
+        "the location's only before the last step (agents/sb3/scored_steps.py)",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends training, still scores
