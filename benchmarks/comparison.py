@@ -21,6 +21,9 @@ Definitions:
   ``g x g`` values per glimpse (``T k g^2`` per episode; coarser scales average larger areas),
   plus DRAM's coarse context view (``c^2``); EDRAM reads a ``w x w`` window per glimpse plus its
   12x12 view; a full-canvas network reads all ``H W`` pixels.
+- *multiply-adds*: of the conv, linear and recurrent-cell layers per canvas, counted by
+  running the model (:mod:`agents.compute`): one forward pass of a full-canvas network, one
+  greedy episode of an attention agent (the model is built from the card's configuration).
 - *training canvases*: canvases (episodes) trained on; *env steps*: ``env.step`` calls, the
   canvases times the episode length, for the agents that act.
 - *wall-clock*: training seconds summed over the command chain on the machine on the card.
@@ -64,6 +67,8 @@ class Row:
         test_errors, test_canvases: the greedy count behind ``test_greedy``.
         parameters: trainable parameters (None if unknown).
         pixels_read: values read per canvas (see the module docstring).
+        multiply_adds: multiply-adds of the conv, linear and recurrent layers per canvas (a
+            whole greedy episode for an attention agent; :mod:`agents.compute`).
         canvases: training canvases (episodes).
         env_steps: env steps of training (None for supervised models, which do not act).
         wall_clock_s: training seconds.
@@ -80,6 +85,7 @@ class Row:
     test_canvases: int
     parameters: int | None
     pixels_read: int | None
+    multiply_adds: int | None
     canvases: int | None
     env_steps: int | None
     wall_clock_s: float | None
@@ -97,6 +103,20 @@ def glimpse_pixels(config: TrainConfig) -> tuple[int, int]:
     return pixels + task.context_size**2, task.episode_length
 
 
+def episode_multiply_adds(config: TrainConfig) -> int:
+    """Multiply-adds of one greedy episode of the agent ``config`` builds, on one valid canvas."""
+    from agents.compute import MultiplyAddCounter
+    from agents.models.registry import build_agent, glimpse_shape
+    from agents.training.objectives import OBJECTIVES
+    from agents.training.scorer import Scorer
+
+    one = TrainConfig.from_dict({**config.to_dict(), "eval_batch_size": 1, "device": "cpu"})
+    model = build_agent(one, glimpse_shape(one))
+    with MultiplyAddCounter(model) as count:
+        Scorer(one, model, OBJECTIVES[one.agent]).evaluate("greedy", "valid", 1)
+    return count.total
+
+
 def attention_row(card: dict[str, Any], source: Path, note: str = "") -> Row:
     """The row of a zoo card (RAM, DRAM, L-DRAM, EDRAM)."""
     config = TrainConfig.from_dict(card["config"])
@@ -107,10 +127,22 @@ def attention_row(card: dict[str, Any], source: Path, note: str = "") -> Row:
     greedy = card["test"]["greedy"]
     mc = None if card.get("deterministic") else card["test"]["mc"]["error_pct"]
     return Row(
-        agent, card["name"], card["env_id"], greedy["error_pct"], mc, greedy["errors"],
-        greedy["canvases"], card["parameters"], pixels, card["samples"],
-        card["samples"] * length, card["wall_clock_s"], _relative(source), note,
-    )  # fmt: skip
+        agent=agent,
+        name=card["name"],
+        env_id=card["env_id"],
+        test_greedy=greedy["error_pct"],
+        test_mc=mc,
+        test_errors=greedy["errors"],
+        test_canvases=greedy["canvases"],
+        parameters=card["parameters"],
+        pixels_read=pixels,
+        multiply_adds=episode_multiply_adds(config),
+        canvases=card["samples"],
+        env_steps=card["samples"] * length,
+        wall_clock_s=card["wall_clock_s"],
+        source=_relative(source),
+        note=note,
+    )
 
 
 def supervised_row(card: dict[str, Any], source: Path) -> Row:
@@ -120,12 +152,23 @@ def supervised_row(card: dict[str, Any], source: Path) -> Row:
     note = f"{card['updates']:,} updates of {card['config']['batch_size']}"
     if card["agent"] in ("fc", "cnn"):
         note += f"; matched to {matched['model']} ({matched['parameters']:,})"
-    note += f"; {card['multiply_adds'] / 1e6:.1f}M multiply-adds per canvas"
     return Row(
-        SUPERVISED_NAMES[card["agent"]], card["name"], card["env_id"], greedy["error_pct"], None,
-        greedy["errors"], greedy["canvases"], card["parameters"], card["pixels_read"],
-        card["samples"], None, card["wall_clock_s"], _relative(source), note,
-    )  # fmt: skip
+        agent=SUPERVISED_NAMES[card["agent"]],
+        name=card["name"],
+        env_id=card["env_id"],
+        test_greedy=greedy["error_pct"],
+        test_mc=None,
+        test_errors=greedy["errors"],
+        test_canvases=greedy["canvases"],
+        parameters=card["parameters"],
+        pixels_read=card["pixels_read"],
+        multiply_adds=card["multiply_adds"],
+        canvases=card["samples"],
+        env_steps=None,
+        wall_clock_s=card["wall_clock_s"],
+        source=_relative(source),
+        note=note,
+    )
 
 
 def sb3_rows(path: Path) -> list[Row]:
@@ -142,20 +185,21 @@ def sb3_rows(path: Path) -> list[Row]:
         note = "run record (no card); preset tuned on test canvases of another stream"
         rows.append(
             Row(
-                agent,
-                record["command"],
-                record["env_id"],
-                record["test_error"],
-                None,
-                record["test_errors"],
-                record["test_canvases"],
-                None,
-                pixels,
-                record["env_steps"] // task.episode_length,
-                record["env_steps"],
-                record["wall_clock_s"],
-                _relative(path),
-                note,
+                agent=agent,
+                name=record["command"],
+                env_id=record["env_id"],
+                test_greedy=record["test_error"],
+                test_mc=None,
+                test_errors=record["test_errors"],
+                test_canvases=record["test_canvases"],
+                parameters=None,
+                pixels_read=pixels,
+                multiply_adds=None,
+                canvases=record["env_steps"] // task.episode_length,
+                env_steps=record["env_steps"],
+                wall_clock_s=record["wall_clock_s"],
+                source=_relative(path),
+                note=note,
             )
         )
     return rows
@@ -195,6 +239,10 @@ def _count(value: int | None) -> str:
     return "" if value is None else f"{value:,}"
 
 
+def _millions(value: int | None) -> str:
+    return "" if value is None else f"{value / 1e6:.1f}M"
+
+
 def _minutes(seconds: float | None) -> str:
     return "" if seconds is None else f"{seconds / 60:.0f} min"
 
@@ -225,8 +273,9 @@ def render(rows: list[Row]) -> str:
             f"## {env_id} ({canvas}x{canvas} = {canvas * canvas:,} pixels)",
             "",
             "| agent | card | test error, greedy | test error, MC | parameters | pixels read "
-            "per canvas | training canvases | env steps | wall-clock | notes |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "per canvas | multiply-adds per canvas | training canvases | env steps | wall-clock "
+            "| notes |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in task_rows:
             greedy, mc = _pct(r.test_greedy), _pct(r.test_mc)
@@ -237,7 +286,8 @@ def render(rows: list[Row]) -> str:
             name = f"`{r.name}`" if len(r.name) < 40 else "run"
             lines.append(
                 f"| {r.agent} | {name} | {greedy} ({r.test_errors}/{r.test_canvases}) | {mc} | "
-                f"{_count(r.parameters)} | {_count(r.pixels_read)} | {_count(r.canvases)} | "
+                f"{_count(r.parameters)} | {_count(r.pixels_read)} | "
+                f"{_millions(r.multiply_adds)} | {_count(r.canvases)} | "
                 f"{_count(r.env_steps)} | {_minutes(r.wall_clock_s)} | {r.note} |"
             )
         lines.append("")
@@ -255,8 +305,8 @@ def summary(rows: list[Row]) -> str:
     """The README's table: per main task, each agent's best card (lowest error)."""
     lines = [
         "| task | agent | test error (best of greedy / MC) | parameters | pixels read per canvas "
-        "| training canvases |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| multiply-adds per canvas | training canvases |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for env_id in (t for t in tasks(rows) if t in MAIN_TASKS):
         best: dict[str, Row] = {}
@@ -268,7 +318,7 @@ def summary(rows: list[Row]) -> str:
         for r in sorted(best.values(), key=_best_error):
             lines.append(
                 f"| `{env_id}` | {r.agent} | {_best_error(r):.2f}% | {_count(r.parameters)} | "
-                f"{_count(r.pixels_read)} | {_count(r.canvases)} |"
+                f"{_count(r.pixels_read)} | {_millions(r.multiply_adds)} | {_count(r.canvases)} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -300,7 +350,8 @@ def plot(rows: list[Row], path: Path) -> None:
                 accuracy = 100.0 - _best_error(r)
                 marker = markers.get(r.agent, "s" if r.agent.startswith(("FC", "CNN")) else "x")
                 ax.scatter(x / scale, accuracy, marker=marker, s=50)
-                ax.annotate(r.agent, (x / scale, accuracy), fontsize=8, xytext=(4, 3),
+                label = r.agent.split(" [")[0] + (" (first preset)" if "[" in r.agent else "")
+                ax.annotate(label, (x / scale, accuracy), fontsize=8, xytext=(4, 3),
                             textcoords="offset points")  # fmt: skip
             ax.set_xscale("log")
             ax.set_xlabel(label)

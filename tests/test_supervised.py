@@ -165,3 +165,12 @@ def test_command_line_errors_are_one_line(tmp_path, capsys):
     assert "is not a supervised baseline checkpoint" in capsys.readouterr().err
     assert main(["--card", str(not_ours)]) == 2
     assert "--card needs --name" in capsys.readouterr().err
+
+
+def test_counter_counts_recurrent_cells_per_sample():
+    from agents.compute import MultiplyAddCounter
+
+    cell = nn.LSTMCell(3, 5)
+    with MultiplyAddCounter(cell) as count:
+        cell(torch.zeros(2, 3))
+    assert count.total == 2 * 4 * 5 * (3 + 5)  # batch x gates x hidden x (input + hidden)

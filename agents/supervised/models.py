@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from agents.compute import forward_multiply_adds
+
 #: The named baselines.
 BASELINES = ("fc", "cnn", "cnn-large")
 #: Hidden units of the CNN's FC layer (all sizes).
@@ -170,33 +172,7 @@ def build_sized(
     raise ValueError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
 
 
-@torch.no_grad()
 def multiply_adds(model: nn.Module, example: torch.Tensor) -> int:
-    """Multiply-adds of one forward pass per input, counted in the conv and linear layers.
-
-    Args:
-        model: the network (left in its mode).
-        example: ``(N, ...)`` a batch of inputs; the count is per input.
-    """
-    total = 0
-
-    def count(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(module, nn.Conv2d):
-            kernel = module.kernel_size[0] * module.kernel_size[1]
-            per_output = kernel * module.in_channels // module.groups
-            total += output[0].numel() * per_output
-        elif isinstance(module, nn.Linear):
-            total += module.in_features * module.out_features
-
-    hooks = [
-        m.register_forward_hook(count)
-        for m in model.modules()
-        if isinstance(m, (nn.Conv2d, nn.Linear))
-    ]
-    try:
-        model(example[:1])
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return total
+    """Multiply-adds of one forward pass per input, counted in the conv and linear layers
+    (:func:`agents.compute.forward_multiply_adds`)."""
+    return forward_multiply_adds(model, example)

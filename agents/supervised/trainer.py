@@ -34,7 +34,7 @@ from agents.training.run_log import RunLog
 from agents.training.trainer import StopOnSignal
 from agents.weights import check_sha256, safe_load, state_dict_sha256
 from glimpse_env.atomic import atomic_path, remove_stale_temporaries, write_json_atomic
-from glimpse_env.envs import ENV_IDS, task_name
+from glimpse_env.envs import task_name
 
 FORMAT = "glimpse-env-supervised-checkpoint-v1"
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -484,8 +484,3 @@ def load_model(
 
 def _canvas_shape(canvas_size: int) -> tuple[int, int]:
     return (canvas_size, canvas_size)
-
-
-def known_env_ids() -> list[str]:
-    """The registered task names a baseline may train on."""
-    return sorted(ENV_IDS)
