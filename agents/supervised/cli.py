@@ -39,7 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Train a supervised full-canvas baseline (FC or CNN) on a glimpse task's "
         "canvases.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     defaults = SupervisedConfig()
     for f in dataclasses.fields(SupervisedConfig):
@@ -53,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
             *flags, dest=f.name, type=kind, default=None,
             help=f"(default {getattr(defaults, f.name)!r})", **extra,
         )  # fmt: skip
-    parser.add_argument("--logdir", default="runs", help="runs go in LOGDIR/<model>-<task>-<time>/")
+    parser.add_argument(
+        "--logdir", default="runs", help="runs go in LOGDIR/<model>-<task>-<time>/ (default runs)"
+    )
     parser.add_argument("--resume", metavar="PATH", help="continue the run of this checkpoint")
     parser.add_argument("--eval", metavar="PATH", help="only score this checkpoint")
     parser.add_argument("--eval-split", choices=("valid", "test"), default="test")
