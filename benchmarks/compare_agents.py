@@ -121,7 +121,17 @@ def _preset_difference(config: dict) -> str:
     or during tuning are told apart in the table."""
     preset = HYPER[config["algo"]]
     used = config.get("hyper") or {}
-    diff = [f"{k}={v}" for k, v in used.items() if k in preset and preset[k] != v]
+    diff = [
+        f"{k}={v}"
+        for k, v in used.items()
+        if k in preset and preset[k] != v and k != "policy_kwargs"
+    ]
+    policy, preset_policy = used.get("policy_kwargs", {}), preset.get("policy_kwargs", {})
+    diff += [
+        f"policy.{k}={v}"
+        for k, v in policy.items()
+        if k not in preset_policy or preset_policy[k] != v
+    ]
     return f" [{', '.join(diff)}]" if diff else ""
 
 
