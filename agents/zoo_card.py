@@ -95,11 +95,12 @@ def git_commit() -> str | None:
     return head + ("+dirty" if dirty else "")
 
 
-def _score(result: EvalResult) -> dict[str, Any]:
+def score_summary(result: EvalResult) -> dict[str, Any]:
+    """The ``{"error_pct", "errors", "canvases"}`` a card records for one evaluation."""
     return {
         "error_pct": round(result.error_pct, 2),
-        "errors": result.errors,
-        "canvases": result.total,
+        "errors": int(result.errors),
+        "canvases": int(result.total),
     }
 
 
@@ -131,9 +132,9 @@ def build_card(
         "weights_sha256": agent.weights.sha256,
         "weights_bytes": model_path.stat().st_size,
         "parameters": sum(p.numel() for p in agent.model.parameters()),
-        "valid": {"greedy": _score(valid_greedy), "mc": _score(valid_mc)},
-        "test": {"greedy": _score(test_greedy), "mc": _score(test_mc)},
-        "check": {"split": "test", "mode": "greedy", **_score(check)},
+        "valid": {"greedy": score_summary(valid_greedy), "mc": score_summary(valid_mc)},
+        "test": {"greedy": score_summary(test_greedy), "mc": score_summary(test_mc)},
+        "check": {"split": "test", "mode": "greedy", **score_summary(check)},
         "eval_seed": config.eval_seed,
         "mc_samples": config.mc_samples,
         "deterministic": config.agent == "edram",

@@ -254,3 +254,32 @@ def test_compare_agents_names_runs_made_with_other_settings_than_the_preset(monk
     assert _preset_difference(current) == ""
     older = {"algo": "ppo", "hyper": {**HYPER["ppo"], "ent_coef": 0.123}}
     assert _preset_difference(older) == " [ent_coef=0.123]"
+
+
+def test_card_scores_a_checkpoint_and_records_its_budget(tmp_path):
+    from agents.sb3.card import build_card, write_card
+    from agents.sb3.cli import main
+
+    config = _config("recurrent-ppo")
+    run = tmp_path / "run"
+    train_baseline(config, run, progress=False)
+    checkpoint = json.loads((run / "checkpoint.json").read_text())
+    card = build_card(run / "model.zip", "rppo-mnist", 60, budget="96 env steps, stated")
+    model = load_model(run / "model.zip", config)
+    assert card["kind"] == "sb3" and card["agent"] == "recurrent-ppo"
+    assert card["test"]["greedy"]["errors"] == evaluate_baseline(model, config, 60).errors
+    assert card["valid"]["greedy"]["errors"] == evaluate_baseline(model, config, 60, "valid").errors
+    assert card["env_steps"] == checkpoint["timesteps"] and card["samples"] == 96 // 6
+    assert card["weights_sha256"] == checkpoint["policy_sha256"]
+    assert card["parameters"] == sum(p.numel() for p in model.policy.parameters())
+    assert card["pixels_read"] == 6 * 1 * 8 * 8  # MNIST-v0: 6 glimpses of one 8x8 scale
+    assert card["multiply_adds"] > 6 * 4 * 16 * 16  # at least the LSTM's six steps
+    assert card["budget"] == "96 env steps, stated"
+    written = write_card(card, tmp_path / "cards")
+    assert json.loads(written.read_text())["test"] == card["test"]
+
+    (run / "checkpoint.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"checkpoint\.json is missing"):
+        build_card(run / "model.zip", "rppo-mnist", 60)
+    assert main(["--card", str(run / "model.zip")]) == 2  # one line, no traceback
+    assert main(["--card", str(run / "model.zip"), "--eval", str(run / "model.zip")]) == 2

@@ -51,3 +51,26 @@ def test_committed_comparison_is_up_to_date():
         text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_sb3_cards_give_rows_and_supersede_the_run_record(comparison, tmp_path):
+    card = {
+        "kind": "sb3", "agent": "recurrent-ppo", "name": "rppo-c60", "env_id": "ClutteredMNIST-v0",
+        "test": {"greedy": {"error_pct": 40.0, "errors": 4000, "canvases": 10000}},
+        "parameters": 655773, "pixels_read": 2592, "multiply_adds": 3916032, "samples": 10,
+        "env_steps": 60, "wall_clock_s": 5.0, "budget": "equal wall-clock", "selection": "valid",
+    }  # fmt: skip
+    (tmp_path / "results" / "baselines").mkdir(parents=True)
+    (tmp_path / "results" / "baselines" / "rppo-c60.json").write_text(json.dumps(card))
+    record = REPO / "results" / "runs_comparison.json"
+    (tmp_path / "results" / "runs_comparison.json").write_text(record.read_text())
+    rows = comparison.collect(tmp_path)
+    carded = [r for r in rows if r.name == "rppo-c60"]
+    assert len(carded) == 1 and carded[0].agent == "RecurrentPPO"
+    assert carded[0].note == "equal wall-clock; valid" and carded[0].env_steps == 60
+    cluttered = {r.agent.split(" [")[0] for r in rows if r.env_id == "ClutteredMNIST-v0"}
+    assert cluttered == {"RecurrentPPO", "PPO (frame stack)"}  # PPO still from the record
+    assert sum(r.agent.startswith("RecurrentPPO") and r.env_id == "ClutteredMNIST-v0"
+               for r in rows) == 1  # fmt: skip
+    translated = [r for r in rows if r.env_id == "TranslatedMNIST-v0"]
+    assert any(r.agent.startswith("RecurrentPPO") for r in translated)  # no card there yet

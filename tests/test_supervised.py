@@ -174,3 +174,18 @@ def test_counter_counts_recurrent_cells_per_sample():
     with MultiplyAddCounter(cell) as count:
         cell(torch.zeros(2, 3))
     assert count.total == 2 * 4 * 5 * (3 + 5)  # batch x gates x hidden x (input + hidden)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_counter_counts_a_whole_sequence_lstm_as_its_cells(layers):
+    from agents.compute import MultiplyAddCounter
+
+    lstm = nn.LSTM(3, 5, num_layers=layers)
+    with MultiplyAddCounter(lstm) as count:
+        lstm(torch.zeros(7, 2, 3))  # 7 steps, batch 2
+    cells = [nn.LSTMCell(3, 5)] + [nn.LSTMCell(5, 5) for _ in range(layers - 1)]
+    with MultiplyAddCounter(nn.ModuleList(cells)) as by_cells:
+        for _ in range(7):
+            for cell in cells:
+                cell(torch.zeros(2, cell.input_size))
+    assert count.total == by_cells.total > 0

@@ -102,6 +102,14 @@ class BaselineConfig:
         return asdict(self)
 
 
+def saved_config(run_dir: Path, **overrides: Any) -> BaselineConfig:
+    """The :class:`BaselineConfig` a run wrote to ``run_dir/config.json``, with ``overrides``."""
+    saved = run_dir / "config.json"
+    if not saved.is_file():
+        raise FileNotFoundError(f"{saved} (the run's config) is missing")
+    return BaselineConfig(**{**json.loads(saved.read_text()), **overrides})
+
+
 def make_vec_env(
     config: BaselineConfig, num_envs: int, split: str
 ) -> tuple[VecEnv, GlimpseSB3VecEnv]:

@@ -7,6 +7,8 @@ The command line of ``train/ppo_baseline.py`` and of the console command ``glimp
     python train/ppo_baseline.py --eval runs/<run>/model.zip      # test accuracy only (safe load)
     python train/ppo_baseline.py --eval runs/<run>/model.zip --trajectories paths.png
     python train/ppo_baseline.py --resume runs/<run>              # after Ctrl-C or a crash
+    python train/ppo_baseline.py --card runs/<run>/model.zip --name recurrent-ppo-cluttered60 \
+        --budget "..." --selection "..."                  # results/baselines/<name>.json
     tensorboard --logdir runs
 
 Same evaluation canvases as the attention agents: validation during training, valid and test at
@@ -17,7 +19,6 @@ from the run's config.json (never SB3's ``load``, which unpickles code).
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from collections.abc import Sequence
@@ -31,9 +32,11 @@ from agents.sb3.baselines import (
     evaluate_baseline,
     load_model,
     save_trajectories_png,
+    saved_config,
     train_baseline,
 )
 from agents.sb3.scored_steps import SWITCH
+from agents.supervised.card import CARD_DIR
 from agents.training.cli import new_run_dir, record_command
 
 DEFAULT_TIMESTEPS = 1_000_000
@@ -41,14 +44,6 @@ DEFAULT_TIMESTEPS = 1_000_000
 OVERRIDABLE: dict[str, type] = {
     "learning-rate": float, "ent-coef": float, "n-epochs": int, "gae-lambda": float,
 }  # fmt: skip
-
-
-def saved_config(run_dir: Path, **overrides: Any) -> BaselineConfig:
-    """The ``BaselineConfig`` a run wrote to ``run_dir/config.json``, with ``overrides``."""
-    saved = run_dir / "config.json"
-    if not saved.is_file():
-        raise FileNotFoundError(f"{saved} (the run's config) is missing")
-    return BaselineConfig(**{**json.loads(saved.read_text()), **overrides})
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -108,6 +103,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="count the label's log-probability (and entropy) only on the steps that score it, "
         "the location's only before the last step (agents/sb3/scored_steps.py)",
     )  # fmt: skip
+    parser.add_argument(
+        "--card", metavar="MODEL_ZIP",
+        help="write the baseline card of this model.zip (config.json, checkpoint.json beside it)",
+    )  # fmt: skip
+    parser.add_argument("--name", help="the card's name (with --card)")
+    parser.add_argument("--budget", default="", help="with --card: the budget, stated up front")
+    parser.add_argument("--selection", default="", help="with --card: how settings were chosen")
+    parser.add_argument("--notes", default="", help="with --card: free text")
+    parser.add_argument("--card-dir", type=Path, default=CARD_DIR, help="where --card writes")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends training, still scores
@@ -120,6 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
     interrupted = False
     try:
+        actions = [flag for flag in ("resume", "eval", "card") if getattr(args, flag)]
+        if len(actions) > 1:
+            raise ValueError(f"give one of --resume, --eval, --card; got {actions}")
+        if args.card:
+            return _write_card(args)
         if args.eval:
             config = saved_config(Path(args.eval).parent, device=args.device,
                                   eval_seed=args.eval_seed)  # fmt: skip
@@ -157,3 +166,21 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     correct = result.total - result.errors
     print(f"{result.split} accuracy {accuracy:.2f}% ({correct}/{result.total})")
     return 130 if interrupted else 0  # an interrupted run exits 130, as the other scripts
+
+
+def _write_card(args: argparse.Namespace) -> int:
+    """``--card``: score the model on ``--eval-canvases`` valid and test canvases, write card."""
+    from agents.sb3.card import build_card, write_card
+
+    if not args.name:
+        raise ValueError("--card needs --name (e.g. recurrent-ppo-cluttered60)")
+    card = build_card(
+        args.card, args.name, args.eval_canvases, args.budget, args.selection, args.notes
+    )
+    path = write_card(card, args.card_dir)
+    valid, test = card["valid"]["greedy"], card["test"]["greedy"]
+    print(
+        f"{path}: valid error {valid['error_pct']:.2f}%, test error {test['error_pct']:.2f}% "
+        f"({test['errors']}/{test['canvases']}) after {card['env_steps']:,} env steps"
+    )
+    return 0

@@ -22,21 +22,13 @@ import torch
 from agents.supervised.data import Canvases, task_of
 from agents.supervised.models import count_parameters, multiply_adds
 from agents.supervised.trainer import FINAL_FILE, load_model, score
-from agents.zoo_card import git_commit, machine
+from agents.zoo_card import git_commit, machine, score_summary
 from glimpse_env.atomic import write_json_atomic
 
 CARD_FORMAT = "glimpse-env-baseline-card-v1"
 #: Where baseline cards are written by default.
 CARD_DIR = Path(__file__).resolve().parents[2] / "results" / "baselines"
 COMMAND_FILE = "command.txt"
-
-
-def _score(result) -> dict[str, Any]:
-    return {
-        "error_pct": round(result.error_pct, 2),
-        "errors": result.errors,
-        "canvases": result.total,
-    }
 
 
 def build_card(
@@ -77,8 +69,8 @@ def build_card(
         "matched_to": {"parameters": loaded.matched_parameters, "model": loaded.matched_to},
         "pixels_read": side * side,
         "multiply_adds": multiply_adds(loaded.model, example),
-        "valid": {"greedy": _score(valid)},
-        "test": {"greedy": _score(test)},
+        "valid": {"greedy": score_summary(valid)},
+        "test": {"greedy": score_summary(test)},
         "eval_seed": config.eval_seed,
         "deterministic": True,
         "updates": loaded.update,
