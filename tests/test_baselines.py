@@ -283,3 +283,23 @@ def test_card_scores_a_checkpoint_and_records_its_budget(tmp_path):
         build_card(run / "model.zip", "rppo-mnist", 60)
     assert main(["--card", str(run / "model.zip")]) == 2  # one line, no traceback
     assert main(["--card", str(run / "model.zip"), "--eval", str(run / "model.zip")]) == 2
+
+
+def test_wall_clock_budget_stops_the_run_and_a_resume_can_lift_it(tmp_path):
+    config = _config("recurrent-ppo")
+    config.timesteps, config.wall_clock_budget_s = 10**6, 1e-3  # spent after the first step
+    run = tmp_path / "run"
+    train_baseline(config, run, progress=False)
+    final = json.loads((run / "final.json").read_text())
+    assert final["stopped_by_wall_clock_budget"] and not final["interrupted"]
+    assert final["timesteps"] < 10**6
+    stopped_at = final["timesteps"]
+
+    config.timesteps, config.wall_clock_budget_s = stopped_at + 96, 0.0
+    train_baseline(config, run, progress=False, resume=True)
+    final = json.loads((run / "final.json").read_text())
+    assert final["timesteps"] >= stopped_at + 96 and not final["stopped_by_wall_clock_budget"]
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["wall_clock_budget_s"] == 0.0 and saved["timesteps"] == stopped_at + 96
+    with pytest.raises(ValueError, match="wall_clock_budget_s must be >= 0"):
+        BaselineConfig(wall_clock_budget_s=-1.0)

@@ -87,6 +87,9 @@ class BaselineConfig:
     eval_every: int = 100_000
     checkpoint_every: int = 100_000
     hyper: dict[str, Any] = field(default_factory=dict)  # empty: HYPER[algo]
+    #: Stop training once the run's clock (training and its periodic evaluations, summed over
+    #: resumes) reaches this many seconds; 0: no limit. The "equal wall-clock" budget.
+    wall_clock_budget_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
@@ -95,6 +98,10 @@ class BaselineConfig:
         positive = ("num_envs", "grid_size", "frame_stack", "timesteps", "eval_canvases")
         for name in (*positive, "eval_batch_size", "eval_every", "checkpoint_every"):
             check_int(name, getattr(self, name), minimum=1)
+        if not self.wall_clock_budget_s >= 0:
+            raise ValueError(
+                f"wall_clock_budget_s must be >= 0 (0: no limit), got {self.wall_clock_budget_s}"
+            )
         if self.grid_size < 2:
             raise ValueError(f"grid_size must be >= 2 (a grid over [-1, 1]), got {self.grid_size}")
 
@@ -256,6 +263,7 @@ class ValidAccuracyAndCheckpoints(BaseCallback):
         self._next_eval = config.eval_every
         self._next_save = config.checkpoint_every
         self.started = time.perf_counter()
+        self.out_of_time = False
 
     def elapsed(self) -> float:
         """Seconds of this run so far, earlier sessions included."""
@@ -291,6 +299,10 @@ class ValidAccuracyAndCheckpoints(BaseCallback):
             save_checkpoint(self.model, self.run_dir, self.elapsed())
         if evaluated is not None and self.on_evaluation is not None:
             self.on_evaluation(int(self.num_timesteps), evaluated)
+        budget = self.config.wall_clock_budget_s
+        if budget and self.elapsed() >= budget:
+            self.out_of_time = True
+            return False  # SB3 ends learn(); the run is checkpointed and scored
         return True
 
 
@@ -467,7 +479,9 @@ def train_baseline(
     ``wall_clock_s`` counts training, its periodic evaluations and the final evaluation, as the
     attention agents' trainer does. A ``KeyboardInterrupt`` during training ends it early: the
     model is still checkpointed and scored, and ``final.json`` says ``"interrupted": true`` with
-    the steps actually taken. ``resume=True`` continues ``run_dir``'s last checkpoint up to
+    the steps actually taken. With ``config.wall_clock_budget_s`` the run also ends (checkpointed
+    and scored, ``"stopped_by_wall_clock_budget": true``) once its clock reaches that budget.
+    ``resume=True`` continues ``run_dir``'s last checkpoint up to
     ``config.timesteps`` (the clock goes on from the checkpoint's; the environments restart
     with fresh episodes, so a resumed run is not step-for-step the uninterrupted one).
 
@@ -487,8 +501,8 @@ def train_baseline(
         model = load_model(run_dir / "model.zip", config, venv, str(run_dir), with_optimizer=True)
         model.num_timesteps = int(state["timesteps"])
     else:
-        write_json_atomic(run_dir / "config.json", config.to_dict())
         model = make_model(config, venv, tensorboard_log=str(run_dir))
+    write_json_atomic(run_dir / "config.json", config.to_dict())  # a resume's budgets, too
     callback = ValidAccuracyAndCheckpoints(
         config, run_dir, min(2000, config.eval_canvases), clock_offset_s, on_evaluation
     )
@@ -515,6 +529,7 @@ def train_baseline(
         "timesteps": int(model.num_timesteps),
         "timesteps_requested": config.timesteps,
         "interrupted": interrupted,
+        "stopped_by_wall_clock_budget": callback.out_of_time,
         "train_seconds": round(train_seconds, 1),
         "wall_clock_s": round(wall_clock_s, 1),
         "env_steps_per_s": round(model.num_timesteps / train_seconds, 1),

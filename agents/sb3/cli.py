@@ -71,6 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--timesteps", type=int, help=f"env steps to train to (default {DEFAULT_TIMESTEPS:,})"
     )
+    parser.add_argument(
+        "--wall-clock-budget", type=float, metavar="SECONDS",
+        help="stop once the run's clock (summed over resumes) reaches SECONDS, then checkpoint and "
+        "score; with --resume it replaces the run's budget (0: none)",
+    )  # fmt: skip
     parser.add_argument("--num-envs", type=int, default=64)
     parser.add_argument("--grid-size", type=int, default=9)
     parser.add_argument("--frame-stack", type=int, default=6, help="ppo only")
@@ -140,6 +145,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         elif args.resume:
             run_dir = Path(args.resume)
             more = {"timesteps": args.timesteps} if args.timesteps is not None else {}
+            if args.wall_clock_budget is not None:
+                more["wall_clock_budget_s"] = args.wall_clock_budget
             config = saved_config(run_dir, device=args.device, **more)
             record_command(run_dir, "train/ppo_baseline.py", argv)
             outcome = train_baseline(config, run_dir, progress=not args.no_progress, resume=True)
@@ -152,7 +159,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
                 seed=args.seed,
                 device=args.device, eval_canvases=args.eval_canvases, eval_every=args.eval_every,
                 eval_seed=args.eval_seed, checkpoint_every=args.checkpoint_every,
-                hyper=hyper_overrides(args),
+                hyper=hyper_overrides(args), wall_clock_budget_s=args.wall_clock_budget or 0.0,
             )  # fmt: skip
             run_dir = new_run_dir(Path(args.logdir), f"{args.algo}-{args.env}")
             record_command(run_dir, "train/ppo_baseline.py", argv)
