@@ -85,3 +85,18 @@ def test_without_the_switch_the_policy_is_sb3s():
     config = _config("ppo", False)
     venv, _ = make_vec_env(config, config.num_envs, "train")
     assert not isinstance(make_model(config, venv, None).policy, ScoredStepPolicy)
+
+
+def test_recurrent_ppo_preset_counts_the_label_at_scored_steps_and_the_flag_can_turn_it_off():
+    import argparse
+
+    from agents.sb3.cli import hyper_overrides
+
+    def hyper(algo: str, switch: bool | None) -> dict:
+        flags = dict(learning_rate=None, ent_coef=None, n_epochs=None, gae_lambda=None)
+        return hyper_overrides(argparse.Namespace(algo=algo, label_at_scored_steps=switch, **flags))
+
+    assert hyper("recurrent-ppo", None)["policy_kwargs"][SWITCH] is True  # the preset's choice
+    assert hyper("recurrent-ppo", False)["policy_kwargs"][SWITCH] is False
+    assert SWITCH not in hyper("ppo", None)["policy_kwargs"]  # not measured for PPO: off
+    assert hyper("ppo", True)["policy_kwargs"][SWITCH] is True

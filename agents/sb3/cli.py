@@ -57,8 +57,9 @@ def hyper_overrides(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, flag.replace("-", "_"))
         if value is not None:
             hyper[flag.replace("-", "_")] = value
-    if getattr(args, "label_at_scored_steps", False):
-        hyper["policy_kwargs"] = {**hyper.get("policy_kwargs", {}), SWITCH: True}
+    switch = getattr(args, "label_at_scored_steps", None)
+    if switch is not None:  # None: the preset's choice
+        hyper["policy_kwargs"] = {**hyper.get("policy_kwargs", {}), SWITCH: switch}
     return hyper
 
 
@@ -104,9 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for flag, kind in OVERRIDABLE.items():
         parser.add_argument(f"--{flag}", type=kind, help="override the preset (HYPER[algo])")
     parser.add_argument(
-        "--label-at-scored-steps", action="store_true",
+        "--label-at-scored-steps", action=argparse.BooleanOptionalAction, default=None,
         help="count the label's log-probability (and entropy) only on the steps that score it, "
-        "the location's only before the last step (agents/sb3/scored_steps.py)",
+        "the location's only before the last step (agents/sb3/scored_steps.py); default: the "
+        "preset's (on for recurrent-ppo, off for ppo)",
     )  # fmt: skip
     parser.add_argument(
         "--card", metavar="MODEL_ZIP",
