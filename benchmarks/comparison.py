@@ -128,6 +128,8 @@ def attention_row(card: dict[str, Any], source: Path, note: str = "") -> Row:
         agent = "L-DRAM"
     pixels, length = glimpse_pixels(config)
     greedy = card["test"]["greedy"]
+    budget = f"{card['updates']:,} updates of {config.batch_size}"
+    note = f"{budget}; {note}" if note else budget
     mc = None if card.get("deterministic") else card["test"]["mc"]["error_pct"]
     return Row(
         agent=agent,
@@ -325,7 +327,7 @@ def render(rows: list[Row]) -> str:
             )
         lines.append("")
     lines += [
-        "![test accuracy against training canvases and wall-clock](comparison.png)",
+        "![test accuracy against training env steps and wall-clock](comparison.png)",
         "",
     ]
     notes = ROOT / "results" / "comparison_notes.md"
@@ -361,30 +363,41 @@ def _best_error(row: Row) -> float:
 
 
 def plot(rows: list[Row], path: Path) -> None:
-    """Test accuracy against training canvases and against wall-clock, one point per card, one
-    row of panels per main task."""
+    """Test accuracy against training env steps and against wall-clock, one point per card of
+    an agent that acts, one row of panels per main task. The supervised networks do not act (no
+    env steps): they are drawn as dashed horizontal lines at their accuracy in both panels."""
     plt = pyplot()
     env_ids = [t for t in tasks(rows) if t in MAIN_TASKS]
     fig, axes = plt.subplots(len(env_ids), 2, figsize=(13, 5 * len(env_ids)), squeeze=False)
-    markers = dict(zip(["RAM", "DRAM", "L-DRAM", "EDRAM"], "osD^", strict=True))
+    markers = {"RAM": "o", "DRAM": "s", "L-DRAM": "D", "EDRAM": "^", "RecurrentPPO": "v"}
     for axes_row, env_id in zip(axes, env_ids, strict=True):
+        task_rows = [r for r in rows if r.env_id == env_id]
         for ax, (attribute, label, scale) in zip(
             axes_row,
             (
-                ("canvases", "training canvases (episodes)", 1.0),
-                ("wall_clock_s", "wall-clock (min)", 60.0),
+                ("env_steps", "training env steps", 1.0),
+                ("wall_clock_s", "training wall-clock (min)", 60.0),
             ),
             strict=True,
         ):
-            for r in rows:
-                x = getattr(r, attribute)
-                if r.env_id != env_id or x is None:
-                    continue
+            references = 0
+            for r in task_rows:
                 accuracy = 100.0 - _best_error(r)
-                marker = markers.get(r.agent, "s" if r.agent.startswith(("FC", "CNN")) else "x")
-                ax.scatter(x / scale, accuracy, marker=marker, s=50)
-                label = r.agent.split(" [")[0] + (" (first preset)" if "[" in r.agent else "")
-                ax.annotate(label, (x / scale, accuracy), fontsize=8, xytext=(4, 3),
+                if r.env_steps is None:  # supervised: a reference level, labels staggered
+                    ax.axhline(accuracy, linestyle="--", linewidth=0.8, color="grey")
+                    where = 0.01 + 0.33 * (references % 3)
+                    references += 1
+                    ax.annotate(f"{r.agent} ({r.name})", (where, accuracy), fontsize=7,
+                                xycoords=("axes fraction", "data"), xytext=(0, 2),
+                                textcoords="offset points", color="dimgrey")  # fmt: skip
+                    continue
+                x = getattr(r, attribute)
+                if x is None:
+                    continue
+                base = r.agent.split(" [")[0]
+                ax.scatter(x / scale, accuracy, marker=markers.get(base, "x"), s=50)
+                text = base + (" (first preset)" if "[" in r.agent else "")
+                ax.annotate(text, (x / scale, accuracy), fontsize=8, xytext=(4, 3),
                             textcoords="offset points")  # fmt: skip
             ax.set_xscale("log")
             ax.set_xlabel(label)
