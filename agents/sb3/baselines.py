@@ -27,7 +27,7 @@ import time
 import warnings
 import zipfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecMonitor
 
+from agents.config_io import DictConfig
 from agents.sb3.features import resolve_policy_kwargs
 from agents.sb3.scored_steps import SWITCH, ScoredStepLstmPolicy, ScoredStepPolicy
 from agents.sb3.vec_env import GlimpseSB3VecEnv
@@ -55,7 +56,7 @@ ALGOS = ("recurrent-ppo", "ppo")
 
 
 @dataclass
-class BaselineConfig:
+class BaselineConfig(DictConfig):
     """A baseline run.
 
     Attributes:
@@ -105,16 +106,13 @@ class BaselineConfig:
         if self.grid_size < 2:
             raise ValueError(f"grid_size must be >= 2 (a grid over [-1, 1]), got {self.grid_size}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def saved_config(run_dir: Path, **overrides: Any) -> BaselineConfig:
     """The :class:`BaselineConfig` a run wrote to ``run_dir/config.json``, with ``overrides``."""
     saved = run_dir / "config.json"
     if not saved.is_file():
         raise FileNotFoundError(f"{saved} (the run's config) is missing")
-    return BaselineConfig(**{**json.loads(saved.read_text()), **overrides})
+    return BaselineConfig.from_dict({**json.loads(saved.read_text()), **overrides})
 
 
 def make_vec_env(

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from agents.config_io import flag_type
 from agents.supervised.card import CARD_DIR, build_card, write_card
 from agents.supervised.data import Canvases, task_of
 from agents.supervised.models import BASELINES
@@ -32,7 +33,6 @@ from agents.supervised.trainer import (
 from agents.training.cli import new_run_dir, record_command
 
 SCRIPT = "train/supervised_baseline.py"
-_PARSERS = {"int": int, "float": float, "str": str}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,8 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     defaults = SupervisedConfig()
     for f in dataclasses.fields(SupervisedConfig):
-        parts = [p.strip() for p in str(f.type).split("|")]
-        kind = _PARSERS[next(p for p in parts if p != "None")]
+        kind, _ = flag_type(f.type)
         flags = ["--" + f.name.replace("_", "-")]
         if f.name == "env_id":
             flags.insert(0, "--env")

@@ -14,7 +14,6 @@ seed, so a resumed run continues as the uninterrupted one would have.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from agents.config_io import DictConfig
 from agents.supervised.data import Canvases, answers_of, task_of, training_keys
 from agents.supervised.models import BASELINES, build_baseline, build_sized, count_parameters
 from agents.training.checkpoint import write_error
@@ -57,7 +57,7 @@ RAM_PRESET = {
 
 
 @dataclass
-class SupervisedConfig:
+class SupervisedConfig(DictConfig):
     """Everything a supervised baseline run depends on.
 
     Attributes:
@@ -127,17 +127,6 @@ class SupervisedConfig:
     def name(self) -> str:
         """``<model>-<task>``, e.g. ``cnn-ClutteredMNIST-v0``: the run directories' prefix."""
         return f"{self.model}-{task_name(self.env_id)}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> SupervisedConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown config fields {unknown}")
-        return cls(**values)
 
 
 def ram_parameters(env_id: str) -> tuple[int, str]:

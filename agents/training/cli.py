@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from agents.config_io import flag_type
 from agents.training.config import PRESETS, TrainConfig, preset_config
 from agents.training.trainer import (
     EVAL_OVERRIDES,
@@ -27,19 +28,10 @@ from agents.training.trainer import (
 )
 
 COMMAND_FILE = "command.txt"
-_PARSERS = {"int": int, "float": float, "str": str}
 #: Extra spellings of some config flags.
 _ALIASES = {"dataset_path": ("--dataset",)}
 #: Flags handled by the script itself rather than copied into the config.
 _OWN = {"preset"}
-
-
-def _field_type(annotation: str) -> tuple[Any, bool]:
-    """(parser, optional) of a field annotation such as ``"int | None"``."""
-    parts = [p.strip() for p in annotation.split("|")]
-    optional = "None" in parts
-    base = next(p for p in parts if p != "None")
-    return _PARSERS.get(base, base), optional
 
 
 def build_parser(agent: str, default_preset: str) -> argparse.ArgumentParser:
@@ -76,7 +68,7 @@ def build_parser(agent: str, default_preset: str) -> argparse.ArgumentParser:
         if field.type == "bool":
             config_group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
             continue
-        parse, optional = _field_type(str(field.type))
+        parse, optional = flag_type(field.type)
         if not callable(parse):
             raise TypeError(f"no command-line parser for field {field.name}: {field.type}")
         kwargs: dict[str, Any] = {"type": parse, "default": None, "dest": field.name}

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.config_io import DictConfig
 from glimpse_env.envs import ENV_IDS, TaskConfig, task_name
 
 #: Fields of :class:`glimpse_env.envs.TaskConfig` a preset or the command line may override:
@@ -20,7 +21,7 @@ TASK_FIELDS = tuple(f.name for f in dataclasses.fields(TaskConfig) if f.name != 
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(DictConfig):
     """Everything a training run depends on.
 
     Task (``None``: the value of ``env_id``):
@@ -184,17 +185,6 @@ class TrainConfig:
             if value is not None:
                 kwargs[name] = value
         return kwargs
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown config fields {unknown}")
-        return cls(**values)
 
 
 #: Named presets: the papers' tasks with the replication's optimiser. Each is a set of field
