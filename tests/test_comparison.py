@@ -74,3 +74,15 @@ def test_sb3_cards_give_rows_and_supersede_the_run_record(comparison, tmp_path):
                for r in rows) == 1  # fmt: skip
     translated = [r for r in rows if r.env_id == "TranslatedMNIST-v0"]
     assert any(r.agent.startswith("RecurrentPPO") for r in translated)  # no card there yet
+
+
+def test_every_sb3_card_in_the_repository_gives_its_row(comparison):
+    rows = {r.name: r for r in comparison.collect(REPO)}
+    for path in sorted((REPO / "results" / "baselines").glob("*.json")):
+        card = json.loads(path.read_text())
+        if card.get("kind") != "sb3":
+            continue
+        row = rows[card["name"]]
+        assert row.test_greedy == card["test"]["greedy"]["error_pct"] and row.test_mc is None
+        assert row.env_steps == card["env_steps"] and row.wall_clock_s == card["wall_clock_s"]
+        assert card["budget"] and card["budget"] in row.note  # every SB3 row states its budget
