@@ -179,7 +179,7 @@ def supervised_row(card: dict[str, Any], source: Path) -> Row:
 def sb3_card_row(card: dict[str, Any], source: Path) -> Row:
     """The row of an SB3 baseline card (:mod:`agents.sb3.card`)."""
     greedy = card["test"]["greedy"]
-    note = "; ".join(text for text in (card.get("budget"), card.get("selection")) if text)
+    note = card.get("budget", "")  # how the settings were chosen: the card and the notes
     return Row(
         agent=SB3_NAMES[card["agent"]],
         name=card["name"],

@@ -67,7 +67,7 @@ def test_sb3_cards_give_rows_and_supersede_the_run_record(comparison, tmp_path):
     rows = comparison.collect(tmp_path)
     carded = [r for r in rows if r.name == "rppo-c60"]
     assert len(carded) == 1 and carded[0].agent == "RecurrentPPO"
-    assert carded[0].note == "equal wall-clock; valid" and carded[0].env_steps == 60
+    assert carded[0].note == "equal wall-clock" and carded[0].env_steps == 60
     cluttered = {r.agent.split(" [")[0] for r in rows if r.env_id == "ClutteredMNIST-v0"}
     assert cluttered == {"RecurrentPPO", "PPO (frame stack)"}  # PPO still from the record
     assert sum(r.agent.startswith("RecurrentPPO") and r.env_id == "ClutteredMNIST-v0"
