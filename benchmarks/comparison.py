@@ -150,15 +150,21 @@ def attention_row(card: dict[str, Any], source: Path, note: str = "") -> Row:
     )
 
 
-def supervised_row(card: dict[str, Any], source: Path) -> Row:
-    """The row of a supervised baseline card."""
+def baseline_row(card: dict[str, Any], source: Path) -> Row:
+    """The row of a baseline card (``results/baselines/``): supervised (no env steps; the note
+    gives its updates and the model it is matched to) or SB3 (the note gives its budget; how its
+    settings were chosen is on the card and in the notes)."""
     greedy = card["test"]["greedy"]
-    matched = card["matched_to"]
-    note = f"{card['updates']:,} updates of {card['config']['batch_size']}"
-    if card["agent"] in ("fc", "cnn"):
-        note += f"; matched to {matched['model']} ({matched['parameters']:,})"
+    if card["kind"] == "sb3":
+        agent, env_steps, note = SB3_NAMES[card["agent"]], card["env_steps"], card["budget"]
+    else:
+        agent, env_steps = SUPERVISED_NAMES[card["agent"]], None
+        note = f"{card['updates']:,} updates of {card['config']['batch_size']}"
+        if card["agent"] in ("fc", "cnn"):
+            matched = card["matched_to"]
+            note += f"; matched to {matched['model']} ({matched['parameters']:,})"
     return Row(
-        agent=SUPERVISED_NAMES[card["agent"]],
+        agent=agent,
         name=card["name"],
         env_id=card["env_id"],
         test_greedy=greedy["error_pct"],
@@ -169,30 +175,7 @@ def supervised_row(card: dict[str, Any], source: Path) -> Row:
         pixels_read=card["pixels_read"],
         multiply_adds=card["multiply_adds"],
         canvases=card["samples"],
-        env_steps=None,
-        wall_clock_s=card["wall_clock_s"],
-        source=_relative(source),
-        note=note,
-    )
-
-
-def sb3_card_row(card: dict[str, Any], source: Path) -> Row:
-    """The row of an SB3 baseline card (:mod:`agents.sb3.card`)."""
-    greedy = card["test"]["greedy"]
-    note = card.get("budget", "")  # how the settings were chosen: the card and the notes
-    return Row(
-        agent=SB3_NAMES[card["agent"]],
-        name=card["name"],
-        env_id=card["env_id"],
-        test_greedy=greedy["error_pct"],
-        test_mc=None,
-        test_errors=greedy["errors"],
-        test_canvases=greedy["canvases"],
-        parameters=card["parameters"],
-        pixels_read=card["pixels_read"],
-        multiply_adds=card["multiply_adds"],
-        canvases=card["samples"],
-        env_steps=card["env_steps"],
+        env_steps=env_steps,
         wall_clock_s=card["wall_clock_s"],
         source=_relative(source),
         note=note,
@@ -256,10 +239,8 @@ def collect(root: Path = ROOT) -> list[Row]:
         rows.append(attention_row(json.loads(path.read_text()), path, "retired from the zoo"))
     for path in sorted((root / "results" / "baselines").glob("*.json")):
         card = json.loads(path.read_text())
-        if card.get("kind") == "supervised":
-            rows.append(supervised_row(card, path))
-        elif card.get("kind") == "sb3":
-            rows.append(sb3_card_row(card, path))
+        if card.get("kind") in ("supervised", "sb3"):
+            rows.append(baseline_row(card, path))
     carded = {(r.env_id, r.agent) for r in rows if r.agent in SB3_NAMES.values()}
     rows += sb3_rows(root / "results" / "runs_comparison.json", carded)
     return rows

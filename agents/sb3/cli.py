@@ -36,7 +36,7 @@ from agents.sb3.baselines import (
     train_baseline,
 )
 from agents.sb3.scored_steps import SWITCH
-from agents.supervised.card import CARD_DIR
+from agents.supervised.card import CARD_DIR, card_summary
 from agents.training.cli import new_run_dir, record_command
 
 DEFAULT_TIMESTEPS = 1_000_000
@@ -187,9 +187,5 @@ def _write_card(args: argparse.Namespace) -> int:
         args.card, args.name, args.eval_canvases, args.budget, args.selection, args.notes
     )
     path = write_card(card, args.card_dir)
-    valid, test = card["valid"]["greedy"], card["test"]["greedy"]
-    print(
-        f"{path}: valid error {valid['error_pct']:.2f}%, test error {test['error_pct']:.2f}% "
-        f"({test['errors']}/{test['canvases']}) after {card['env_steps']:,} env steps"
-    )
+    print(f"{card_summary(card, path)} after {card['env_steps']:,} env steps")
     return 0

@@ -93,3 +93,12 @@ def write_card(card: dict[str, Any], directory: str | Path | None = None) -> Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, card)
     return path
+
+
+def card_summary(card: dict[str, Any], path: Path) -> str:
+    """One line for the console: where a baseline card went and its valid / test errors."""
+    valid, test = card["valid"]["greedy"], card["test"]["greedy"]
+    return (
+        f"{path}: valid {valid['error_pct']:.2f}%, test {test['error_pct']:.2f}% "
+        f"({test['errors']}/{test['canvases']})"
+    )

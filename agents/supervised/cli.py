@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from agents.config_io import flag_type
-from agents.supervised.card import CARD_DIR, build_card, write_card
+from agents.supervised.card import CARD_DIR, build_card, card_summary, write_card
 from agents.supervised.data import Canvases, task_of
 from agents.supervised.models import BASELINES
 from agents.supervised.trainer import (
@@ -93,11 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ValueError("--card needs --name (e.g. cnn-cluttered60)")
             card = build_card(args.card, args.name, canvases, args.notes, progress, **given)
             path = write_card(card, args.card_dir)
-            valid, test = card["valid"]["greedy"], card["test"]["greedy"]
-            print(
-                f"{path}: valid {valid['error_pct']:.2f}%, test {test['error_pct']:.2f}% "
-                f"({test['errors']}/{test['canvases']})"
-            )
+            print(card_summary(card, path))
             return 0
         if args.eval:
             loaded = load_model(args.eval, **given)
