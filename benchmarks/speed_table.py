@@ -6,7 +6,8 @@
 
 Inputs: ``results/train_throughput_cpu.json`` (``benchmarks/train_throughput.py --parallel
 --json ...``), ``results/train_throughput_edram_cpu.json`` (the authors' EDRAM, a few updates)
-and ``results/env_throughput_cpu.json`` (``benchmarks/env_throughput.py --json
+``results/train_throughput_edram_cuda.json`` (both EDRAM presets on a lent H100) and
+``results/env_throughput_cpu.json`` (``benchmarks/env_throughput.py --json
 ...``). Re-run those, then this; never edit the tables by hand.
 """
 
@@ -26,8 +27,9 @@ END = "<!-- speed-table:end -->"
 
 def render_training(record: dict) -> list[str]:
     """The training-update table and the parallel-runs line of one train_throughput record."""
+    on = f" on one {record['cuda_device']}" if record.get("cuda_device") else ""
     lines = [
-        f"Training updates, batch {record['presets'][0]['batch_size']}, "
+        f"Training updates{on}, batch {record['presets'][0]['batch_size']}, "
         f"{record['torch_threads']} torch threads, torch {record['torch']}, "
         f"{record['cores']} cores; "
         f"matrix-multiply peak measured in the same run: {record['matmul_peak_gflops']:.0f} "
@@ -83,7 +85,7 @@ def render_env(record: dict) -> list[str]:
 
 
 #: Further training-throughput records (slow presets, measured with fewer updates), if present.
-EXTRA_TRAINING = ("train_throughput_edram_cpu.json",)
+EXTRA_TRAINING = ("train_throughput_edram_cpu.json", "train_throughput_edram_cuda.json")
 
 
 def render(results_dir: Path) -> str:

@@ -54,7 +54,8 @@ def test_training_and_resume_on_device(tmp_path, agent, device="cuda"):
     config = TrainConfig(
         agent=agent, env_id="ClutteredMNIST-v0", context_size=24 if agent == "dram" else None,
         hidden=32, glimpse_hidden=16, location_hidden=8, features=32, conv_channels=4,
-        classifier_hidden=32, window_size=12, batch_size=16, updates=4, log_every=1,
+        classifier_hidden=32, window_size=14 if agent == "edram" else 12,  # EDRAM needs >= 14
+        batch_size=16, updates=4, log_every=1,
         final_eval_canvases=40, eval_batch_size=40, device=device,
     )  # fmt: skip
     result = Trainer(config, tmp_path / "run", progress=False).train()
