@@ -42,6 +42,7 @@ TARGETS: dict[str, tuple[float, str]] = {
     "ram-cluttered60-6g": (3.33, "best published RAM replication, 60x60 cluttered, 6 glimpses"),
     "ram-cluttered60-8g": (2.13, "best published RAM replication, 60x60 cluttered, 8 glimpses"),
     "ram-cluttered100-8g": (2.68, "seed 001's RAM, 100x100 cluttered, 8 glimpses"),
+    "dram-translated60-6g": (1.08, "the RAM target on the same task (Ba et al. give none)"),
     "dram-cluttered100-8g": (1.71, "seed 001's DRAM, 100x100 cluttered, 8 glimpses"),
     "dram-pairs": (5.0, "Ba et al. 2014, DRAM on MNIST pairs (both digits right)"),
     "dram-addition": (2.5, "Ba et al. 2014, DRAM on two-digit addition"),

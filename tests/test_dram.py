@@ -80,7 +80,8 @@ def test_dram_presets_and_command_line(tmp_path, capsys):
         config = preset_config(name)
         assert config.agent == "dram" and config.task_kwargs()["num_scales"] == 2
         assert config.glimpse_network == "fc" and config.context_layers == 2
-    for name in ("dram-cluttered60-6g", "dram-cluttered100-8g", "dram-pairs", "dram-addition"):
+    paper_form = ("dram-cluttered60-6g", "dram-cluttered100-8g", "dram-translated60-6g")
+    for name in (*paper_form, "dram-pairs", "dram-addition"):
         config = preset_config(name)
         assert (config.glimpse_network, config.context_layers) == ("conv", 3)
         assert config.task_kwargs()["initial_location"] == "agent"

@@ -225,6 +225,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # DRAM (Ba et al. 2014) in the paper's form (see _DRAM) on the single-digit tasks ...
     "dram-cluttered60-6g": dict(**_DRAM, env_id="ClutteredMNIST-v0"),
     "dram-cluttered100-8g": dict(**_DRAM, env_id="ClutteredMNIST100-v0"),
+    # (Not in the paper: the translated task, for the comparison with RAM and the baselines.)
+    "dram-translated60-6g": dict(**_DRAM, env_id="TranslatedMNIST-v0"),
     # ... and on its own multi-object tasks: two digits named in reading order, their sum.
     "dram-pairs": dict(**_DRAM, env_id="ClutteredMNISTPairs-v0"),
     "dram-addition": dict(**_DRAM, env_id="MNISTAddition-v0"),
