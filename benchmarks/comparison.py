@@ -343,6 +343,14 @@ def _best_error(row: Row) -> float:
     return min(e for e in (row.test_greedy, row.test_mc) if e is not None)
 
 
+def _compact(value: float, _position: object = None) -> str:
+    """Axis label of ``value``: 2M for 2,000,000, 500k, 50."""
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if value >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
+
+
 def plot(rows: list[Row], path: Path) -> None:
     """Test accuracy against training env steps and against wall-clock, one point per card of
     an agent that acts, one row of panels per main task. The supervised networks do not act (no
@@ -350,6 +358,9 @@ def plot(rows: list[Row], path: Path) -> None:
     plt = pyplot()
     env_ids = [t for t in tasks(rows) if t in MAIN_TASKS]
     fig, axes = plt.subplots(len(env_ids), 2, figsize=(13, 5 * len(env_ids)), squeeze=False)
+    from matplotlib import ticker
+
+    colors: dict[str, str] = {}
     markers = {"RAM": "o", "DRAM": "s", "L-DRAM": "D", "EDRAM": "^", "RecurrentPPO": "v"}
     for axes_row, env_id in zip(axes, env_ids, strict=True):
         task_rows = [r for r in rows if r.env_id == env_id]
@@ -376,11 +387,14 @@ def plot(rows: list[Row], path: Path) -> None:
                 if x is None:
                     continue
                 base = r.agent.split(" [")[0]
-                ax.scatter(x / scale, accuracy, marker=markers.get(base, "x"), s=50)
-                text = base + (" (first preset)" if "[" in r.agent else "")
-                ax.annotate(text, (x / scale, accuracy), fontsize=8, xytext=(4, 3),
-                            textcoords="offset points")  # fmt: skip
+                color = colors.setdefault(base, f"C{len(colors)}")  # one colour per agent
+                ax.scatter(x / scale, accuracy, marker=markers.get(base, "x"), s=50, color=color)
+                ax.annotate(f"{base}\n{r.name}", (x / scale, accuracy), fontsize=6.5,
+                            xytext=(4, 3), textcoords="offset points")  # fmt: skip
             ax.set_xscale("log")
+            ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(ticker.FuncFormatter(_compact))
+            ax.xaxis.set_minor_formatter(ticker.NullFormatter())
             ax.set_xlabel(label)
             ax.set_ylabel("test accuracy (%), best of greedy / MC")
             ax.set_title(env_id)
