@@ -356,10 +356,10 @@ def plot(rows: list[Row], path: Path) -> None:
     an agent that acts, one row of panels per main task. The supervised networks do not act (no
     env steps): they are drawn as dashed horizontal lines at their accuracy in both panels."""
     plt = pyplot()
+    from matplotlib import ticker  # after pyplot(): matplotlib is an optional dependency
+
     env_ids = [t for t in tasks(rows) if t in MAIN_TASKS]
     fig, axes = plt.subplots(len(env_ids), 2, figsize=(13, 5 * len(env_ids)), squeeze=False)
-    from matplotlib import ticker
-
     colors: dict[str, str] = {}
     markers = {"RAM": "o", "DRAM": "s", "L-DRAM": "D", "EDRAM": "^", "RecurrentPPO": "v"}
     for axes_row, env_id in zip(axes, env_ids, strict=True):

@@ -3,9 +3,9 @@
     python benchmarks/valid_curves.py results/edram_gpu/runs.json \\
         --md results/edram_gpu.md --png results/edram_gpu.png
 
-The manifest (JSON) names the runs: ``{"machine": ..., "metric": ..., "runs": {NAME: {"preset",
-"change", "batch", "command"}}}``; beside it, ``NAME.jsonl`` holds the run's validation records
-(lines of ``metrics.jsonl`` with ``valid/error_greedy``). Used for runs made on a lent GPU, whose
+The manifest (JSON) names the runs: ``{"machine": ..., "metric": ..., "title": ..., "runs":
+{NAME: {"preset", "change", "batch", "command"}}}``; beside it, ``NAME.jsonl`` holds the run's
+validation records (lines of ``metrics.jsonl`` with ``valid/error_greedy``). Used for runs made on a lent GPU, whose
 run directories stay on that machine: only these records come back.
 """
 
@@ -18,13 +18,21 @@ from pathlib import Path
 from figures import pyplot, save_png
 
 KEY = "valid/error_greedy"
+RUN_FIELDS = ("preset", "change", "batch", "command")
 
 
 def load_curves(manifest: Path) -> tuple[dict, dict[str, list[tuple[int, float]]]]:
     """The manifest and, per run, its ``(update, greedy valid error %)`` points in order."""
-    spec = json.loads(manifest.read_text())
+    try:
+        spec = json.loads(manifest.read_text())
+        runs = spec["runs"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{manifest}: not a runs manifest ({error!r})") from None
     curves = {}
-    for name in spec["runs"]:
+    for name, run in runs.items():
+        missing = [f for f in RUN_FIELDS if f not in run]
+        if missing:
+            raise ValueError(f"{manifest}: run {name!r} lacks {missing}")
         path = manifest.parent / f"{name}.jsonl"
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no validation records for run {name!r}")
@@ -67,7 +75,7 @@ def plot(spec: dict, curves: dict[str, list[tuple[int, float]]], out: Path) -> N
     ax.set_yscale("log")
     ax.set_xlabel("update (batch 128 unless stated)")
     ax.set_ylabel("greedy valid error % (2,000 canvases)")
-    ax.set_title("EDRAM on a GPU: solid = small preset, dashed = authors' preset")
+    ax.set_title(spec.get("title", ""))
     ax.legend(fontsize=6)
     ax.grid(alpha=0.3, which="both")
     save_png(fig, out)
@@ -79,7 +87,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--md", type=Path, help="write the table here (else print it)")
     parser.add_argument("--png", type=Path, help="also draw the curves here")
     args = parser.parse_args(argv)
-    spec, curves = load_curves(args.manifest)
+    try:
+        spec, curves = load_curves(args.manifest)
+    except (ValueError, FileNotFoundError) as error:
+        parser.exit(2, f"error: {error}\n")
     text = markdown(spec, curves, str(args.manifest))
     if args.md:
         args.md.write_text(text)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from test_comparison import REPO
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -38,10 +40,17 @@ def test_table_gives_every_point_and_the_best(tmp_path, valid_curves):
     assert "- a: `python x`" in text
 
 
-def test_missing_records_name_the_run(tmp_path, valid_curves):
+def test_bad_manifests_get_one_clear_error(tmp_path, valid_curves):
     manifest = tmp_path / "runs.json"
-    manifest.write_text(json.dumps({"machine": "m", "metric": "e", "runs": {"gone": {}}}))
+    run = dict(preset="p", change="c", batch="b", command="x")
+    manifest.write_text(json.dumps({"machine": "m", "metric": "e", "runs": {"gone": run}}))
     with pytest.raises(FileNotFoundError, match="run 'gone'"):
+        valid_curves.load_curves(manifest)
+    manifest.write_text(json.dumps({"runs": {"half": {"preset": "p"}}}))
+    with pytest.raises(ValueError, match="run 'half' lacks \\['change', 'batch', 'command'\\]"):
+        valid_curves.load_curves(manifest)
+    manifest.write_text("{not json")
+    with pytest.raises(ValueError, match="not a runs manifest"):
         valid_curves.load_curves(manifest)
 
 
