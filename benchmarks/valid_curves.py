@@ -5,8 +5,8 @@
 
 The manifest (JSON) names the runs: ``{"machine": ..., "metric": ..., "title": ..., "runs":
 {NAME: {"preset", "change", "batch", "command"}}}``; beside it, ``NAME.jsonl`` holds the run's
-validation records (lines of ``metrics.jsonl`` with ``valid/error_greedy``). Used for runs made on a lent GPU, whose
-run directories stay on that machine: only these records come back.
+validation records (lines of ``metrics.jsonl`` with ``valid/error_greedy``). Used for runs made
+on a lent GPU, whose run directories stay on that machine: only these records come back.
 """
 
 from __future__ import annotations
