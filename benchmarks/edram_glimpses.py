@@ -9,6 +9,9 @@ This script scores a zoo model or checkpoint on the split's fixed evaluation can
 ``--eval`` scores, chosen by ``--eval-seed``) and prints, for each glimpse:
 
 - the error of the answer given after it (the last glimpse's is the model's error);
+- the same error when, from the second glimpse on, each window is moved to be centred on the
+  digit (``EDRAM.forward(..., centres=...)``, scale and shear kept): what the windows' remaining
+  offset from the digit costs;
 - the mean absolute difference between the window and the target, per parameter, in the
   normalised units of :mod:`glimpse_env.affine_sensor` (``tx, ty``: half the canvas is 1, so
   ``0.02`` is one pixel on a 100-pixel canvas; ``sx, sy``: the window's size over the canvas's);
@@ -46,6 +49,7 @@ class GlimpseReport:
     canvases: int
     eval_seed: int
     error_pct: list[float]
+    centred_error_pct: list[float]
     window_abs_error: dict[str, list[float]]
     window_bias: dict[str, list[float]]
 
@@ -59,7 +63,7 @@ def glimpse_report(
     key = test_stream_key(eval_seed)
     was_training = model.training
     model.eval()
-    wrong, abs_error, signed = None, None, None
+    totals: tuple[torch.Tensor, ...] | None = None
     try:
         for start in range(0, num_canvases, env.num_envs):
             ids = np.arange(start, start + env.num_envs)
@@ -67,18 +71,19 @@ def glimpse_report(
             keep = torch.from_numpy(ids < num_canvases).to(env.device)
             output = model(env.canvases)
             labels = env.episodes.answers[:, 0]
-            difference = output.thetas - env.episodes.target_affine()[:, :1]  # (N, T, 6)
+            target = env.episodes.target_affine()[:, 0]  # (N, 6)
+            oracle = model(env.canvases, centres=target[:, [2, 5]])
+            difference = output.thetas - target[:, None]  # (N, T, 6)
             batch = (
                 (output.logits.argmax(-1) != labels[:, None])[keep].sum(0).double(),
                 difference.abs()[keep].sum(0).double(),
                 difference[keep].sum(0).double(),
+                (oracle.logits.argmax(-1) != labels[:, None])[keep].sum(0).double(),
             )
-            if wrong is None:
-                wrong, abs_error, signed = batch
-            else:
-                wrong, abs_error, signed = wrong + batch[0], abs_error + batch[1], signed + batch[2]
+            totals = batch if totals is None else tuple(map(torch.add, totals, batch))
     finally:
         model.train(was_training)
+    wrong, abs_error, signed, oracle_wrong = totals
     abs_error, signed = (abs_error / num_canvases).T, (signed / num_canvases).T  # (6, T)
     return GlimpseReport(
         model=name,
@@ -86,6 +91,7 @@ def glimpse_report(
         canvases=num_canvases,
         eval_seed=eval_seed,
         error_pct=[round(100.0 * float(w) / num_canvases, 2) for w in wrong],
+        centred_error_pct=[round(100.0 * float(w) / num_canvases, 2) for w in oracle_wrong],
         window_abs_error={p: [round(float(v), 4) for v in abs_error[i]] for i, p in
                           enumerate(PARAMS) if p in ("sx", "tx", "sy", "ty")},
         window_bias={p: [round(float(v), 4) for v in signed[i]] for i, p in
@@ -96,14 +102,16 @@ def glimpse_report(
 def markdown(report: GlimpseReport) -> str:
     """The report as a Markdown table, one row a glimpse."""
     head = (
-        "| glimpse | error | abs(sx) | abs(sy) | abs(tx) | abs(ty) | bias tx | bias ty |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| glimpse | error | error, centred on the digit | abs(sx) | abs(sy) | abs(tx) | abs(ty) "
+        "| bias tx | bias ty |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     )
     rows = []
     for t, error in enumerate(report.error_pct):
         a, b = report.window_abs_error, report.window_bias
         rows.append(
-            f"| {t + 1} | {error:.2f}% | {a['sx'][t]:.3f} | {a['sy'][t]:.3f} | {a['tx'][t]:.3f} "
+            f"| {t + 1} | {error:.2f}% | {report.centred_error_pct[t]:.2f}% "
+            f"| {a['sx'][t]:.3f} | {a['sy'][t]:.3f} | {a['tx'][t]:.3f} "
             f"| {a['ty'][t]:.3f} | {b['tx'][t]:+.3f} | {b['ty'][t]:+.3f} |"
         )
     return "\n".join([head, *rows])
@@ -114,7 +122,9 @@ def draw_png(report: GlimpseReport, path: Path) -> None:
     plt = pyplot()
     steps = np.arange(1, len(report.error_pct) + 1)
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    left.plot(steps, report.error_pct, marker="o")
+    left.plot(steps, report.error_pct, marker="o", label="its own windows")
+    left.plot(steps, report.centred_error_pct, marker="o", label="centred on the digit")
+    left.legend()
     left.set(xlabel="glimpse", ylabel=f"{report.split} error (%)", title="answer after glimpse t")
     for p in ("tx", "ty"):
         right.plot(steps, report.window_abs_error[p], marker="o", label=f"|{p} - target|")

@@ -52,6 +52,15 @@ def test_last_glimpse_is_the_evaluation_and_windows_match_targets(edram_glimpses
         assert report.window_abs_error[name] == pytest.approx([expected] * 3, abs=1e-4)
     assert report.window_bias["ty"] == pytest.approx([float(difference[:, 5].mean())] * 3, abs=1e-4)
 
+    # Centred on the digit: the model's own forward pass, on all 120 canvases at once.
+    target = env.episodes.target_affine()[:, 0]
+    with torch.no_grad():
+        centred = model.eval()(env.canvases, centres=target[:, [2, 5]])
+    assert torch.equal(centred.thetas[:, 1:, [2, 5]], target[:, None, [2, 5]].expand(-1, 2, -1))
+    assert torch.equal(centred.thetas[:, 0], window.expand(canvases, -1))  # the first: its own
+    wrong = (centred.logits.argmax(-1) != env.episodes.answers[:, :1]).double().mean(0) * 100
+    assert report.centred_error_pct == pytest.approx(wrong.tolist(), abs=0.005)
+
     table = edram_glimpses.markdown(report).splitlines()
     assert len(table) == 2 + 3 and table[-1].startswith(f"| 3 | {report.error_pct[-1]:.2f}% |")
 
@@ -59,3 +68,12 @@ def test_last_glimpse_is_the_evaluation_and_windows_match_targets(edram_glimpses
 def test_command_line_rejects_a_model_that_is_not_edram(edram_glimpses, capsys) -> None:
     assert edram_glimpses.main(["ram-translated60-6g", "--canvases", "10"]) == 2
     assert "is a ram model, not EDRAM" in capsys.readouterr().err
+
+
+def test_edram_rejects_centres_of_the_wrong_shape() -> None:
+    config = TrainConfig(agent="edram", env_id="ClutteredMNIST-v0", num_glimpses=2,
+                         window_size=16, conv_channels=8, features=32, hidden=32,
+                         classifier_hidden=32)  # fmt: skip
+    model = build_agent(config, glimpse_shape(config))
+    with pytest.raises(ValueError, match=r"centres must be \(N, 2\) = \(3, 2\), got \(3, 4\)"):
+        model(torch.zeros(3, 60, 60), centres=torch.zeros(3, 4))

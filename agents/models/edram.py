@@ -243,10 +243,19 @@ class EDRAM(nn.Module):
             [scales[:, 0], theta[:, 1], theta[:, 2], theta[:, 3], scales[:, 1], theta[:, 5]], 1
         )
 
-    def forward(self, canvases: torch.Tensor) -> EDRAMOutput:
-        """Run ``steps`` glimpses over ``(N, H, W)`` canvases (uint8 or float intensities)."""
+    def forward(self, canvases: torch.Tensor, centres: torch.Tensor | None = None) -> EDRAMOutput:
+        """Run ``steps`` glimpses over ``(N, H, W)`` canvases (uint8 or float intensities).
+
+        ``centres``, ``(N, 2)`` normalised ``(x, y)``: a diagnostic. From the second glimpse on,
+        each emitted window is moved to be centred there (its scale and shear kept), e.g. on the
+        digit's true centre: how well the model reads when it looks in the right place. The first
+        glimpse stays the context network's (its batch-norm statistics are those of that view).
+        """
         if canvases.dim() != 3:
             raise ValueError(f"canvases must be (N, H, W), got {tuple(canvases.shape)}")
+        if centres is not None and centres.shape != (canvases.shape[0], 2):
+            raise ValueError(f"centres must be (N, 2) = ({canvases.shape[0]}, 2), got "
+                             f"{tuple(centres.shape)}")  # fmt: skip
         n = canvases.shape[0]
         if canvases.dtype == torch.uint8:  # once, not at every glimpse
             canvases = canvases.to(torch.float32) / 255.0
@@ -264,6 +273,10 @@ class EDRAM(nn.Module):
             if step < self.steps - 1:
                 h_dec, c_dec = self.decoder(h_enc, (h_dec, c_dec))
                 theta = self.emit(h_dec)
+                if centres is not None:  # keep scale and shear, move the centre
+                    theta = torch.cat(
+                        [theta[:, :2], centres[:, :1], theta[:, 3:5], centres[:, 1:]], 1
+                    )
         return EDRAMOutput(torch.stack(logits, 1), torch.stack(thetas, 1))
 
 
