@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -122,3 +124,30 @@ def test_example_spaces_name_real_settings(name, tmp_path):
     agent = "ram" if name.startswith("ram") else "recurrent-ppo"
     preset = "ram-cluttered60-6g" if agent == "ram" else None
     TrialSpec(agent, preset, None, 100, 50, 10, str(tmp_path)).check([d.name for d in space])
+
+
+def test_a_local_sweep_runs_its_trials_at_the_drivers_priority(monkeypatch):
+    """Ray would run the trials 15 nice levels lower than the driver; locally we ask for none
+    (on a cluster, its own setting stands). ``ray.init`` is replaced: no Ray starts."""
+    ray = pytest.importorskip("ray", reason="the sweep extra (ray[tune]) is not installed")
+    from agents.sweep import cli
+
+    class Started(Exception):
+        pass
+
+    seen = []
+
+    def init(**kwargs):
+        seen.append(os.environ.get("RAY_worker_niceness"))
+        raise Started
+
+    monkeypatch.setattr(ray, "init", init)
+    for name in ("RAY_worker_niceness", "RAY_DEDUP_LOGS"):
+        monkeypatch.delenv(name, raising=False)
+    local = argparse.Namespace(address=None, num_cpus=1, verbose=0)
+    with pytest.raises(Started):
+        cli.run_sweep(local, None, [], Path("unused"))
+    monkeypatch.delenv("RAY_worker_niceness")
+    with pytest.raises(Started):
+        cli.run_sweep(argparse.Namespace(address="auto", verbose=0), None, [], Path("unused"))
+    assert seen == ["0", None]

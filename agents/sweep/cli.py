@@ -182,6 +182,10 @@ def run_sweep(
     if args.address:
         ray.init(address=args.address, log_to_driver=args.verbose > 1)
     else:
+        # Ray raises its workers' niceness 15 above the driver's (RayConfig worker_niceness), so
+        # beside any other job on the same cores a trial gets a few percent of a core. A local
+        # sweep's trials run at the driver's priority instead (start it with `nice` to lower it).
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=args.verbose > 1)
     cpus = ray.cluster_resources().get("CPU", 1)
     concurrent = args.max_concurrent or max(1, int(cpus // max(args.cpus_per_trial, 1e-9)))
