@@ -39,7 +39,7 @@ def test_location_supervision_pulls_locations_to_the_digit(tmp_path):
         config = TrainConfig(
             agent="dram", env_id="TranslatedMNIST-v0", context_size=24, num_scales=2,
             num_glimpses=3, hidden=64, glimpse_hidden=32, location_hidden=16, batch_size=32,
-            updates=150, lr=3e-3, location_loss_weight=1.0, location_loss_half_life=1e6,
+            updates=300, lr=3e-3, location_loss_weight=1.0, location_loss_half_life=1e6,
             location_labels=labels, log_every=25, eval_every=0, num_threads=1,
             final_eval_canvases=50, eval_batch_size=50,
         )  # fmt: skip
@@ -47,8 +47,10 @@ def test_location_supervision_pulls_locations_to_the_digit(tmp_path):
         return [r for r in read_metrics(tmp_path / name) if "loss/location" in r]
 
     supervised = run(1.0, "all")
-    # Window means are noisy (25 updates of 32 episodes): compare the last three with the first.
-    late = sum(r["loss/location"] for r in supervised[-3:]) / 3
+    # Window means are noisy (25 updates of 32 episodes) and not monotone at this learning rate
+    # (measured: 0.162 at the first window, 0.087 at the second, 0.217 at the sixth, 0.080 over
+    # the last four): compare the last 100 updates with the first 25.
+    late = sum(r["loss/location"] for r in supervised[-4:]) / 4
     assert late < 0.8 * supervised[0]["loss/location"], supervised
     assert supervised[-1]["train/location_labelled"] == 1.0
     unlabelled = run(0.0, "none")
