@@ -189,3 +189,16 @@ def test_counter_counts_a_whole_sequence_lstm_as_its_cells(layers):
             for cell in cells:
                 cell(torch.zeros(2, cell.input_size))
     assert count.total == by_cells.total > 0
+
+
+@pytest.mark.parametrize("updates, evaluated", [(2, [2]), (4, [3, 4])])
+def test_the_last_update_is_evaluated_even_off_the_eval_grid(
+    tmp_path, mnist_dir, updates, evaluated
+):
+    """A run shorter than ``eval_every``, or not a multiple of it, still ends with a ``best.pt``
+    chosen over every update's stretch and a final score."""
+    config = _config(tmp_path, updates=updates, data_dir=str(mnist_dir))
+    final = SupervisedTrainer(config, tmp_path / "run", progress=False).train()
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    assert [m["update"] for m in metrics if "valid/error" in m] == evaluated
+    assert final["updates"] == updates and final["best_update"] in evaluated

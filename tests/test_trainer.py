@@ -380,3 +380,12 @@ def test_a_full_disk_is_one_clear_error_and_the_last_checkpoint_survives(tmp_pat
         trainer.train()
     assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
     assert not list((tmp_path / "run").glob(".*.tmp"))
+
+
+def test_the_last_update_is_evaluated_and_can_be_the_best(tmp_path):
+    """``updates`` need not be a multiple of ``eval_every``: the last stretch is scored too."""
+    config = tiny(updates=3, eval_every=2, final_eval_canvases=100)
+    Trainer(config, tmp_path / "run", progress=False).train(final_evaluation=False)
+    evaluated = [r["update"] for r in read_metrics(tmp_path / "run") if "valid/error_greedy" in r]
+    assert evaluated == [2, 3]
+    assert (tmp_path / "run" / "best.pt").is_file()

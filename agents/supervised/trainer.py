@@ -74,8 +74,8 @@ class SupervisedConfig(DictConfig):
         num_threads: torch CPU threads (0: torch's default).
         data_dir: MNIST directory (default lookup: :mod:`glimpse_env.data.mnist`).
         log_every: updates between logged training scalars.
-        eval_every: updates between validation evaluations (0: none; then ``best.pt`` is the
-            last weights).
+        eval_every: updates between validation evaluations, plus one at the last update (0:
+            none; then ``best.pt`` is the last weights).
         eval_canvases: validation canvases per evaluation during training.
         final_eval_canvases: canvases of the final valid and test evaluation (10,000: each
             split's digits once).
@@ -302,8 +302,9 @@ class SupervisedTrainer:
         )
 
     def train(self) -> dict[str, Any] | None:
-        """Train to ``config.updates``, evaluating on ``valid`` every ``eval_every`` updates,
-        then score ``best.pt`` on ``valid`` and ``test`` (``final.json``, returned).
+        """Train to ``config.updates``, evaluating on ``valid`` every ``eval_every`` updates
+        and at the last one, then score ``best.pt`` on ``valid`` and ``test`` (``final.json``,
+        returned).
 
         Ctrl-C (or SIGTERM) stops after the current update with a checkpoint and returns None.
         """
@@ -340,7 +341,9 @@ class SupervisedTrainer:
                         log.scalars(self.update, means)
                         bar.set_postfix(loss=f"{means['train/loss']:.3f}")
                         window, window_start, window_update = [], now, self.update
-                    if config.eval_every and self.update % config.eval_every == 0:
+                    if config.eval_every and (
+                        self.update % config.eval_every == 0 or self.update == config.updates
+                    ):
                         result = self.evaluate("valid", config.eval_canvases)
                         mark = self._tick(mark)
                         log.scalars(

@@ -67,7 +67,8 @@ class TrainConfig(DictConfig):
         device: ``"cpu"`` or ``"cuda"`` (or ``"cuda:1"``, ...).
         num_threads: torch CPU threads (0: torch's default).
         log_every: updates between logged training scalars.
-        eval_every: updates between evaluations on the ``valid`` split during training (0: none).
+        eval_every: updates between evaluations on the ``valid`` split during training, which
+            also evaluates the last update (0: none).
         eval_canvases: validation canvases per evaluation during training (greedy).
         final_eval_canvases: canvases of the final evaluation on ``valid`` and on ``test``
             (greedy and Monte-Carlo); 10,000 is each split's digits once.

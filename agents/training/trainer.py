@@ -340,9 +340,10 @@ class Trainer:
 
     # ---- the loop ----------------------------------------------------------------------
     def train(self, final_evaluation: bool = True) -> TrainResult:
-        """Train to ``config.updates`` (evaluating on ``valid`` every ``eval_every`` updates),
-        then evaluate on ``valid`` and ``test`` (unless ``final_evaluation`` is False: a sweep's
-        trials decide on their periodic ``valid`` errors and never read ``test``).
+        """Train to ``config.updates`` (evaluating on ``valid`` every ``eval_every`` updates and
+        at the last one), then evaluate on ``valid`` and ``test`` (unless ``final_evaluation``
+        is False: a sweep's trials decide on their periodic ``valid`` errors and never read
+        ``test``).
 
         Ctrl-C stops after the current update with a checkpoint (``interrupted=True``); a NaN
         loss raises :class:`TrainingDiverged` and leaves the last checkpoint as it was.
@@ -396,7 +397,9 @@ class Trainer:
                             acc=f"{running_accuracy:.3f}", lr=f"{scalars['train/lr']:.1e}"
                         )
                     evaluated = None
-                    if config.eval_every and self.update % config.eval_every == 0:
+                    if config.eval_every and (
+                        self.update % config.eval_every == 0 or self.update == config.updates
+                    ):
                         result = self.evaluate("greedy", config.eval_canvases, "valid")
                         evaluated = result.error_pct
                         log.scalars(
