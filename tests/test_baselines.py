@@ -278,6 +278,10 @@ def test_card_scores_a_checkpoint_and_records_its_budget(tmp_path):
     written = write_card(card, tmp_path / "cards")
     assert json.loads(written.read_text())["test"] == card["test"]
 
+    with pytest.raises(FileNotFoundError, match=r"no SB3 model file at .*nope\.zip"):
+        build_card(run / "nope.zip", "rppo-mnist", 60)
+    with pytest.raises(ValueError, match=r"config\.json is not an SB3 model"):
+        build_card(run / "config.json", "rppo-mnist", 60)
     (run / "checkpoint.json").unlink()
     with pytest.raises(FileNotFoundError, match=r"checkpoint\.json is missing"):
         build_card(run / "model.zip", "rppo-mnist", 60)

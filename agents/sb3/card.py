@@ -61,6 +61,10 @@ def build_card(
     model_zip = Path(model_zip)
     if not name:
         raise ValueError("an SB3 card needs a name (e.g. recurrent-ppo-cluttered60)")
+    if not model_zip.is_file():
+        raise FileNotFoundError(f"no SB3 model file at {model_zip}")
+    if model_zip.suffix != ".zip":
+        raise ValueError(f"{model_zip} is not an SB3 model (a run's model.zip)")
     run_dir = model_zip.parent
     state_file = run_dir / CHECKPOINT_FILE
     if not state_file.is_file():
