@@ -382,10 +382,13 @@ def test_a_full_disk_is_one_clear_error_and_the_last_checkpoint_survives(tmp_pat
     assert not list((tmp_path / "run").glob(".*.tmp"))
 
 
-def test_the_last_update_is_evaluated_and_can_be_the_best(tmp_path):
-    """``updates`` need not be a multiple of ``eval_every``: the last stretch is scored too."""
-    config = tiny(updates=3, eval_every=2, final_eval_canvases=100)
+@pytest.mark.parametrize("updates, evaluated", [(1, [1]), (3, [2, 3])])
+def test_the_last_update_is_evaluated_even_off_the_eval_grid(tmp_path, updates, evaluated):
+    """``updates`` need not be a multiple of ``eval_every``: the last stretch is scored too, and
+    a run shorter than ``eval_every`` still leaves a ``best.pt``."""
+    config = tiny(updates=updates, eval_every=2)
     Trainer(config, tmp_path / "run", progress=False).train(final_evaluation=False)
-    evaluated = [r["update"] for r in read_metrics(tmp_path / "run") if "valid/error_greedy" in r]
-    assert evaluated == [2, 3]
-    assert (tmp_path / "run" / "best.pt").is_file()
+    scored = [r["update"] for r in read_metrics(tmp_path / "run") if "valid/error_greedy" in r]
+    assert scored == evaluated
+    best = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert best["update"] in evaluated

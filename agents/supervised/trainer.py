@@ -31,7 +31,7 @@ from agents.supervised.models import BASELINES, build_baseline, build_sized, cou
 from agents.training.checkpoint import write_error
 from agents.training.config import TrainConfig, check_int
 from agents.training.run_log import RunLog
-from agents.training.trainer import StopOnSignal
+from agents.training.trainer import StopOnSignal, evaluation_due
 from agents.weights import check_sha256, safe_load, state_dict_sha256
 from glimpse_env.atomic import atomic_path, remove_stale_temporaries, write_json_atomic
 from glimpse_env.envs import task_name
@@ -341,9 +341,7 @@ class SupervisedTrainer:
                         log.scalars(self.update, means)
                         bar.set_postfix(loss=f"{means['train/loss']:.3f}")
                         window, window_start, window_update = [], now, self.update
-                    if config.eval_every and (
-                        self.update % config.eval_every == 0 or self.update == config.updates
-                    ):
+                    if evaluation_due(self.update, config.eval_every, config.updates):
                         result = self.evaluate("valid", config.eval_canvases)
                         mark = self._tick(mark)
                         log.scalars(

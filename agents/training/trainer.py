@@ -87,6 +87,12 @@ class TrainResult:
     mc: EvalResult | None = None
 
 
+def evaluation_due(update: int, every: int, last: int) -> bool:
+    """Whether a training loop evaluates on ``valid`` after ``update``: every ``every`` updates
+    (0: never) and at the ``last`` one, so no stretch of training goes unscored."""
+    return every > 0 and (update % every == 0 or update == last)
+
+
 class StopOnSignal:
     """First Ctrl-C or ``kill`` (SIGTERM): ask the loop to checkpoint and stop after the current
     update. A second one: the usual KeyboardInterrupt."""
@@ -397,9 +403,7 @@ class Trainer:
                             acc=f"{running_accuracy:.3f}", lr=f"{scalars['train/lr']:.1e}"
                         )
                     evaluated = None
-                    if config.eval_every and (
-                        self.update % config.eval_every == 0 or self.update == config.updates
-                    ):
+                    if evaluation_due(self.update, config.eval_every, config.updates):
                         result = self.evaluate("greedy", config.eval_canvases, "valid")
                         evaluated = result.error_pct
                         log.scalars(
