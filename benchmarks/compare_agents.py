@@ -33,7 +33,7 @@ from pathlib import Path
 
 from figures import pyplot, save_png
 
-from agents.sb3.baselines import HYPER
+from agents.sb3.baselines import preset_hyper
 from agents.training.config import TrainConfig
 from agents.training.run_log import ATTENTION_EVAL_KEYS, SB3_EVAL_KEYS, eval_error, read_metrics
 from glimpse_env.atomic import atomic_path, write_json_atomic
@@ -117,9 +117,9 @@ def attention_curve(records: list[dict]) -> list[tuple[float, float]]:
 
 def _preset_difference(config: dict) -> str:
     """``" [gae_lambda=0.95, ent_coef=0.01]"``: the run's SB3 settings that differ from today's
-    ``agents.sb3.baselines.HYPER`` (empty when it ran the current preset), so that runs made before
-    or during tuning are told apart in the table."""
-    preset = HYPER[config["algo"]]
+    preset for its task, ``agents.sb3.baselines.preset_hyper`` (empty when it ran the current
+    preset), so that runs made before or during tuning are told apart in the table."""
+    preset = preset_hyper(config["algo"], config.get("env_id", "ClutteredMNIST-v0"))
     used = config.get("hyper") or {}
     diff = [
         f"{k}={v}"

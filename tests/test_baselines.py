@@ -130,6 +130,38 @@ def test_hyper_overrides_reach_policy_kwargs_without_touching_the_preset():
         apply_hyper_overrides(preset, {"nope": 1})
 
 
+def test_a_task_with_tuned_settings_starts_from_them_and_the_command_line_overrides_them(
+    monkeypatch,
+):
+    import copy
+
+    from agents.sb3 import cli
+    from agents.sb3.baselines import HYPER, TASK_HYPER, preset_hyper
+
+    before = copy.deepcopy(HYPER)
+    tuned = TASK_HYPER[("recurrent-ppo", "TranslatedMNIST-v0")]
+    translated = preset_hyper("recurrent-ppo", "TranslatedMNIST-v0")
+    assert {k: translated[k] for k in tuned} == tuned
+    assert translated["policy_kwargs"] == HYPER["recurrent-ppo"]["policy_kwargs"]
+    assert preset_hyper("recurrent-ppo", "ClutteredMNIST-v0") == HYPER["recurrent-ppo"]
+    assert preset_hyper("ppo", "TranslatedMNIST-v0") == HYPER["ppo"]  # no PPO entry
+    assert HYPER == before
+    with pytest.raises(ValueError, match="algo must be one of"):
+        preset_hyper("a2c", "TranslatedMNIST-v0")
+
+    seen = {}
+
+    def record(args, argv):  # stands in for training: what the run would be built from
+        seen["hyper"] = cli.hyper_overrides(args)
+        return 0
+
+    monkeypatch.setattr(cli, "_run", record)
+    assert cli.main(["--env", "TranslatedMNIST-v0", "--n-steps", "18", "--ent-coef", "0.01"]) == 0
+    assert seen["hyper"]["n_steps"] == 18 and seen["hyper"]["ent_coef"] == 0.01
+    assert seen["hyper"]["learning_rate"] == tuned["learning_rate"]
+    assert seen["hyper"]["gae_lambda"] == tuned["gae_lambda"]
+
+
 def test_glimpse_features_see_stacked_and_single_observations():
     import torch
     from gymnasium import spaces
@@ -245,7 +277,7 @@ def test_ppo_baseline_command_line_trains_evaluates_and_resumes(tmp_path):
 def test_compare_agents_names_runs_made_with_other_settings_than_the_preset(monkeypatch):
     from pathlib import Path
 
-    from agents.sb3.baselines import HYPER
+    from agents.sb3.baselines import HYPER, preset_hyper
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from compare_agents import _preset_difference
@@ -254,6 +286,12 @@ def test_compare_agents_names_runs_made_with_other_settings_than_the_preset(monk
     assert _preset_difference(current) == ""
     older = {"algo": "ppo", "hyper": {**HYPER["ppo"], "ent_coef": 0.123}}
     assert _preset_difference(older) == " [ent_coef=0.123]"
+    # a task with its own tuned settings is compared with those, not with HYPER
+    translated = {"algo": "recurrent-ppo", "env_id": "TranslatedMNIST-v0"}
+    tuned = preset_hyper("recurrent-ppo", "TranslatedMNIST-v0")
+    assert _preset_difference({**translated, "hyper": tuned}) == ""
+    untuned = {**translated, "hyper": dict(HYPER["recurrent-ppo"])}
+    assert "learning_rate=0.0003" in _preset_difference(untuned)
 
 
 def test_card_scores_a_checkpoint_and_records_its_budget(tmp_path):

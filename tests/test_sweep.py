@@ -118,6 +118,21 @@ def test_a_tiny_sweep_runs_and_asha_stops_the_trailing_trial(tmp_path):
     assert "stopped by ASHA" in (root / "trials.md").read_text()
 
 
+def test_table_redraws_a_finished_sweeps_table_and_plot_from_its_json(tmp_path):
+    import shutil
+
+    from agents.sweep.cli import main
+
+    kept = REPO / "results" / "sweeps" / "recurrent-ppo-t60"
+    copy = tmp_path / "recurrent-ppo-t60"
+    shutil.copytree(kept, copy)
+    (copy / "trials.md").unlink()
+    (copy / "sweep.png").unlink()
+    assert main(["--table", str(copy)]) == 0
+    assert (copy / "trials.md").read_text() == (kept / "trials.md").read_text()
+    assert (copy / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 @pytest.mark.parametrize("name", ["ram_std_lr.yaml", "recurrent_ppo.yaml"])
 def test_example_spaces_name_real_settings(name, tmp_path):
     space = load_space_file(REPO / "examples" / "sweeps" / name)

@@ -27,10 +27,10 @@ from typing import Any
 
 from agents.sb3.baselines import (
     ALGOS,
-    HYPER,
     BaselineConfig,
     evaluate_baseline,
     load_model,
+    preset_hyper,
     save_trajectories_png,
     saved_config,
     train_baseline,
@@ -43,6 +43,7 @@ DEFAULT_TIMESTEPS = 1_000_000
 #: Preset values the command line can override: `--flag` -> SB3 keyword (`-` read as `_`).
 OVERRIDABLE: dict[str, type] = {
     "learning-rate": float, "ent-coef": float, "n-epochs": int, "gae-lambda": float,
+    "n-steps": int,
 }  # fmt: skip
 
 
@@ -51,8 +52,9 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def hyper_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """``HYPER[args.algo]`` with the command line's ``--learning-rate`` etc. applied."""
-    hyper = dict(HYPER[args.algo])
+    """The preset of ``args.algo`` on ``args.env`` (:func:`~agents.sb3.baselines.preset_hyper`)
+    with the command line's ``--learning-rate`` etc. applied."""
+    hyper = preset_hyper(args.algo, args.env)
     for flag in OVERRIDABLE:
         value = getattr(args, flag.replace("-", "_"))
         if value is not None:
@@ -103,7 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--resume", metavar="RUN_DIR", help="continue this run's last checkpoint (its settings)"
     )
     for flag, kind in OVERRIDABLE.items():
-        parser.add_argument(f"--{flag}", type=kind, help="override the preset (HYPER[algo])")
+        parser.add_argument(
+            f"--{flag}", type=kind, help="override the task's preset (baselines.preset_hyper)"
+        )
     parser.add_argument(
         "--label-at-scored-steps", action=argparse.BooleanOptionalAction, default=None,
         help="count the label's log-probability (and entropy) only on the steps that score it, "

@@ -137,10 +137,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; a bad argument is one line on stderr and exit status 2."""
     if argv is None:
         argv = sys.argv[1:]
-    if list(argv[:1]) == ["--table"]:  # rewrite trials.md of finished sweeps
-        for directory in argv[1:]:
-            trials = json.loads((Path(directory) / "trials.json").read_text())
-            write_trials_table(trials, Path(directory) / "trials.md")
+    if list(argv[:1]) == ["--table"]:  # redraw trials.md and sweep.png of finished sweeps
+        for directory in map(Path, argv[1:]):
+            trials = json.loads((directory / "trials.json").read_text())
+            write_trials_table(trials, directory / "trials.md")
+            space = json.loads((directory / "sweep.json").read_text())["space"]
+            best = json.loads((directory / "best.json").read_text())
+            plot_sweep(trials, build_space(space), directory / "sweep.png", best)
         return 0
     args = _parser().parse_args(argv)
     try:
@@ -370,8 +373,8 @@ def plot_sweep(
                    edgecolors="red", label="best")  # fmt: skip
         ax.set_xlabel(x.name)
         ax.set_ylabel(y.name)
-        ax.set_xscale("log" if x.dist == "loguniform" else "linear")
-        ax.set_yscale("log" if y.dist == "loguniform" else "linear")
+        for axis, dim in ((ax.xaxis, x), (ax.yaxis, y)):
+            _scale(ax, axis, dim)
         if x.dist in ("loguniform", "uniform"):  # the whole searched range, not just the draws
             ax.set_xlim(*x.args)
         if y.dist in ("loguniform", "uniform"):
@@ -381,7 +384,7 @@ def plot_sweep(
         ax.scatter([t["params"][x.name] for t in shown], [t["valid_error"] for t in shown])
         ax.set_xlabel(x.name)
         ax.set_ylabel("validation error at last report (%)")
-        ax.set_xscale("log" if x.dist == "loguniform" else "linear")
+        _scale(ax, ax.xaxis, x)
     else:
         labels = [json.dumps(t["params"]) for t in shown]
         ax.barh(range(len(shown)), [t["valid_error"] for t in shown])
@@ -393,6 +396,17 @@ def plot_sweep(
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _scale(ax: Any, axis: Any, dim: Dimension) -> None:
+    """A log axis for a ``loguniform`` dimension, labelled at its decades only (the minor
+    ticks' labels, 2x10^-4 3x10^-4 ..., run into each other), else a linear one."""
+    from matplotlib.ticker import NullFormatter
+
+    if dim.dist != "loguniform":
+        return
+    (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)("log")
+    axis.set_minor_formatter(NullFormatter())
 
 
 def retrain(spec: TrialSpec, best: dict[str, Any], root: Path, args: argparse.Namespace) -> None:

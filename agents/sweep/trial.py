@@ -96,13 +96,15 @@ class TrialSpec:
 
     def baseline_config(self, params: dict[str, Any], **changes: Any):
         """The SB3 baseline's :class:`~agents.sb3.baselines.BaselineConfig` for ``params``
-        (SB3 settings of ``HYPER[algo]``, or ``policy.NAME`` for its policy)."""
-        from agents.sb3.baselines import HYPER, BaselineConfig, apply_hyper_overrides
+        (SB3 settings of the task's preset, ``preset_hyper(algo, env_id)``, or ``policy.NAME``
+        for its policy)."""
+        from agents.sb3.baselines import BaselineConfig, apply_hyper_overrides, preset_hyper
 
-        hyper = apply_hyper_overrides(HYPER[self.agent], {**self.fixed, **params})
+        env_id = self.env_id or "ClutteredMNIST-v0"
+        hyper = apply_hyper_overrides(preset_hyper(self.agent, env_id), {**self.fixed, **params})
         return BaselineConfig(
             **{
-                "algo": self.agent, "env_id": self.env_id or "ClutteredMNIST-v0",
+                "algo": self.agent, "env_id": env_id,
                 "timesteps": self.budget, "eval_every": self.eval_every,
                 "checkpoint_every": self.eval_every, "eval_canvases": self.eval_canvases,
                 "seed": self.seed, "device": self.device, "hyper": hyper, **changes,
@@ -122,7 +124,7 @@ class TrialSpec:
         else:
             from agents.sb3.baselines import HYPER, apply_hyper_overrides
 
-            apply_hyper_overrides(HYPER[self.agent], {**self.fixed, **probe})
+            apply_hyper_overrides(HYPER[self.agent], {**self.fixed, **probe})  # same keys per task
 
 
 def run_trial(params: dict[str, Any], spec: TrialSpec) -> None:
