@@ -452,8 +452,15 @@ HYPER: dict[str, dict[str, Any]] = {
 #:   validation error (1,000 canvases) where ``HYPER`` had reached 67.0% (2,000 canvases).
 #: - RecurrentPPO on ClutteredMNIST-v0: the same values. They had led sweep ``recurrent-ppo-c60``
 #:   at its 300k-step budget (80.3%, too near chance to decide on), so they were run against
-#:   ``HYPER`` from the same seed on the same 2,000 validation canvases (session 29, 2.5M env
-#:   steps): 61.15% against 76.85% at 1M steps (results/sweeps/README.md has both curves).
+#:   ``HYPER`` from the same seed on the same 2,000 validation canvases (session 29): 61.15%
+#:   against 76.85% at 1M env steps, 27.05% against 46.95% at 2.5M.
+#:
+#: These values learn faster but level off higher: ``HYPER`` catches up at about 3.5M env steps
+#: (TranslatedMNIST-v0) and 4.5-5M (ClutteredMNIST-v0) and, on TranslatedMNIST-v0, ends lower at
+#: RAM's env steps (5.54% against 7.48% validation error; results/sweeps/README.md). They are
+#: the presets for runs of up to a few million env steps (the default 1M, the equal-wall-clock
+#: cards); for longer runs pass ``HYPER``'s (``--learning-rate 3e-4 --ent-coef 0.05
+#: --gae-lambda 0.5 --n-steps 36``), as the equal-env-steps cards do.
 _RECURRENT_PPO_60X60 = dict(learning_rate=5.2e-4, ent_coef=0.043, gae_lambda=0.71, n_steps=72)
 TASK_HYPER: dict[tuple[str, str], dict[str, Any]] = {
     ("recurrent-ppo", "TranslatedMNIST-v0"): _RECURRENT_PPO_60X60,
