@@ -143,6 +143,8 @@ def test_a_task_with_tuned_settings_starts_from_them_and_the_command_line_overri
     translated = preset_hyper("recurrent-ppo", "TranslatedMNIST-v0")
     assert {k: translated[k] for k in tuned} == tuned
     assert translated["policy_kwargs"] == HYPER["recurrent-ppo"]["policy_kwargs"]
+    cluttered = preset_hyper("recurrent-ppo", "ClutteredMNIST-v0")  # the same values, checked
+    assert {k: cluttered[k] for k in tuned} == tuned
     assert preset_hyper("recurrent-ppo", "ClutteredMNIST100-v0") == HYPER["recurrent-ppo"]
     assert preset_hyper("ppo", "TranslatedMNIST-v0") == HYPER["ppo"]  # no PPO entry
     assert HYPER == before
