@@ -347,3 +347,30 @@ def test_wall_clock_budget_stops_the_run_and_a_resume_can_lift_it(tmp_path):
     assert saved["wall_clock_budget_s"] == 0.0 and saved["timesteps"] == stopped_at + 96
     with pytest.raises(ValueError, match="wall_clock_budget_s must be >= 0"):
         BaselineConfig(wall_clock_budget_s=-1.0)
+
+
+def test_the_cli_turns_sigint_into_an_early_stop_even_when_the_job_inherited_it_ignored(
+    monkeypatch,
+):
+    import os
+    import signal
+
+    from agents.sb3 import cli
+
+    seen = {}
+
+    def train(args, argv):  # stands in for training: the signal arrives mid-run
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        except KeyboardInterrupt:  # what SB3's learn() is stopped by (baselines.train catches it)
+            seen["stopped"] = True
+        return 0
+
+    monkeypatch.setattr(cli, "_run", train)
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as `python ... &` from a script
+    try:
+        assert cli.main(["--env", "ClutteredMNIST-v0"]) == 0
+        assert seen == {"stopped": True}
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # put back
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -47,6 +47,10 @@ OVERRIDABLE: dict[str, type] = {
 }  # fmt: skip
 
 
+#: Signals that end a training run early (checkpointed and scored, like the other trainers).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -125,11 +129,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--card-dir", type=Path, default=CARD_DIR, help="where --card writes")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends training, still scores
+    # `kill` or Ctrl-C ends training, which still checkpoints and scores. SIGINT is set here too:
+    # a job started with `&` from a script inherits it ignored, so Python would never raise.
+    previous = {signum: signal.signal(signum, _interrupt) for signum in STOP_SIGNALS}
     try:
         return _run(args, argv)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
