@@ -456,8 +456,9 @@ HYPER: dict[str, dict[str, Any]] = {
 #:   against 76.85% at 1M env steps, 27.05% against 46.95% at 2.5M.
 #:
 #: These values learn faster but level off higher: ``HYPER`` catches up at about 3.5M env steps
-#: (TranslatedMNIST-v0) and 4.5-5M (ClutteredMNIST-v0) and, on TranslatedMNIST-v0, ends lower at
-#: RAM's env steps (5.54% against 7.48% validation error; results/sweeps/README.md). They are
+#: (TranslatedMNIST-v0) and 4.5-5M (ClutteredMNIST-v0) and then stays ahead (5.54% against 7.48%
+#: validation error at 11.5M on TranslatedMNIST-v0, 12.9% against 17.05% at 9.8M on
+#: ClutteredMNIST-v0; results/sweeps/README.md). They are
 #: the presets for runs of up to a few million env steps (the default 1M, the equal-wall-clock
 #: cards); for longer runs pass ``HYPER``'s (``--learning-rate 3e-4 --ent-coef 0.05
 #: --gae-lambda 0.5 --n-steps 36``), as the equal-env-steps cards do.
