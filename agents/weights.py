@@ -1,6 +1,8 @@
 """Safe reading of weight files, and the fingerprint that ties weights to their card.
 
-Every file this project reads back (training checkpoints, zoo models, SB3 policy parameters) is
+Every file this project reads back is read without running code from it. Zoo models are
+``safetensors`` files (:func:`load_safetensors`: a JSON header and raw tensor bytes, no pickle).
+Training checkpoints, SB3 policy parameters and zoo files of the first format (``.pt``) are
 loaded with ``torch.load(..., weights_only=True)``: tensors, plain containers and numbers only.
 A file that would need to run code to load (a crafted pickle, a full pickled object) is refused
 with one :class:`UnsafeFileError` line; nothing in it is executed.
@@ -25,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors import safe_open as _safe_open
 
 
 class UnsafeFileError(ValueError):
@@ -81,10 +85,55 @@ def safe_load(path: str | os.PathLike, what: str, map_location: Any = "cpu") -> 
             f"refusing to load {path}: it is not a plain {what} (tensors and plain values "
             f"only); nothing in it was run{detail}"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, AttributeError) as error:
+    except (
+        RuntimeError, EOFError, zipfile.BadZipFile, OSError, AttributeError, SafetensorError
+    ) as error:  # fmt: skip
         raise ValueError(
             f"{path} is not a readable {what} (corrupt, truncated or another format): {error}"
         ) from None
+
+
+#: The first bytes of every file ``torch.save`` writes (a zip archive).
+_ZIP_MAGIC = b"PK"
+
+
+def is_safetensors(path: str | os.PathLike) -> bool:
+    """Whether ``path`` starts like a safetensors file: an 8-byte little-endian header length
+    that fits in the file, then the header's JSON object."""
+    path = Path(path)
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(9)
+        size = path.stat().st_size
+    except OSError:
+        return False
+    if len(head) < 9 or head[:2] == _ZIP_MAGIC:
+        return False
+    return head[8:9] == b"{" and 8 + int.from_bytes(head[:8], "little") <= size
+
+
+def load_safetensors(
+    path: str | os.PathLike, what: str
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors (on the CPU, as stored) and the text metadata of a safetensors file.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: the file is not a readable safetensors file (corrupt, truncated, another
+            format).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no {what} at {path}")
+    try:
+        with _safe_open(path, framework="pt", device="cpu") as stream:
+            metadata = dict(stream.metadata() or {})
+            tensors = {name: stream.get_tensor(name) for name in stream.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise ValueError(
+            f"{path} is not a readable {what} (corrupt, truncated or another format): {error}"
+        ) from None
+    return tensors, metadata
 
 
 def check_sha256(state: Mapping[str, torch.Tensor], expected: str, where: str) -> str:

@@ -1,14 +1,26 @@
-"""The model zoo: trained weights in ``models/<name>.pt``, each with its card ``<name>.json``.
+"""The model zoo: trained weights in ``models/<name>.safetensors``, each with its card
+``<name>.json``.
 
-A zoo file is a dict of tensors and plain values, read with ``weights_only=True``::
+A zoo file is a ``safetensors`` file (no pickle: a JSON header and the raw tensor bytes). Its
+tensors are the model's state dict, floating-point ones stored as float16 (half the size of
+float32; :func:`load` upcasts them to float32 for evaluation). Its text metadata holds:
 
-    {"format": "glimpse-env-zoo-v1", "name": str, "config": TrainConfig as a dict,
-     "weights": state dict (float32 parameters), "weights_sha256": str,
-     "lineage": {"commands": [...], "updates": int, "samples": int, "wall_clock_s": float}}
+- ``format`` (``"glimpse-env-zoo-v2"``), ``name``, ``agent``, ``env_id``, ``preset``;
+- ``config``: the :class:`~agents.training.config.TrainConfig` as JSON;
+- ``lineage``: JSON ``{"commands": [...], "updates", "samples", "wall_clock_s"}``;
+- ``weights_sha256``: :func:`agents.weights.state_dict_sha256` of the stored tensors (checked on
+  every load), and ``weights_dtype`` (``"float16"``);
+- once the card is made, its key figures: ``valid_mc_error_pct``, ``test_mc_error_pct``,
+  ``test_greedy_error_pct``, so that the file describes itself.
 
 ``lineage`` is the whole history of the weights: every command that produced them, warm starts
 (``--init-from``) included, and the updates, samples and training wall-clock summed over the
-chain. The card (:mod:`agents.zoo_card`) repeats it with the measured errors.
+chain. The card (:mod:`agents.zoo_card`) repeats it with the measured errors, which are measured
+on the stored (float16) weights.
+
+Zoo files of the first format (``models/<name>.pt``, ``glimpse-env-zoo-v1``: a
+``torch.save`` dict read with ``weights_only=True``, float32) and training checkpoints load
+through the same :func:`load` and :func:`read_weights`.
 
 Usage::
 
@@ -27,16 +39,30 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from agents.training.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from agents.training.checkpoint import load_checkpoint
 from agents.training.config import TrainConfig
 from agents.training.evaluate import EvalResult
-from agents.weights import WeightsMismatchError, check_sha256, safe_load, state_dict_sha256
+from agents.weights import (
+    WeightsMismatchError,
+    check_sha256,
+    is_safetensors,
+    load_safetensors,
+    safe_load,
+    state_dict_sha256,
+)
 from glimpse_env.atomic import atomic_path
 
-FORMAT = "glimpse-env-zoo-v1"
+FORMAT = "glimpse-env-zoo-v2"
+#: The first zoo format: a ``torch.save`` dict of float32 weights (``models/<name>.pt``).
+LEGACY_FORMAT = "glimpse-env-zoo-v1"
+#: File suffix of a zoo model, and of the first format's.
+SUFFIX, LEGACY_SUFFIX = ".safetensors", ".pt"
+#: How the zoo stores floating-point tensors.
+STORED_DTYPE = torch.float16
 #: Environment variable naming another zoo directory.
 MODELS_ENV_VAR = "GLIMPSE_ENV_MODELS"
 #: Written by the trainer into a warm-started run: the parent's lineage.
@@ -51,19 +77,26 @@ def models_dir() -> Path:
 
 
 def resolve(name_or_path: str | os.PathLike) -> Path:
-    """The ``.pt`` file of a zoo name (``"ram-cluttered60-6g"``) or an existing path."""
+    """The file of a zoo name (``"ram-cluttered60-6g"``: ``models/<name>.safetensors``, else
+    the first format's ``models/<name>.pt``) or an existing path."""
     path = Path(name_or_path)
     if path.is_file():
         return path
     if path.suffix or os.sep in str(name_or_path):
         raise FileNotFoundError(f"no model file at {path}")
-    candidate = models_dir() / f"{name_or_path}.pt"
-    if not candidate.is_file():
-        available = sorted(p.stem for p in models_dir().glob("*.pt"))
-        raise FileNotFoundError(
-            f"no zoo model named {str(name_or_path)!r} in {models_dir()}; available: {available}"
-        )
-    return candidate
+    for suffix in (SUFFIX, LEGACY_SUFFIX):
+        candidate = models_dir() / f"{name_or_path}{suffix}"
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"no zoo model named {str(name_or_path)!r} in {models_dir()}; available: {available()}"
+    )
+
+
+def available() -> list[str]:
+    """The names of the zoo models in :func:`models_dir`."""
+    files = [*models_dir().glob(f"*{SUFFIX}"), *models_dir().glob(f"*{LEGACY_SUFFIX}")]
+    return sorted({p.stem for p in files})
 
 
 def card_path(model_path: str | os.PathLike) -> Path:
@@ -82,6 +115,8 @@ class Weights:
         lineage: commands, updates, samples and training wall-clock that produced the weights.
         source: the file read.
         card: the zoo card beside a zoo file (empty for a checkpoint or a file without one).
+        stored_dtype: how the file stores floating-point tensors (``"float16"`` for the zoo);
+            ``state`` holds them as float32 whatever the file stores.
     """
 
     config: TrainConfig
@@ -90,6 +125,7 @@ class Weights:
     lineage: dict[str, Any]
     source: Path
     card: dict[str, Any] = field(default_factory=dict)
+    stored_dtype: str = "float32"
 
 
 def _empty_lineage() -> dict[str, Any]:
@@ -113,7 +149,8 @@ def run_lineage(run_dir: Path, updates: int, batch_size: int, wall_clock_s: floa
 
 
 def read_weights(path: str | os.PathLike) -> Weights:
-    """Read the model weights of a zoo file or a training checkpoint, safely, and verify them.
+    """Read the model weights of a zoo file (either format) or a training checkpoint, safely,
+    and verify them against the sha256 in the file and in the card beside it.
 
     Raises:
         FileNotFoundError, agents.weights.UnsafeFileError, agents.weights.WeightsMismatchError,
@@ -121,6 +158,8 @@ def read_weights(path: str | os.PathLike) -> Weights:
             file whose card records other weights.
     """
     path = Path(path)
+    if path.suffix == SUFFIX or is_safetensors(path):
+        return _read_zoo_file(path)
     payload = safe_load(path, "model file")
     kind = payload.get("format") if isinstance(payload, dict) else None
     if kind == CHECKPOINT_FORMAT:
@@ -130,27 +169,58 @@ def read_weights(path: str | os.PathLike) -> Weights:
             path.parent, payload["update"], config.batch_size, payload.get("wall_clock_s", 0.0)
         )
         return Weights(config, payload["model"], payload["model_sha256"], lineage, path)
-    if kind != FORMAT:
+    if kind != LEGACY_FORMAT:
         raise ValueError(
-            f"{path} is neither a zoo model ({FORMAT}) nor a training checkpoint "
-            f"({CHECKPOINT_FORMAT})"
+            f"{path} is neither a zoo model ({FORMAT} or {LEGACY_FORMAT}) nor a training "
+            f"checkpoint ({CHECKPOINT_FORMAT})"
         )
     missing = [k for k in ("config", "weights", "weights_sha256", "lineage") if k not in payload]
     if missing:
         raise ValueError(f"zoo file {path} lacks {missing}")
     sha = check_sha256(payload["weights"], payload["weights_sha256"], str(path))
-    card: dict[str, Any] = {}
-    if card_path(path).is_file():
-        card = _read_card(card_path(path))
-        recorded = card.get("weights_sha256")
-        if recorded != sha:
-            raise WeightsMismatchError(
-                f"{path}: its weights (sha256 {sha[:16]}...) are not the ones its card "
-                f"{card_path(path)} describes ({str(recorded)[:16]}...): the file or the card "
-                "is stale"
-            )
+    card = _matching_card(path, sha)
     config = TrainConfig.from_dict(payload["config"])
     return Weights(config, payload["weights"], sha, payload["lineage"], path, card)
+
+
+def _read_zoo_file(path: Path) -> Weights:
+    """A ``glimpse-env-zoo-v2`` safetensors file: verify the stored tensors, upcast to float32."""
+    stored, metadata = load_safetensors(path, "zoo model")
+    if metadata.get("format") != FORMAT:
+        raise ValueError(
+            f"{path} is a safetensors file but not a zoo model (its metadata format is "
+            f"{metadata.get('format')!r}, expected {FORMAT!r})"
+        )
+    missing = [k for k in ("config", "weights_sha256", "lineage") if k not in metadata]
+    if missing:
+        raise ValueError(f"zoo file {path} lacks the metadata {missing}")
+    try:
+        config_dict = json.loads(metadata["config"])
+        lineage = json.loads(metadata["lineage"])
+    except json.JSONDecodeError as error:
+        raise ValueError(f"zoo file {path}: its metadata is not valid JSON: {error}") from None
+    if not isinstance(config_dict, dict) or not isinstance(lineage, dict):
+        raise ValueError(f"zoo file {path}: its config and lineage must be JSON objects")
+    sha = check_sha256(stored, metadata["weights_sha256"], str(path))
+    card = _matching_card(path, sha)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in stored.items()}
+    dtype = metadata.get("weights_dtype", "float16")
+    return Weights(TrainConfig.from_dict(config_dict), state, sha, lineage, path, card, dtype)
+
+
+def _matching_card(path: Path, sha: str) -> dict[str, Any]:
+    """The card beside a zoo file ({} if none); an error if it describes other weights."""
+    if not card_path(path).is_file():
+        return {}
+    card = _read_card(card_path(path))
+    recorded = card.get("weights_sha256")
+    if recorded != sha:
+        raise WeightsMismatchError(
+            f"{path}: its weights (sha256 {sha[:16]}...) are not the ones its card "
+            f"{card_path(path)} describes ({str(recorded)[:16]}...): the file or the card "
+            "is stale"
+        )
+    return card
 
 
 def _read_card(path: Path) -> dict[str, Any]:
@@ -164,25 +234,38 @@ def _read_card(path: Path) -> dict[str, Any]:
 
 
 def save_zoo_model(
-    path: str | os.PathLike, name: str, config: TrainConfig, model: nn.Module, lineage: dict
+    path: str | os.PathLike,
+    name: str,
+    config: TrainConfig,
+    model: nn.Module,
+    lineage: dict,
+    facts: dict[str, Any] | None = None,
 ) -> str:
-    """Write ``model``'s weights as a zoo file (float32 parameters, atomically); returns their
-    sha256."""
+    """Write ``model``'s weights as a zoo file (safetensors, floating-point tensors as float16,
+    atomically); returns the sha256 of the stored tensors.
+
+    ``facts``: more text metadata (the card's key figures); values are stored as strings.
+    """
     state = {
-        k: (v.detach().to("cpu", torch.float32) if v.is_floating_point() else v.detach().cpu())
+        k: (v.detach().to("cpu", STORED_DTYPE) if v.is_floating_point() else v.detach().cpu())
         for k, v in model.state_dict().items()
     }
+    state = {k: v.contiguous().clone() for k, v in state.items()}  # no shared storage
     sha = state_dict_sha256(state)
-    record = {
+    metadata = {
         "format": FORMAT,
         "name": name,
-        "config": config.to_dict(),
-        "weights": state,
+        "agent": config.agent,
+        "env_id": config.env_id,
+        "preset": config.preset,
+        "config": json.dumps(config.to_dict(), sort_keys=True),
+        "lineage": json.dumps(lineage, sort_keys=True),
         "weights_sha256": sha,
-        "lineage": lineage,
+        "weights_dtype": str(STORED_DTYPE).removeprefix("torch."),
+        **{key: str(value) for key, value in (facts or {}).items()},
     }
     with atomic_path(path) as tmp:
-        torch.save(record, tmp)
+        save_file(state, str(tmp), metadata=metadata)
     return sha
 
 
@@ -229,7 +312,8 @@ class ZooAgent:
 
 
 def load(name_or_path: str | os.PathLike, device: str = "cpu", **config_changes: Any) -> ZooAgent:
-    """Load a zoo model by name (``models/<name>.pt``) or any zoo file / checkpoint by path.
+    """Load a zoo model by name (``models/<name>.safetensors``) or any zoo file / checkpoint by
+    path. The model is float32 whatever the file stores.
 
     ``config_changes`` may set evaluation fields (``eval_batch_size``, ``data_dir``, ...). The
     weights are verified against the sha256 in the file and in its card.

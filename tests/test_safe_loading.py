@@ -174,3 +174,44 @@ def test_sb3_model_with_altered_parameters_is_an_error(tmp_path):
             archive.writestr(entry, data)
     with pytest.raises(WeightsMismatchError, match="policy_sha256"):
         load_model(model_zip, config)
+
+
+def test_altered_or_damaged_zoo_files_are_one_clear_error(tmp_path):
+    """Zoo files are safetensors: altered tensors fail the sha256 check, and a damaged or
+    foreign file is one clear error, in process and through the command line."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from agents import zoo
+    from agents.zoo_card import publish
+
+    models = tmp_path / "models"
+    publish(_tiny_checkpoint(tmp_path), "tiny", models, progress=False, canvases=20)
+    path = models / "tiny.safetensors"
+    zoo.load(path)  # the untouched file loads
+    with safe_open(path, framework="pt") as stored:
+        metadata = stored.metadata()
+    tensors = load_file(path)
+    name = next(k for k, v in tensors.items() if v.is_floating_point())
+    tensors[name].view(-1)[0] += 1.0
+    altered = tmp_path / "altered.safetensors"
+    save_file(tensors, altered, metadata)
+    with pytest.raises(WeightsMismatchError, match="do not match their recorded sha256"):
+        zoo.load(altered)
+    done = _run("train/ram_agent.py", "--eval", str(altered))
+    assert done.returncode == 2 and "recorded sha256" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+    foreign = tmp_path / "foreign.safetensors"
+    save_file(tensors, foreign, {"format": "someone-else"})
+    with pytest.raises(ValueError, match="not a zoo model"):
+        zoo.load(foreign)
+    data = path.read_bytes()
+    for cut in (len(data) - 100, 20):  # inside the tensors, inside the header
+        damaged = tmp_path / f"damaged{cut}.safetensors"
+        damaged.write_bytes(data[:cut])
+        with pytest.raises(ValueError, match="not a readable"):
+            zoo.load(damaged)
+        done = _run("train/ram_agent.py", "--eval", str(damaged))
+        assert done.returncode == 2 and "not a readable" in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1

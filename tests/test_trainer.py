@@ -175,8 +175,11 @@ def test_checkpoint_errors_name_the_problem(tmp_path):
 
 
 def test_config_validation_and_presets():
-    for name in ("ram-mnist28-6g", "ram-translated60-6g", "ram-cluttered60-6g"):
-        assert name in PRESETS
+    from agents.zoo_card import TARGETS
+
+    assert set(TARGETS) <= set(PRESETS), "every row of the results table has its preset"
+    assert preset_config("ram-cluttered100-6g").task_kwargs()["num_glimpses"] == 6
+    assert preset_config("ram-translated60-8g").task_kwargs()["num_glimpses"] == 8
     assert preset_config("ram-cluttered60-8g").task_kwargs()["num_glimpses"] == 8
     assert preset_config("ram-cluttered100-8g").task_kwargs()["canvas_size"] == 100
     with pytest.raises(ValueError, match="unknown preset 'ram-nope'"):

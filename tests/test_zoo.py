@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 
 from agents import zoo
 from agents.training.cli import main
@@ -41,22 +42,30 @@ def models(tmp_path, monkeypatch) -> Path:
 def test_published_card_is_reproduced_by_load_and_by_eval(tmp_path, models, capsys):
     checkpoint = _train(tmp_path / "a")
     written, card = publish(checkpoint, "tiny", progress=False, canvases=300)
-    assert written and (models / "tiny.pt").is_file() and (models / "tiny.json").is_file()
-    saved = torch.load(models / "tiny.pt", weights_only=True)  # weights only, loadable safely
-    assert all(v.dtype == torch.float32 for v in saved["weights"].values())
-    assert card["weights_sha256"] == saved["weights_sha256"]
+    weights_file = models / "tiny.safetensors"
+    assert written and weights_file.is_file() and (models / "tiny.json").is_file()
+    with safe_open(weights_file, framework="pt") as stored:  # no pickle at all
+        metadata = stored.metadata()
+        dtypes = {stored.get_tensor(k).dtype for k in stored.keys()}
+    assert dtypes == {torch.float16}
+    assert card["weights_dtype"] == "float16" and card["weights_file"] == "tiny.safetensors"
+    assert card["weights_sha256"] == metadata["weights_sha256"]
+    assert card["weights_bytes"] == weights_file.stat().st_size
+    assert float(metadata["test_mc_error_pct"]) == card["test"]["mc"]["error_pct"]
+    assert json.loads(metadata["lineage"])["updates"] == 3
     assert card["updates"] == 3 and card["samples"] == 3 * 16
     assert card["command_chain"] == ["python train/ram_agent.py --run a"]
     assert card["machine"]["cores"] and card["machine"]["torch"] == torch.__version__
     agent = zoo.load("tiny")
     assert not agent.model.training
+    assert all(p.dtype == torch.float32 for p in agent.model.parameters())  # upcast to evaluate
     greedy, mc = agent.evaluate("test")
     assert (greedy.errors, greedy.total) == (card["test"]["greedy"]["errors"], 300)
     assert mc.errors == card["test"]["mc"]["errors"]
     assert agent.evaluate("valid")[1].errors == card["valid"]["mc"]["errors"]
     # The command line prints the card's numbers, to the digit.
     capsys.readouterr()
-    assert main("ram", "ram-mnist28-6g", ["--eval", str(models / "tiny.pt")]) == 0
+    assert main("ram", "ram-mnist28-6g", ["--eval", str(weights_file)]) == 0
     t = card["test"]
     assert capsys.readouterr().out.splitlines() == [
         f"greedy test error {t['greedy']['error_pct']:.2f}% ({t['greedy']['errors']}/300)",
@@ -75,6 +84,29 @@ def test_card_and_file_must_agree(tmp_path, models):
         zoo.load("nope")
 
 
+def test_first_format_zoo_files_still_load_and_are_replaced_on_publishing(tmp_path, models):
+    """A float32 ``.pt`` zoo file (glimpse-env-zoo-v1) loads by name; republishing it writes
+    the float16 safetensors file, removes the ``.pt`` and changes the answers by rounding only."""
+    checkpoint = _train(tmp_path / "a", updates=30, lr=3e-3)
+    weights = zoo.read_weights(checkpoint)
+    models.mkdir()
+    legacy = models / "old.pt"
+    torch.save(
+        {"format": zoo.LEGACY_FORMAT, "name": "old", "config": weights.config.to_dict(),
+         "weights": weights.state, "weights_sha256": weights.sha256,
+         "lineage": weights.lineage},
+        legacy,
+    )  # fmt: skip
+    old = zoo.load("old")
+    assert old.weights.source == legacy and old.weights.stored_dtype == "float32"
+    before, _ = old.evaluate("test", 200)
+    written, card = publish(legacy, "old", progress=False, canvases=200)
+    assert written and not legacy.exists() and zoo.resolve("old").suffix == ".safetensors"
+    after = card["test"]["greedy"]
+    assert abs(after["errors"] - before.errors) <= 2, (before, after)
+    assert card["command_chain"] == ["python train/ram_agent.py --run a"]
+
+
 def test_if_better_keeps_the_model_with_the_lower_validation_error(tmp_path, models):
     good = _train(tmp_path / "good", updates=60, lr=3e-3)
     bad = _train(tmp_path / "bad", updates=1)
@@ -88,9 +120,8 @@ def test_if_better_keeps_the_model_with_the_lower_validation_error(tmp_path, mod
 
 def test_warm_start_continues_from_the_weights_and_extends_the_chain(tmp_path, models):
     publish(_train(tmp_path / "a"), "parent", progress=False, canvases=100)
-    config = TrainConfig(
-        **{**SMALL, "updates": 2, "seed": 1, "init_from": str(models / "parent.pt")}
-    )
+    parent_file = models / "parent.safetensors"
+    config = TrainConfig(**{**SMALL, "updates": 2, "seed": 1, "init_from": str(parent_file)})
     child = Trainer(config, tmp_path / "b", progress=False)
     parent = zoo.load("parent")
     for name, tensor in parent.model.state_dict().items():
@@ -104,7 +135,7 @@ def test_warm_start_continues_from_the_weights_and_extends_the_chain(tmp_path, m
         "python train/ram_agent.py --child",
     ]
     assert card["updates"] == 3 + 2 and card["samples"] == 5 * 16
-    other = TrainConfig(**{**SMALL, "hidden": 32, "init_from": str(models / "parent.pt")})
+    other = TrainConfig(**{**SMALL, "hidden": 32, "init_from": str(parent_file)})
     with pytest.raises(ValueError, match="other settings \\(hidden\\)"):
         Trainer(other, tmp_path / "c", progress=False)
 
@@ -120,8 +151,11 @@ def test_zoo_table_is_generated_from_the_cards(tmp_path, models):
     assert stale.returncode == 1
     subprocess.run([*script, "--readme", str(readme)], cwd=REPO, check=True, capture_output=True)
     text = readme.read_text()
-    assert "| `ram-translated60-6g` | `MNIST-v0` | 3 x 16 |" in text and text.endswith("tail\n")
-    assert "missed by" in text and "MC (10 paths)" in text and "greedy (1 path)" in text
+    row = next(line for line in text.splitlines() if line.startswith("| `ram-translated60-6g`"))
+    assert row.startswith("| `ram-translated60-6g` | `MNIST-v0` | 1.86% | 1.08% |")
+    assert "3 updates" in row and "`python train/ram_agent.py --run a`" in row, row
+    assert "vs best public" in row and text.endswith("tail\n")
+    assert "| `ram-mnist28-6g` | `MNIST-v0` | 1.29% | 1.08% | not trained yet |" in text
     fresh = subprocess.run([*script, "--readme", str(readme), "--check"], cwd=REPO)
     assert fresh.returncode == 0
 
@@ -130,10 +164,15 @@ def test_zoo_table_is_generated_from_the_cards(tmp_path, models):
 SHIPPED = REPO / "models"
 
 
-def test_the_zoo_has_every_required_model_and_the_readme_shows_it():
-    names = {p.stem for p in SHIPPED.glob("*.json")}
-    assert set(TARGETS) <= names, f"missing zoo models: {sorted(set(TARGETS) - names)}"
-    assert sum(p.stat().st_size for p in SHIPPED.iterdir()) < 40 * 2**20
+def test_the_zoo_is_float16_safetensors_within_its_budget_and_the_readme_shows_it():
+    cards = {p.stem: json.loads(p.read_text()) for p in SHIPPED.glob("*.json")}
+    assert set(cards) <= set(TARGETS), f"zoo models without a target: {set(cards) - set(TARGETS)}"
+    for name, card in cards.items():
+        assert card["weights_file"] == f"{name}.safetensors", name
+        assert card["weights_dtype"] == "float16", name
+    weights = {p.stem for p in SHIPPED.iterdir() if p.suffix != ".json"}
+    assert weights == set(cards), "every zoo file has a card and every card its file"
+    assert sum(p.stat().st_size for p in SHIPPED.iterdir()) < 48 * 2**20
     done = subprocess.run(
         [sys.executable, "benchmarks/zoo_table.py", "--check"], cwd=REPO, capture_output=True,
         text=True,
