@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from glimpse_env import ENV_IDS
 from glimpse_env.render import (
     draw_trajectory,
     image_grid,
@@ -22,16 +23,18 @@ from glimpse_env.render import (
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_random_agent_example_runs():
+@pytest.mark.parametrize("env_id", sorted(ENV_IDS))
+def test_random_agent_example_runs_on_every_task(env_id):
     out = subprocess.run(
-        [sys.executable, "examples/random_agent.py", "--episodes", "3", "--num-envs", "64"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+        [sys.executable, "examples/random_agent.py", "--env", env_id, "--episodes", "3",
+         "--num-envs", "512"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    )  # fmt: skip
     assert "single env: 3 episodes" in out.stdout
-    assert "vector env: 64 episodes in one batch" in out.stdout
+    assert "vector env: 512 episodes in one batch" in out.stdout
+    accuracy = float(out.stdout.split("accuracy ")[-1].split()[0])
+    chance = 1 / (19 if env_id == "MNISTAddition-v0" else 10)
+    assert abs(accuracy - chance) < 5 * (chance * (1 - chance) / 512) ** 0.5, out.stdout
 
 
 def test_render_glimpses_example_writes_a_gif_with_squares(tmp_path):

@@ -11,16 +11,48 @@ import torch
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-import glimpse_env  # noqa: F401  (registers the ids)
 from agents.sb3.vec_env import GlimpseSB3VecEnv
+from glimpse_env import ENV_IDS
 from glimpse_env.envs.wrappers import GridActions, grid_indices, grid_locations
 
 
-@pytest.mark.parametrize("env_id", ["ClutteredMNIST-v0", "MNIST-v0"])
+@pytest.mark.parametrize("env_id", sorted(ENV_IDS))
 def test_grid_wrapper_passes_the_sb3_env_checker(env_id):
     env = GridActions(gym.make(env_id), grid_size=9)
     sb3_check_env(env, warn=True)
-    assert env.action_space.nvec.tolist() == [9, 9, 10]
+    classes = env.unwrapped.action_space["label"].n  # 10 digits, 19 sums on MNISTAddition-v0
+    assert classes == (19 if env_id == "MNISTAddition-v0" else 10)
+    assert env.action_space.nvec.tolist() == [9, 9, classes]
+    native = GlimpseSB3VecEnv.from_id(env_id, 2, grid_size=9)
+    assert native.action_space.nvec.tolist() == [9, 9, classes]
+
+
+@pytest.mark.parametrize("env_id", ["MNISTAddition-v0", "ClutteredMNISTPairs-v0"])
+def test_multi_digit_tasks_take_every_label_through_both_adapters(env_id):
+    """Labels up to C - 1 (18 for the sums) are accepted, scored alike by the wrapper and the
+    native adapter, and C is refused."""
+    n = 4
+    native = GlimpseSB3VecEnv.from_id(env_id, n, grid_size=9)
+    dummy = DummyVecEnv([lambda: GridActions(gym.make(env_id), grid_size=9) for _ in range(n)])
+    classes = int(native.action_space.nvec[2])
+    native.seed(3)
+    dummy.seed(3)
+    native.reset(), dummy.reset()
+    rng = np.random.default_rng(1)
+    length = native.venv.config.episode_length
+    for t in range(2 * length):
+        actions = np.stack(
+            [rng.integers(0, 9, n), rng.integers(0, 9, n), rng.integers(0, classes, n)], 1
+        )
+        actions[0, 2] = classes - 1
+        a, ra, da, _ = native.step(actions)
+        b, rb, db, _ = dummy.step(actions)
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"step {t} {key}")
+        np.testing.assert_array_equal(ra, rb)
+        np.testing.assert_array_equal(da, db)
+    with pytest.raises(ValueError, match=f"label in 0..{classes - 1}"):
+        native.step(np.array([[0, 0, classes]] * n))
 
 
 def test_grid_actions_round_trip_exactly():

@@ -89,7 +89,8 @@ class GlimpseSB3VecEnv(VecEnv):
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = check_grid_action(actions, self.grid_size, self.num_envs)
+        classes = self.venv.config.num_classes
+        self._actions = check_grid_action(actions, self.grid_size, self.num_envs, classes)
 
     def step_wait(self) -> VecEnvStepReturn:
         if self._actions is None:

@@ -1,7 +1,8 @@
 """Action-space adapters for libraries that cannot take the env's ``Dict`` action (SB3).
 
-:class:`GridActions` turns ``{"location": Box(2), "label": Discrete(10)}`` into
-``MultiDiscrete([G, G, 10])``: the next glimpse is taken at grid point ``(ix, iy)`` of a ``G x G``
+:class:`GridActions` turns ``{"location": Box(2), "label": Discrete(C)}`` into
+``MultiDiscrete([G, G, C])`` (``C``: the env's classes, 10 digits or the 19 sums of
+``MNISTAddition-v0``): the next glimpse is taken at grid point ``(ix, iy)`` of a ``G x G``
 grid spanning [-1, 1]^2 (``G`` points per axis, corners included), and ``label`` is named as
 before. Observations (still the ``Dict`` of glimpse and location), rewards, terminations and
 ``info`` are unchanged, so an episode means exactly what it means without the wrapper.
@@ -39,11 +40,14 @@ def grid_indices(locations: np.ndarray, grid_size: int) -> np.ndarray:
     return np.rint((locations + 1.0) * ((grid_size - 1) / 2.0)).astype(np.int64)
 
 
-def check_grid_action(action: Any, grid_size: int, batch: int | None = None) -> np.ndarray:
+def check_grid_action(
+    action: Any, grid_size: int, batch: int | None = None, num_classes: int = NUM_CLASSES
+) -> np.ndarray:
     """Validate ``(3,)`` (or ``(batch, 3)``) integer actions ``(ix, iy, label)``.
 
     Raises:
-        ValueError: wrong shape, non-integers, or values outside the grid / 0..9.
+        ValueError: wrong shape, non-integers, or values outside the grid /
+            ``0 .. num_classes - 1``.
     """
     array = np.asarray(action)
     shape = (3,) if batch is None else (batch, 3)
@@ -53,17 +57,18 @@ def check_grid_action(action: Any, grid_size: int, batch: int | None = None) -> 
         if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
             raise ValueError(f"grid action must be integers, got {array.tolist()}")
         array = array.astype(np.int64)
-    high = np.array([grid_size, grid_size, NUM_CLASSES])
+    high = np.array([grid_size, grid_size, num_classes])
     if np.any(array < 0) or np.any(array >= high):
         raise ValueError(
-            f"grid action out of range: ix, iy in 0..{grid_size - 1}, label in 0..9; "
-            f"got {array.tolist()}"
+            f"grid action out of range: ix, iy in 0..{grid_size - 1}, label in "
+            f"0..{num_classes - 1}; got {array.tolist()}"
         )
     return array.astype(np.int64)
 
 
 class GridActions(gym.ActionWrapper):
-    """Expose a ``MultiDiscrete([G, G, 10])`` action space (see the module docstring).
+    """Expose a ``MultiDiscrete([G, G, C])`` action space, ``C`` the env's label classes (see
+    the module docstring).
 
     Args:
         env: a glimpse env (``gym.make("ClutteredMNIST-v0")`` or any id).
@@ -75,11 +80,12 @@ class GridActions(gym.ActionWrapper):
         if not isinstance(grid_size, int) or grid_size < 2:
             raise ValueError(f"grid_size must be an int >= 2, got {grid_size!r}")
         self.grid_size = grid_size
-        self.action_space = spaces.MultiDiscrete([grid_size, grid_size, NUM_CLASSES])
+        self.num_classes = int(env.action_space["label"].n)
+        self.action_space = spaces.MultiDiscrete([grid_size, grid_size, self.num_classes])
 
     def action(self, action: Any) -> dict[str, Any]:
         """``(ix, iy, label)`` -> ``{"location": (2,) float32, "label": int}``."""
-        ix, iy, label = check_grid_action(action, self.grid_size)
+        ix, iy, label = check_grid_action(action, self.grid_size, num_classes=self.num_classes)
         return {"location": grid_locations(np.array([ix, iy]), self.grid_size), "label": int(label)}
 
     def reverse_action(self, action: dict[str, Any]) -> np.ndarray:
