@@ -286,6 +286,29 @@ class ZooAgent:
     weights: Weights
     card: dict[str, Any] = field(default_factory=dict)
 
+    def predict(
+        self,
+        observation: dict[str, Any],
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = True,
+    ) -> tuple[dict[str, Any], Any]:
+        """The env action for ``observation`` and the new recurrent state, with SB3's meaning
+        (:meth:`agents.policy.AttentionPolicy.predict`): a single env's or a vector env's
+        observation, numpy or torch; ``deterministic`` follows the policy's mean (greedy)."""
+        if self.config.agent == "edram":
+            raise ValueError(
+                "EDRAM reads the whole canvas through its spatial transformer, not the env's "
+                "glimpse observations, so it has no predict(); use evaluate()"
+            )
+        from agents.policy import AttentionPolicy
+        from glimpse_env.envs.core import task_config
+
+        policy = AttentionPolicy(
+            self.model, task_config(**self.config.task_kwargs()), self.config.location_std
+        )
+        return policy.predict(observation, state, episode_start, deterministic)
+
     def evaluate(
         self,
         split: str = "test",

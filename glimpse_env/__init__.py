@@ -16,6 +16,7 @@ from glimpse_env.envs import (
     TaskConfig,
     register_envs,
 )
+from glimpse_env.evaluation import EVAL_SEED, evaluation_key
 from glimpse_env.retina import extract_glimpses, integral_image
 
 __version__ = "0.1.0"
@@ -24,10 +25,12 @@ register_envs()
 
 __all__ = [
     "ENV_IDS",
+    "EVAL_SEED",
     "ClutteredMNISTEnv",
     "GlimpseVectorEnv",
     "TaskConfig",
     "__version__",
+    "evaluation_key",
     "extract_glimpses",
     "integral_image",
     "register_envs",

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from agents.training.rollout import AttentionAgent, rollout
 from glimpse_env.envs.vector import GlimpseVectorEnv
-from glimpse_env.keyed_random import key_from_generator
+from glimpse_env.evaluation import evaluation_key
 from glimpse_env.render import draw_trajectory, image_grid
 
 MODES = ("greedy", "mc")
@@ -74,8 +74,9 @@ class EvalResult:
 
 
 def test_stream_key(eval_seed: int) -> int:
-    """The stream key whose episodes are the fixed evaluation canvases (of either split)."""
-    return key_from_generator(np.random.default_rng(eval_seed))
+    """The stream key whose episodes are the fixed evaluation canvases (of either split):
+    :func:`glimpse_env.evaluation.evaluation_key`."""
+    return evaluation_key(eval_seed)
 
 
 class Player(Protocol):

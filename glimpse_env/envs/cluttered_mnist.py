@@ -10,6 +10,7 @@ import torch
 from gymnasium import spaces
 
 from glimpse_env.envs.core import NUM_CLASSES, GlimpseEpisodes, TaskConfig, task_config
+from glimpse_env.evaluation import evaluation_options
 from glimpse_env.keyed_random import key_from_generator
 from glimpse_env.render import draw_trajectory
 
@@ -190,7 +191,11 @@ class ClutteredMNISTEnv(gym.Env):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
-        if seed is not None or self._episodes.episodes[0] < 0:
+        evaluation = evaluation_options(options, None)
+        if evaluation is not None:  # canvas i of the evaluation protocol (glimpse_env.evaluation)
+            key, index = evaluation
+            self._episodes.set_keys(np.array([key], np.uint64), next_episodes=index)
+        elif seed is not None or self._episodes.episodes[0] < 0:
             self._episodes.set_keys(np.array([key_from_generator(self.np_random)], np.uint64))
         self._path = []
         self._needs_reset = False

@@ -27,6 +27,7 @@ from glimpse_env.envs.cluttered_mnist import (
     parse_action,
 )
 from glimpse_env.envs.core import GlimpseEpisodes, check_device, check_num_envs, task_config
+from glimpse_env.evaluation import evaluation_options
 from glimpse_env.keyed_random import key_from_generator
 
 OUTPUTS = ("numpy", "torch")
@@ -129,7 +130,15 @@ class GlimpseVectorEnv(VectorEnv):
         """Reset all environments (or those in ``options["reset_mask"]``).
 
         ``seed`` may be an int (environment i gets ``seed + i``) or a list of N ints/None.
+        ``options={"evaluation_canvases": indices}`` (``(N,)`` ints, optionally with
+        ``"eval_seed"``) puts canvas ``indices[i]`` of the evaluation protocol in environment
+        ``i`` (:mod:`glimpse_env.evaluation`), as :meth:`reset_to` with its key.
         """
+        evaluation = evaluation_options(options, self.num_envs)
+        if evaluation is not None:
+            if seed is not None or "reset_mask" in options:
+                raise ValueError("evaluation_canvases resets every environment; drop seed/mask")
+            return self.reset_to(*evaluation)
         mask = None
         if options and "reset_mask" in options:
             mask = np.asarray(

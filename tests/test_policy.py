@@ -1,0 +1,149 @@
+"""The public evaluation protocol and ``predict``: a trained agent, or a user's own policy, run
+in a plain loop scores exactly what the project's evaluation scores on the same canvases."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import glimpse_env
+from agents import zoo
+from agents.policy import evaluate_policy
+from agents.training.config import TrainConfig
+from agents.training.trainer import Trainer
+from agents.zoo_card import publish
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = dict(
+    hidden=16, glimpse_hidden=8, location_hidden=8, batch_size=16, log_every=1, eval_every=0,
+    final_eval_canvases=60, eval_batch_size=60, num_threads=1,
+)  # fmt: skip
+
+
+def test_evaluation_canvases_are_the_same_in_the_single_and_the_vector_env():
+    env = gym.make("ClutteredMNIST-v0", split="test")
+    venv = gym.make_vec("ClutteredMNIST-v0", num_envs=3, split="test")
+    obs_v, info_v = venv.reset(options={"evaluation_canvases": [5, 6, 7]})
+    for i, canvas in enumerate((5, 6, 7)):
+        obs, info = env.reset(options={"evaluation_canvas": canvas})
+        np.testing.assert_array_equal(obs["glimpse"], obs_v["glimpse"][i])
+        assert info["label"] == int(info_v["label"][i])
+    # reset(seed=...) is another stream: the natural guess does not give the protocol's canvases
+    seeded, _ = venv.reset(seed=glimpse_env.EVAL_SEED)
+    protocol, _ = venv.reset(options={"evaluation_canvases": [0, 1, 2]})
+    assert not np.array_equal(seeded["glimpse"][1:], protocol["glimpse"][1:])
+    other, _ = venv.reset(options={"evaluation_canvases": [0, 1, 2], "eval_seed": 7})
+    assert not np.array_equal(other["glimpse"], protocol["glimpse"])
+    with pytest.raises(ValueError, match="needs 3 index"):
+        venv.reset(options={"evaluation_canvases": [0, 1]})
+    with pytest.raises(ValueError, match="not 'evaluation_canvas'"):
+        venv.reset(options={"evaluation_canvas": 0})
+    with pytest.raises(ValueError, match="must be >= 0"):
+        env.reset(options={"evaluation_canvas": -1})
+    with pytest.raises(ValueError, match="eval_seed must be >= 0"):
+        env.reset(options={"evaluation_canvas": 0, "eval_seed": -3})
+
+
+class CentreGazer:
+    """A hand-written policy: looks at the centre and names a digit computed from the glimpse."""
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        glimpse = np.asarray(observation["glimpse"])
+        batch = glimpse.reshape(-1, *glimpse.shape[-3:]) if glimpse.ndim == 4 else glimpse[None]
+        label = (batch.sum(axis=(1, 2, 3)) * 7).astype(np.int64) % 10
+        location = np.zeros((len(batch), 2), np.float32)
+        if glimpse.ndim == 3:
+            return {"location": location[0], "label": int(label[0])}, None
+        return {"location": location, "label": label}, None
+
+
+def test_a_users_policy_scores_the_same_in_a_plain_loop_and_through_evaluate_policy():
+    policy, n = CentreGazer(), 40
+    env = gym.make("TranslatedMNIST-v0", split="valid")
+    wrong = 0
+    for canvas in range(n):
+        obs, _ = env.reset(options={"evaluation_canvas": canvas})
+        done = False
+        while not done:
+            action, _ = policy.predict(obs)
+            obs, reward, done, _, _ = env.step(action)
+        wrong += reward < 1
+    result = evaluate_policy(policy, "TranslatedMNIST-v0", "valid", n, batch_size=16)
+    assert (result.errors, result.total) == (wrong, n)
+    assert 0 < wrong < n
+
+
+@pytest.fixture(scope="module")
+def agents_by_family(tmp_path_factory) -> dict[str, zoo.ZooAgent]:
+    """A few-update RAM (one digit) and DRAM (first move, context, two answers), published."""
+    root = tmp_path_factory.mktemp("policy")
+    tasks = {
+        "ram": dict(env_id="ClutteredMNIST-v0", num_glimpses=3),
+        "dram": dict(env_id="ClutteredMNISTPairs-v0", agent="dram", num_glimpses=2,
+                     glimpse_network="conv", dram_channels=4, context_layers=3,
+                     context_size=24, initial_location="agent"),
+    }  # fmt: skip
+    loaded = {}
+    for family, task in tasks.items():
+        run = root / family
+        config = TrainConfig(**{**SMALL, **task, "updates": 20, "lr": 3e-3})
+        Trainer(config, run, progress=False).train()
+        publish(run / "checkpoint.pt", family, root / "models", progress=False, canvases=60)
+        loaded[family] = zoo.load(root / "models" / f"{family}.safetensors")
+    return loaded
+
+
+@pytest.mark.parametrize("family", ["ram", "dram"])
+def test_predict_plays_the_greedy_evaluation_exactly(agents_by_family, family):
+    agent = agents_by_family[family]
+    greedy, _ = agent.evaluate("test", 60)
+    played = evaluate_policy(agent, agent.config.env_id, "test", 60, batch_size=25,
+                             **agent.config.task_kwargs())  # fmt: skip
+    assert played.errors == greedy.errors
+
+
+def test_predict_takes_numpy_and_torch_single_and_batched_observations(agents_by_family):
+    agent = agents_by_family["ram"]
+    venv = gym.make_vec("ClutteredMNIST-v0", num_envs=4, split="test", num_glimpses=3)
+    obs, _ = venv.reset(options={"evaluation_canvases": [0, 1, 2, 3]})
+    batch_action, batch_state = agent.predict(obs)
+    assert batch_action["location"].shape == (4, 2) and batch_action["label"].shape == (4,)
+    assert batch_action["location"].dtype == np.float32
+    single_action, _ = agent.predict({k: v[2] for k, v in obs.items()})
+    np.testing.assert_allclose(single_action["location"], batch_action["location"][2], atol=1e-6)
+    assert single_action["label"] == batch_action["label"][2]
+    torch_action, _ = agent.predict({k: torch.as_tensor(v) for k, v in obs.items()})
+    assert isinstance(torch_action["location"], torch.Tensor)
+    # episode_start restarts only the marked environments
+    obs2, *_ = venv.step(batch_action)
+    restart = np.array([True, False, False, False])
+    mixed, _ = agent.predict(obs2, batch_state, episode_start=restart)
+    fresh, _ = agent.predict({k: v[:1] for k, v in obs2.items()})
+    np.testing.assert_allclose(mixed["location"][0], fresh["location"][0], atol=1e-6)
+    continued, _ = agent.predict(obs2, batch_state, episode_start=np.zeros(4, bool))
+    np.testing.assert_allclose(mixed["location"][1:], continued["location"][1:], atol=1e-6)
+    sampled, _ = agent.predict(obs, deterministic=False)
+    assert not np.allclose(sampled["location"], batch_action["location"])
+    with pytest.raises(ValueError, match="'glimpse' and 'location'"):
+        agent.predict({"pixels": obs["glimpse"]})
+
+
+def test_zoo_agent_loop_example_matches_evaluate(agents_by_family):
+    agent = agents_by_family["ram"]
+    done = subprocess.run(
+        [sys.executable, "examples/zoo_agent_loop.py", "--model", str(agent.weights.source),
+         "--canvases", "30"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    greedy, _ = agent.evaluate("test", 30)
+    right = 30 - greedy.errors
+    assert done.stdout.splitlines() == [
+        f"gym.make: {right}/30 right",
+        f"gym.make_vec: {right}/30 right",
+    ]
