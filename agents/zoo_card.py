@@ -9,7 +9,9 @@ through :func:`agents.zoo.load` (the path every user takes) and scored on the fi
 greedy and Monte-Carlo on the 10,000 ``valid`` canvases and on the 10,000 ``test`` canvases,
 plus greedy on the first 1,000 test canvases (what the CI check re-measures). The card records
 all of it with the configuration, the command chain, the work that went into the weights, the
-machine, the torch version and the commit.
+machine, the torch version, the commit, and the run's validation curve (``valid_curve``:
+``[[updates, wall_clock_s, greedy valid error %], ...]``, as the SB3 cards' with updates for
+env steps).
 
 ``--if-better`` replaces an existing zoo model only if the new one has a lower **validation**
 error (Monte-Carlo; greedy for deterministic agents): selection never reads the test split.
@@ -34,9 +36,11 @@ import torch
 
 from agents.models.registry import build_agent, glimpse_shape
 from agents.training.evaluate import EvalResult
+from agents.training.run_log import read_metrics
 from agents.zoo import (
     FORMAT,
     LEGACY_SUFFIX,
+    LINEAGE_FILE,
     SUFFIX,
     card_path,
     load,
@@ -170,12 +174,39 @@ def selection_error(card: dict[str, Any]) -> float:
     return float(card["valid"]["mc"]["error_pct"])
 
 
+def run_valid_curve(source: Path) -> list[list[float]]:
+    """The validation reports of the run that wrote checkpoint ``source`` (all of them, also
+    those after a ``best.pt``): ``[[updates, wall_clock_s, greedy valid error %], ...]`` from
+    its ``metrics.jsonl``, with updates and wall-clock counted over the whole lineage (a warm
+    start's parent included). Empty for a file outside a run directory."""
+    records = read_metrics(source.parent)
+    reports = [r for r in records if "valid/error_greedy" in r]
+    if not reports:
+        return []
+    parent = {"updates": 0, "wall_clock_s": 0.0}
+    if (source.parent / LINEAGE_FILE).is_file():
+        parent = json.loads((source.parent / LINEAGE_FILE).read_text())
+    return [
+        [
+            int(parent["updates"]) + int(r["update"]),
+            round(float(parent["wall_clock_s"]) + float(r.get("time/wall_clock_s", 0.0)), 1),
+            float(r["valid/error_greedy"]),
+        ]
+        for r in reports
+    ]
+
+
 def build_card(
-    name: str, model_path: Path, notes: str = "", progress: bool = True
+    name: str,
+    model_path: Path,
+    notes: str = "",
+    progress: bool = True,
+    valid_curve: list[list[float]] | None = None,
 ) -> dict[str, Any]:
     """Score the zoo file at ``model_path`` and return its card (see the module docstring).
 
-    The valid and test figures use the file's ``final_eval_canvases`` (10,000 for the zoo)."""
+    The valid and test figures use the file's ``final_eval_canvases`` (10,000 for the zoo).
+    ``valid_curve``: the training run's validation reports (:func:`run_valid_curve`)."""
     agent = load(model_path)
     config, lineage = agent.config, agent.weights.lineage
     canvases = config.final_eval_canvases
@@ -210,6 +241,7 @@ def build_card(
         "commit": git_commit(),
         "written": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "notes": notes,
+        "valid_curve": valid_curve or [],
         "config": config.to_dict(),
     }
     return card
@@ -243,7 +275,10 @@ def publish(
     with tempfile.TemporaryDirectory(dir=directory) as scratch:
         candidate = Path(scratch) / f"{name}{SUFFIX}"
         save_zoo_model(candidate, name, config, model, weights.lineage)
-        card = build_card(name, candidate, notes, progress)
+        curve = run_valid_curve(Path(source))
+        if not curve and weights.card:  # republishing a zoo file: its run's curve
+            curve = weights.card.get("valid_curve", [])
+        card = build_card(name, candidate, notes, progress, curve)
         final = directory / f"{name}{SUFFIX}"
         if if_better and card_path(final).is_file():
             current = json.loads(card_path(final).read_text())

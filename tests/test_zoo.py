@@ -121,7 +121,10 @@ def test_if_better_keeps_the_model_with_the_lower_validation_error(tmp_path, mod
 def test_warm_start_continues_from_the_weights_and_extends_the_chain(tmp_path, models):
     publish(_train(tmp_path / "a"), "parent", progress=False, canvases=100)
     parent_file = models / "parent.safetensors"
-    config = TrainConfig(**{**SMALL, "updates": 2, "seed": 1, "init_from": str(parent_file)})
+    config = TrainConfig(
+        **{**SMALL, "updates": 2, "seed": 1, "init_from": str(parent_file), "eval_every": 1,
+           "eval_canvases": 20}
+    )  # fmt: skip
     child = Trainer(config, tmp_path / "b", progress=False)
     parent = zoo.load("parent")
     for name, tensor in parent.model.state_dict().items():
@@ -135,6 +138,9 @@ def test_warm_start_continues_from_the_weights_and_extends_the_chain(tmp_path, m
         "python train/ram_agent.py --child",
     ]
     assert card["updates"] == 3 + 2 and card["samples"] == 5 * 16
+    # the run's validation reports, counted over the lineage (the parent's 3 updates first)
+    assert [row[0] for row in card["valid_curve"]] == [4, 5]
+    assert all(0 <= row[2] <= 100 for row in card["valid_curve"])
     other = TrainConfig(**{**SMALL, "hidden": 32, "init_from": str(parent_file)})
     with pytest.raises(ValueError, match="other settings \\(hidden\\)"):
         Trainer(other, tmp_path / "c", progress=False)
