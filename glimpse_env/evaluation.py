@@ -12,8 +12,10 @@ clutter. To compare your own policy with the zoo, score it on the same canvases:
     >>> obs, info = env.reset(options={"evaluation_canvas": 2})  # canvas 2 of the protocol
     >>> venv = gym.make_vec("ClutteredMNIST-v0", num_envs=4, split="test")
     >>> obs_v, info_v = venv.reset(options={"evaluation_canvases": [0, 1, 2, 3]})
-    >>> bool((obs_v["glimpse"][2] == obs["glimpse"]).all()), int(info_v["label"][2]) == info["label"]
-    (True, True)
+    >>> bool((obs_v["glimpse"][2] == obs["glimpse"]).all())
+    True
+    >>> int(info_v["label"][2]) == info["label"]
+    True
 
 ``reset(seed=20140624)`` does **not** give these canvases: a seed keys a training-style stream
 per environment (the vector env's environment ``i`` gets its own key), so only a number

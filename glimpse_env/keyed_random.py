@@ -67,6 +67,16 @@ def random_uniform(keys: np.ndarray, counters: np.ndarray, stream: int, count: i
     return words.astype(np.float64) * (1.0 / 2**53)
 
 
+def random_normal(keys: np.ndarray, counters: np.ndarray, stream: int, count: int) -> np.ndarray:
+    """``(N, count)`` float64 standard normal (Box-Muller on :func:`random_uniform` pairs)."""
+    pairs = (count + 1) // 2
+    uniform = random_uniform(keys, counters, stream, 2 * pairs)
+    radius = np.sqrt(-2.0 * np.log1p(-uniform[:, 0::2]))  # 1 - u is in (0, 1]: no log(0)
+    angle = 2.0 * np.pi * uniform[:, 1::2]
+    normal = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=2)
+    return normal.reshape(len(uniform), 2 * pairs)[:, :count]
+
+
 def permutation_index(
     keys: np.ndarray, passes: np.ndarray, positions: np.ndarray, n: int, rounds: int = 6
 ) -> np.ndarray:

@@ -176,7 +176,7 @@ def sb3_player(model: BaseAlgorithm) -> Player:
     """The :class:`~agents.training.evaluate.Player` of an SB3 policy acting deterministically
     on :class:`SB3Episodes`: its named class as one-hot logits, and the glimpse centres."""
 
-    def play(env: SB3Episodes, first, sample, generator):
+    def play(env: SB3Episodes, first, sample, noise):
         task = env.episodes.config
         steps, scored = task.episode_length, set(task.answer_steps)
         obs, n = first[0], env.num_envs

@@ -10,7 +10,9 @@ Everything that decides (evaluation during training, stopping, model selection, 
 
 - Greedy: each glimpse location is the policy's mean.
 - Monte-Carlo: ``M`` glimpse paths are sampled per canvas (the same canvas in ``M`` environments)
-  and the class probabilities are averaged, as the published replications do.
+  and the class probabilities are averaged, as the published replications do. The noise of
+  path ``m`` of canvas ``i`` is keyed by ``(eval_seed, i, m)`` (:class:`CanvasNoise`), so a
+  figure does not depend on the evaluation batch size.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from agents.training.rollout import AttentionAgent, rollout
+from agents.training.rollout import AttentionAgent, CanvasNoise, rollout
 from glimpse_env.envs.vector import GlimpseVectorEnv
 from glimpse_env.evaluation import evaluation_key
 from glimpse_env.render import draw_trajectory, image_grid
 
 MODES = ("greedy", "mc")
+#: Mixed into the canvases' stream key to key the Monte-Carlo location noise (a stream of its
+#: own: the noise never reuses the canvases' random words).
+MC_NOISE_SALT = 0x9C_0FFE_E5EE_D5
 #: Splits an evaluation may read.
 EVAL_SPLITS = ("valid", "test")
 
@@ -94,15 +99,15 @@ class Player(Protocol):
         env: GlimpseVectorEnv,
         first: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]],
         sample: bool,
-        generator: torch.Generator,
+        noise: CanvasNoise,
     ) -> tuple[torch.Tensor, ...]: ...
 
 
 def reinforce_player(agent: AttentionAgent, location_std: float) -> Player:
     """The :class:`Player` of a REINFORCE-trained agent: :func:`agents.training.rollout.rollout`."""
 
-    def play(env, first, sample, generator):
-        episodes = rollout(agent, env, first, location_std, sample=sample, generator=generator)
+    def play(env, first, sample, noise):
+        episodes = rollout(agent, env, first, location_std, sample=sample, generator=noise)
         return episodes.answer_logits, episodes.locations
 
     return play
@@ -148,7 +153,6 @@ def evaluate(
         raise ValueError(f"num_envs {env.num_envs} is not a multiple of mc_samples {repeats}")
     per_batch = env.num_envs // repeats
     key = test_stream_key(eval_seed)
-    generator = torch.Generator(device=env.device).manual_seed(eval_seed)
     was_training = agent.training
     agent.eval()
     errors, examples = 0, None
@@ -158,8 +162,11 @@ def evaluate(
             ids = np.arange(start, start + per_batch)
             valid = torch.from_numpy(ids < num_canvases).to(env.device)
             first_step = env.reset_to(key, np.repeat(ids, repeats))
+            noise = CanvasNoise(
+                key ^ MC_NOISE_SALT, np.repeat(ids, repeats), np.tile(np.arange(repeats), len(ids))
+            )
             answers = env.episodes.answers[::repeats].clone()  # (B, A)
-            logits, locations, *windows = play(env, first_step, mode == "mc", generator)
+            logits, locations, *windows = play(env, first_step, mode == "mc", noise)
             if logits.dim() == 2:  # one answer per episode
                 logits = logits.unsqueeze(1)
             probs = logits.softmax(-1)

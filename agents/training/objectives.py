@@ -132,7 +132,7 @@ class EDRAMObjective:
         }
 
     def player(self, model: nn.Module, config: TrainConfig) -> Player:
-        def play(env, first, sample, generator):
+        def play(env, first, sample, noise):
             output = model(env.canvases)
             # answer, glimpse centres (x, y), and the windows themselves
             return output.logits[:, -1], output.thetas[:, :, [2, 5]], output.thetas

@@ -20,9 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 from glimpse_env.envs.vector import GlimpseVectorEnv
+from glimpse_env.keyed_random import random_normal
 
 
 class AttentionAgent(Protocol):
@@ -46,6 +48,37 @@ class AttentionAgent(Protocol):
     def baseline(self, state: Any) -> torch.Tensor: ...
 
     def classify(self, state: Any) -> torch.Tensor: ...
+
+
+class CanvasNoise:
+    """Location noise keyed by canvas, path and choice, so that a canvas's sampled paths do not
+    depend on which other canvases share its batch (Monte-Carlo evaluation).
+
+    The noise of choice ``c`` on path ``m`` of canvas ``i`` is a pure function of ``(key, i, m,
+    c)`` (:func:`glimpse_env.keyed_random.random_normal`): any evaluation batch size, or padding
+    canvases at the end, give the same paths for the same canvas.
+
+    Args:
+        key: the stream key (from ``eval_seed``).
+        canvases: ``(N,)`` canvas index of each environment.
+        paths: ``(N,)`` which of the canvas's sampled paths each environment plays.
+    """
+
+    #: Paths per canvas the counter has room for (canvas * MAX_PATHS + path).
+    MAX_PATHS = 1 << 20
+
+    def __init__(self, key: int, canvases: np.ndarray, paths: np.ndarray) -> None:
+        canvases = np.asarray(canvases, dtype=np.int64)
+        paths = np.asarray(paths, dtype=np.int64)
+        if (paths < 0).any() or (paths >= self.MAX_PATHS).any():
+            raise ValueError(f"paths must be in [0, {self.MAX_PATHS}), got {paths.min()}..")
+        self.key = np.full(canvases.shape, key, dtype=np.uint64)
+        self.counters = canvases * self.MAX_PATHS + paths
+
+    def normal(self, choice: int, device: torch.device | str) -> torch.Tensor:
+        """``(N, 2)`` float32 standard normal noise of location choice ``choice``."""
+        noise = random_normal(self.key, self.counters, stream=0x4E015E + choice, count=2)
+        return torch.from_numpy(noise.astype(np.float32)).to(device)
 
 
 @dataclass
@@ -140,7 +173,7 @@ def rollout(
     first: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]],
     location_std: float,
     sample: bool = True,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | CanvasNoise | None = None,
 ) -> Rollout:
     """Play the episodes that ``env`` has just been reset to, to the end.
 
@@ -155,7 +188,8 @@ def rollout(
         location_std: standard deviation of the Gaussian location policy (normalised units).
         sample: draw locations from the policy (training, Monte-Carlo evaluation) or take its
             mean (greedy evaluation).
-        generator: source of the location noise (on the env's device), for reproducibility.
+        generator: source of the location noise: a torch generator on the env's device
+            (training), or :class:`CanvasNoise` (evaluation: per-canvas noise).
 
     Returns:
         The episodes' :class:`Rollout`.
@@ -182,7 +216,10 @@ def rollout(
             mean = agent.location_mean(state)
             means.append(mean)
             if sample:
-                noise = torch.randn(mean.shape, generator=generator, device=device)
+                if isinstance(generator, CanvasNoise):
+                    noise = generator.normal(len(means) - 1, device)
+                else:
+                    noise = torch.randn(mean.shape, generator=generator, device=device)
                 chosen = (mean + location_std * noise).detach()
                 normal = torch.distributions.Normal(mean, location_std)
                 log_probs.append(normal.log_prob(chosen).sum(-1))
