@@ -89,6 +89,9 @@ def test_locations_outside_the_square_are_clipped():
     np.testing.assert_array_equal(obs["location"], [1.0, -1.0])
 
 
+_NOT_NUMBERS = r'action\["{}"\] must be numbers'
+
+
 @pytest.mark.parametrize(
     "action,match",
     [
@@ -100,6 +103,13 @@ def test_locations_outside_the_square_are_clipped():
         ({"location": np.zeros(2, np.float32), "label": 1.5}, "integer class"),
         ({"location": np.zeros(2, np.float32)}, "keys 'location' and 'label'"),
         (np.zeros(3), "dict with keys"),
+        ({"location": np.zeros(2, np.float32), "label": "3"}, r'action\["label"\] must be numbers'),
+        (
+            {"location": np.zeros(2, np.float32), "label": None},
+            r'action\["label"\] must be numbers',
+        ),
+        ({"location": ["a", "b"], "label": 1}, r'action\["location"\] must be numbers'),
+        ({"location": [0.0, [1.0]], "label": 1}, r'action\["location"\] must be numbers'),
     ],
 )
 def test_bad_actions_raise_clear_errors(action, match):
@@ -284,6 +294,8 @@ def test_task_fields_are_declared_once():
     "kwargs,message",
     [
         (dict(canvas_size=60.5), "canvas_size must be a positive int"),
+        (dict(num_glimpses=True), "num_glimpses must be a positive int"),
+        (dict(context_size=False), "context_size must be an int >= 0"),
         (dict(canvas_size="60"), "canvas_size must be a positive int"),
         (dict(num_distractors=2.0), "num_distractors must be an int >= 0"),
         (dict(device="nope"), "device must be 'cpu', 'cuda' or 'cuda:N'"),
@@ -313,3 +325,13 @@ def test_unsigned_integer_labels_are_accepted():
     label = np.uint16(info["label"])
     _, reward, terminated, _, _ = env.step({"location": np.zeros(2, np.float32), "label": label})
     assert terminated and reward == 1.0
+
+
+def test_unknown_reset_options_are_an_error_not_ignored():
+    env = gym.make("ClutteredMNIST-v0")
+    with pytest.raises(ValueError, match=r"unknown reset options \['canvas'\]"):
+        env.reset(options={"canvas": 3})
+    venv = gym.make_vec("ClutteredMNIST-v0", num_envs=2)
+    with pytest.raises(ValueError, match=r"unknown reset options \['reset_masks'\]"):
+        venv.reset(options={"reset_masks": [True, False]})
+    env.reset(options={})  # empty options are fine

@@ -39,6 +39,31 @@ def action_space(config: TaskConfig | None = None) -> spaces.Dict:
     )
 
 
+def _numeric(value: Any, field: str) -> torch.Tensor:
+    """``value`` as a tensor of numbers; a ``ValueError`` naming ``action[field]`` otherwise
+    (strings, None, objects)."""
+    if isinstance(value, torch.Tensor):
+        return value
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as error:  # ragged lists
+        raise ValueError(f'action["{field}"] must be numbers, got {value!r}: {error}') from None
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f'action["{field}"] must be numbers, got {value!r}')
+    return torch.as_tensor(array)
+
+
+def check_reset_options(options: dict[str, Any] | None, allowed: tuple[str, ...]) -> None:
+    """Raise ``ValueError`` naming any ``reset(options=...)`` key the env does not know."""
+    if options is None:
+        return
+    if not isinstance(options, dict):
+        raise ValueError(f"options must be a dict, got {type(options).__name__}")
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown reset options {unknown}; this env takes {list(allowed)}")
+
+
 def parse_action(
     action: Any, num_envs: int | None, num_classes: int = NUM_CLASSES
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,11 +82,8 @@ def parse_action(
             f"action must be a dict with keys 'location' and 'label', got {type(action).__name__}"
             + (f" with keys {sorted(action.keys())}" if hasattr(action, "keys") else "")
         )
-    location, label = action["location"], action["label"]
-    location = (
-        location if isinstance(location, torch.Tensor) else torch.as_tensor(np.asarray(location))
-    )
-    label = label if isinstance(label, torch.Tensor) else torch.as_tensor(np.asarray(label))
+    location = _numeric(action["location"], "location")
+    label = _numeric(action["label"], "label")
     loc_shape, label_shape = ((2,), ()) if num_envs is None else ((num_envs, 2), (num_envs,))
     if tuple(location.shape) != loc_shape:
         raise ValueError(
@@ -95,6 +117,10 @@ def episode_info(episodes: GlimpseEpisodes) -> dict[str, Any]:
     if config.target == "sum":
         info["label"] = episodes.answers[:, 0].clone()
     return info
+
+
+#: The ``reset(options=...)`` keys of the single env (:mod:`glimpse_env.evaluation`).
+RESET_OPTIONS = ("evaluation_canvas", "eval_seed")
 
 
 class ClutteredMNISTEnv(gym.Env):
@@ -190,6 +216,7 @@ class ClutteredMNISTEnv(gym.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        check_reset_options(options, RESET_OPTIONS)
         super().reset(seed=seed)
         evaluation = evaluation_options(options, None)
         if evaluation is not None:  # canvas i of the evaluation protocol (glimpse_env.evaluation)

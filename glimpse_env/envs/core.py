@@ -114,10 +114,18 @@ class TaskConfig:
                 f"initial_location must be one of {INITIAL_LOCATIONS}, "
                 f"got {self.initial_location!r}"
             )
-        if not isinstance(self.num_glimpses, int) or self.num_glimpses < 1:
+        if (
+            not isinstance(self.num_glimpses, int)
+            or isinstance(self.num_glimpses, bool)
+            or self.num_glimpses < 1
+        ):
             raise ValueError(f"num_glimpses must be a positive int, got {self.num_glimpses!r}")
         check_glimpse_config(self.glimpse_size, self.num_scales, self.scale_factor)
-        if not isinstance(self.context_size, int) or self.context_size < 0:
+        if (
+            not isinstance(self.context_size, int)
+            or isinstance(self.context_size, bool)
+            or self.context_size < 0
+        ):
             raise ValueError(f"context_size must be an int >= 0, got {self.context_size!r}")
 
     @property

@@ -22,6 +22,7 @@ from gymnasium.vector.utils import batch_space
 
 from glimpse_env.envs.cluttered_mnist import (
     action_space,
+    check_reset_options,
     episode_info,
     observation_space,
     parse_action,
@@ -134,6 +135,7 @@ class GlimpseVectorEnv(VectorEnv):
         ``"eval_seed"``) puts canvas ``indices[i]`` of the evaluation protocol in environment
         ``i`` (:mod:`glimpse_env.evaluation`), as :meth:`reset_to` with its key.
         """
+        check_reset_options(options, ("reset_mask", "evaluation_canvases", "eval_seed"))
         evaluation = evaluation_options(options, self.num_envs)
         if evaluation is not None:
             if seed is not None or "reset_mask" in options:
