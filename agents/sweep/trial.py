@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.training.config import AGENTS as TRAINED_AGENTS
 from agents.training.config import TrainConfig, preset_config
 
 #: Agent families trained by :class:`agents.training.trainer.Trainer`.
-ATTENTION_AGENTS = ("ram", "dram", "edram")
+ATTENTION_AGENTS = TRAINED_AGENTS
 #: SB3 families trained by :func:`agents.sb3.baselines.train_baseline`.
 SB3_AGENTS = ("recurrent-ppo", "ppo")
 AGENTS = ATTENTION_AGENTS + SB3_AGENTS

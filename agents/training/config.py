@@ -8,12 +8,19 @@ take the value of the registered environment id (:data:`glimpse_env.envs.ENV_IDS
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from agents.config_io import DictConfig
+from agents.models.dram import GLIMPSE_NETWORKS
+from agents.models.ram import CORES
 from glimpse_env.envs import ENV_IDS, TaskConfig, task_name
 
+#: The agent families this configuration trains (builders: :mod:`agents.models.registry`).
+AGENTS = ("ram", "dram", "edram")
 #: Fields of :class:`glimpse_env.envs.TaskConfig` a preset or the command line may override:
 #: all of them but ``split`` (the trainer chooses the split of each env). Read from TaskConfig,
 #: so a new task field needs only a ``None``-default field of the same name below.
@@ -160,6 +167,37 @@ class TrainConfig(DictConfig):
         for name in ("num_distractors", "context_size"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), minimum=0)
+        floats = ("lr", "min_lr", "lr_decay", "location_std", "reinforce_weight")
+        floats += ("baseline_weight", "location_loss_weight", "location_loss_half_life")
+        floats += ("location_labels", "affine_loss_weight", "max_grad_norm")
+        for name in floats:
+            value = getattr(self, name)
+            if value is None and name == "max_grad_norm":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
+        for name in ("seed", "eval_seed"):
+            value = getattr(self, name)
+            check_int(name, value, minimum=0)
+            if value >= 2**63:
+                raise ValueError(f"{name} must be below 2**63, got {value}")
+        threads = 4 * (os.cpu_count() or 1)
+        if self.num_threads > threads:
+            raise ValueError(
+                f"num_threads must be at most {threads} (4 per core of this machine), "
+                f"got {self.num_threads}"
+            )
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", str(self.device)):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        for name, choices in (
+            ("agent", AGENTS),
+            ("core", CORES),
+            ("glimpse_network", GLIMPSE_NETWORKS),
+        ):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
         for name in ("reinforce_weight", "baseline_weight", "affine_loss_weight"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
