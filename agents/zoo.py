@@ -32,6 +32,7 @@ Usage::
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from dataclasses import dataclass, field
@@ -71,9 +72,19 @@ COMMAND_FILE = "command.txt"
 
 
 def models_dir() -> Path:
-    """Where zoo names are looked up: ``$GLIMPSE_ENV_MODELS``, else the checkout's ``models/``."""
+    """Where zoo names are looked up: ``$GLIMPSE_ENV_MODELS``; else, in a checkout, its
+    ``models/``; else the zoo installed with the package (``agents.zoo_files``, the same files
+    shipped as package data by ``setup.py``)."""
     value = os.environ.get(MODELS_ENV_VAR)
-    return Path(value) if value else Path(__file__).resolve().parents[1] / "models"
+    if value:
+        return Path(value)
+    root = Path(__file__).resolve().parents[1]
+    if (root / "pyproject.toml").is_file() and (root / "models").is_dir():
+        return root / "models"
+    spec = importlib.util.find_spec("agents.zoo_files")  # a namespace package: a directory
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return root / "models"
 
 
 def resolve(name_or_path: str | os.PathLike) -> Path:
