@@ -395,3 +395,23 @@ def test_the_last_update_is_evaluated_even_off_the_eval_grid(tmp_path, updates, 
     assert scored == evaluated
     best = load_checkpoint(tmp_path / "run" / "best.pt")
     assert best["update"] in evaluated
+
+
+def test_every_config_flag_has_help_text_and_no_doubled_default():
+    import dataclasses
+
+    from agents.training.cli import build_parser
+    from agents.training.config import TrainConfig
+
+    text = build_parser("ram", "ram-cluttered60-6g").format_help()
+    assert "(default: None)" not in text and "``" not in text
+    parser = build_parser("ram", "ram-cluttered60-6g")
+    helps = {a.dest: a.help for a in parser._actions}
+    missing = [
+        f.name
+        for f in dataclasses.fields(TrainConfig)
+        if f.name != "preset" and not (helps.get(f.name) or "").strip(" (optional)")
+    ]
+    assert not missing, f"config flags without help: {missing}"  # fmt: skip
+    assert "Adam's initial learning rate" in helps["lr"]
+    assert helps["num_glimpses"].startswith("observations per digit")  # the task's own entry

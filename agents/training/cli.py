@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.config_io import flag_type
+from agents.config_io import field_help, flag_type, plain_text
 from agents.training.config import PRESETS, TrainConfig, preset_config
 from agents.training.trainer import (
     EVAL_OVERRIDES,
@@ -26,6 +26,7 @@ from agents.training.trainer import (
     TrainingDiverged,
     evaluate_checkpoint,
 )
+from glimpse_env.envs import TaskConfig
 
 COMMAND_FILE = "command.txt"
 #: Extra spellings of some config flags.
@@ -38,7 +39,6 @@ def build_parser(agent: str, default_preset: str) -> argparse.ArgumentParser:
     presets = sorted(name for name, values in PRESETS.items() if _agent_of(values) == agent)
     parser = argparse.ArgumentParser(
         description=f"Train the {agent.upper()} agent; flags override the preset.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
         "--preset", default=None, help=f"one of {', '.join(presets)} (default {default_preset})"
@@ -50,8 +50,8 @@ def build_parser(agent: str, default_preset: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--eval",
         metavar="PATH",
-        help="only evaluate this zoo model (models/<name>.pt) or checkpoint; prints the greedy "
-        "and Monte-Carlo errors",
+        help="only evaluate this zoo model (a name, models/<name>.safetensors) or checkpoint; "
+        "prints the greedy and Monte-Carlo errors",
     )
     parser.add_argument(
         "--eval-split",
@@ -60,20 +60,26 @@ def build_parser(agent: str, default_preset: str) -> argparse.ArgumentParser:
         help="split scored by --eval (default test)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    config_group = parser.add_argument_group("config fields (default: the preset's value)")
+    config_group = parser.add_argument_group(
+        "config fields (default: the preset's value; `python -c \"from agents.training.config "
+        "import preset_config; print(preset_config('NAME'))\"` shows a preset)"
+    )
+    helps = {**field_help(TrainConfig), **field_help(TaskConfig)}  # task fields: their own
     for field in dataclasses.fields(TrainConfig):
         if field.name in _OWN:
             continue
         flag = "--" + field.name.replace("_", "-")
+        text = plain_text(helps.get(field.name) or field.metadata.get("help", ""))
         if field.type == "bool":
-            config_group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+            config_group.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=None, help=text
+            )
             continue
         parse, optional = flag_type(field.type)
         if not callable(parse):
             raise TypeError(f"no command-line parser for field {field.name}: {field.type}")
         kwargs: dict[str, Any] = {"type": parse, "default": None, "dest": field.name}
-        if optional:
-            kwargs["help"] = "(optional)"
+        kwargs["help"] = f"{text} (optional)" if optional else text
         config_group.add_argument(flag, *_ALIASES.get(field.name, ()), **kwargs)
     return parser
 

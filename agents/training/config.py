@@ -39,7 +39,9 @@ class TrainConfig(DictConfig):
     Model:
         agent: model family (``"ram"``, ``"dram"`` (needs ``context_size`` > 0) or ``"edram"``).
         core: ``"lstm"`` or ``"rnn"`` (RAM's core type; DRAM's layers are LSTMs).
-        glimpse_hidden, location_hidden, hidden: layer sizes (units).
+        glimpse_hidden: units of the glimpse network's first "what" (glimpse) layer.
+        location_hidden: units of the glimpse network's first "where" (location) layer.
+        hidden: units of the core (RAM, DRAM) or of EDRAM's LSTMs.
         location_std: std of the Gaussian location policy, normalised units (image half-width
             is 1).
         reinforce_trains_core: let the REINFORCE gradient into the core and glimpse network
@@ -64,7 +66,10 @@ class TrainConfig(DictConfig):
     floored at ``min_lr``):
         batch_size: episodes per update (= number of parallel environments).
         updates: number of parameter updates.
-        lr, lr_decay, lr_decay_every, min_lr: the schedule.
+        lr: Adam's initial learning rate.
+        lr_decay: factor applied to the learning rate every ``lr_decay_every`` updates.
+        lr_decay_every: updates between two decays of the learning rate.
+        min_lr: floor of the learning rate.
         max_grad_norm: clip the global gradient norm (None: no clipping, as the replications).
 
     Run:
