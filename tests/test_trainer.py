@@ -410,7 +410,7 @@ def test_every_config_flag_has_help_text_and_no_doubled_default():
     missing = [
         f.name
         for f in dataclasses.fields(TrainConfig)
-        if f.name != "preset" and not (helps.get(f.name) or "").strip(" (optional)")
+        if f.name != "preset" and not (helps.get(f.name) or "").removesuffix("(optional)").strip()
     ]
     assert not missing, f"config flags without help: {missing}"  # fmt: skip
     assert "Adam's initial learning rate" in helps["lr"]
