@@ -7,5 +7,9 @@ from setuptools import find_packages, setup
 setup(
     packages=[*find_packages(include=["glimpse_env*", "agents*"]), "agents.zoo_files"],
     package_dir={"agents.zoo_files": "models"},
-    package_data={"agents.zoo_files": ["*.safetensors", "*.json"]},
+    package_data={
+        "agents.zoo_files": ["*.safetensors", "*.json"],
+        "glimpse_env": ["py.typed"],
+        "agents": ["py.typed"],
+    },
 )
