@@ -229,7 +229,8 @@ def _matching_card(path: Path, sha: str) -> dict[str, Any]:
         raise WeightsMismatchError(
             f"{path}: its weights (sha256 {sha[:16]}...) are not the ones its card "
             f"{card_path(path)} describes ({str(recorded)[:16]}...): the file or the card "
-            "is stale"
+            "is stale (if the file is the newer one, `python -m agents.zoo_card --sync-card "
+            f"{path}` rewrites its card from it)"
         )
     return card
 

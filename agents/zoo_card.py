@@ -20,23 +20,28 @@ error (Monte-Carlo; greedy for deterministic agents): selection never reads the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from agents.models.registry import build_agent, glimpse_shape
 from agents.training.evaluate import EvalResult
 from agents.training.run_log import read_metrics
+from agents.weights import check_sha256, load_safetensors
 from agents.zoo import (
     FORMAT,
     LEGACY_SUFFIX,
@@ -48,7 +53,12 @@ from agents.zoo import (
     read_weights,
     save_zoo_model,
 )
-from glimpse_env.atomic import write_json_atomic
+from glimpse_env.atomic import atomic_path, write_json_atomic
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: publishes are not locked
+    fcntl = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -265,8 +275,24 @@ def publish(
     Returns ``(written, card)``. With ``if_better``, an existing model with a lower or equal
     validation error is kept (``written`` is False and ``card`` is the candidate's).
     """
+    check_name(name)
     directory = Path(directory or models_dir())
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"--models-dir {directory} is not a directory")
     directory.mkdir(parents=True, exist_ok=True)
+    with publishing_lock(directory, name):
+        return _publish(source, name, directory, if_better, notes, progress, canvases)
+
+
+def _publish(
+    source: str | os.PathLike,
+    name: str,
+    directory: Path,
+    if_better: bool,
+    notes: str,
+    progress: bool,
+    canvases: int,
+) -> tuple[bool, dict[str, Any]]:
     weights = read_weights(source)
     config = weights.config
     config.final_eval_canvases = canvases  # what --eval of the zoo file scores, as the card
@@ -281,29 +307,113 @@ def publish(
         card = build_card(name, candidate, notes, progress, curve)
         final = directory / f"{name}{SUFFIX}"
         if if_better and card_path(final).is_file():
-            current = json.loads(card_path(final).read_text())
+            current = _read_card_file(card_path(final))
             if selection_error(card) >= selection_error(current):
                 return False, card
         facts = {
             "valid_mc_error_pct": card["valid"]["mc"]["error_pct"],
             "test_mc_error_pct": card["test"]["mc"]["error_pct"],
             "test_greedy_error_pct": card["test"]["greedy"]["error_pct"],
+            # The whole card but its file size, so that the file alone is the zoo entry.
+            CARD_KEY: json.dumps({k: v for k, v in card.items() if k != "weights_bytes"}),
         }
-        # The same tensors again, now with the card's figures in the metadata.
+        # The same tensors again, now with the card in the metadata.
         sha = save_zoo_model(candidate, name, config, model, weights.lineage, facts)
         if sha != card["weights_sha256"]:
             raise RuntimeError(f"{name}: the weights changed while the card was written")
         card["weights_bytes"] = candidate.stat().st_size
+        # The commit point: one rename. A crash before the card below is written leaves a card
+        # that --sync-card restores from the file.
         os.replace(candidate, final)
     write_json_atomic(card_path(final), card)
     (directory / f"{name}{LEGACY_SUFFIX}").unlink(missing_ok=True)
     return True, card
 
 
+#: Metadata key of the card embedded in a zoo file.
+CARD_KEY = "card"
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+
+
+def check_name(name: str) -> None:
+    """A zoo name is a file name stem: lower-case letters, digits, ``.``, ``_``, ``-``."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        raise ValueError(
+            f"zoo name {name!r} must be lower-case letters, digits, '.', '_' and '-' (no "
+            "directories), e.g. ram-cluttered60-6g"
+        )
+
+
+@contextlib.contextmanager
+def publishing_lock(directory: Path, name: str) -> Iterator[None]:
+    """Hold ``<directory>/.<name>.lock`` while publishing ``name``; a second process that
+    publishes the same name meanwhile gets one clear error instead of mixing its files in."""
+    lock_path = directory / f".{name}.lock"
+    try:
+        handle = lock_path.open("a")
+    except OSError as error:
+        raise ValueError(f"cannot publish into {directory}: {error.strerror}") from None
+    with handle:
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ValueError(
+                    f"another process is publishing {name!r} into {directory} (it holds "
+                    f"{lock_path}); wait for it to finish"
+                ) from None
+        yield
+
+
+def _read_card_file(path: Path) -> dict[str, Any]:
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not a readable model card: {error}") from None
+    if not isinstance(card, dict) or "valid" not in card:
+        raise ValueError(f"{path} is not a model card (no 'valid' scores)")
+    return card
+
+
+def embed_card(model_path: str | os.PathLike) -> None:
+    """Put the card beside a zoo file into the file's metadata (a file published before cards
+    were embedded); the tensors are rewritten unchanged and their sha256 is checked."""
+    model_path = Path(model_path)
+    card = _read_card_file(card_path(model_path))
+    tensors, metadata = load_safetensors(model_path, "zoo model")
+    check_sha256(tensors, card["weights_sha256"], str(model_path))
+    metadata[CARD_KEY] = json.dumps({k: v for k, v in card.items() if k != "weights_bytes"})
+    with atomic_path(model_path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    card["weights_bytes"] = model_path.stat().st_size
+    write_json_atomic(card_path(model_path), card)
+
+
+def sync_card(model_path: str | os.PathLike) -> Path:
+    """Rewrite the card beside a zoo file from the card embedded in the file (after a publish
+    that was stopped between its two writes). Returns the card's path."""
+    model_path = Path(model_path)
+    with safe_open(model_path, framework="pt") as stored:
+        metadata = stored.metadata() or {}
+    if CARD_KEY not in metadata:
+        raise ValueError(f"{model_path} has no embedded card (published before cards were)")
+    card = json.loads(metadata[CARD_KEY])
+    if card.get("weights_sha256") != metadata.get("weights_sha256"):
+        raise ValueError(f"{model_path}: its embedded card describes other weights")
+    card["weights_bytes"] = model_path.stat().st_size
+    return write_json_atomic(card_path(model_path), card)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", help="a training checkpoint.pt (or a zoo file)")
-    parser.add_argument("--name", required=True, help="zoo name, e.g. ram-cluttered60-6g")
+    parser.add_argument("source", nargs="?", help="a training checkpoint.pt (or a zoo file)")
+    parser.add_argument("--name", help="zoo name, e.g. ram-cluttered60-6g (required to publish)")
+    parser.add_argument(
+        "--sync-card",
+        metavar="MODEL",
+        help="only rewrite the card of this zoo file from the card embedded in it (after a "
+        "publish stopped between writing the file and its card)",
+    )
     parser.add_argument("--models-dir", type=Path, default=None, help="default: models/")
     parser.add_argument(
         "--if-better", action="store_true", help="replace only on a lower validation error"
@@ -311,6 +421,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--notes", default="", help="free text for the card")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.sync_card:
+        try:
+            print(f"wrote {sync_card(args.sync_card)}")
+        except (ValueError, OSError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        return 0
+    if not args.source or not args.name:
+        parser.error("publishing needs SOURCE and --name")
     try:
         written, card = publish(
             args.source, args.name, args.models_dir, args.if_better, args.notes,

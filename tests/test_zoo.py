@@ -215,3 +215,50 @@ def test_speed_tables_are_generated_from_the_benchmark_records(tmp_path):
     readme.write_text(edited)
     done = subprocess.run([*check, "--readme", str(readme)], cwd=REPO, capture_output=True)
     assert done.returncode == 1
+
+
+def test_a_zoo_entry_is_one_unit_locked_while_published_and_its_card_restorable(
+    tmp_path, models, capsys
+):
+    import fcntl
+
+    from agents.zoo_card import main as card_main
+
+    checkpoint = _train(tmp_path / "a")
+    publish(checkpoint, "tiny", progress=False, canvases=50)
+    weights, card_file = models / "tiny.safetensors", models / "tiny.json"
+    first = json.loads(card_file.read_text())
+    # A second publisher of the same name while the first holds the lock: one clear error.
+    with (models / ".tiny.lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(ValueError, match="another process is publishing 'tiny'"):
+            publish(checkpoint, "tiny", progress=False, canvases=50)
+    # A publish stopped between its two writes: new weights, the old card.
+    publish(_train(tmp_path / "b", seed=5), "tiny", progress=False, canvases=50)
+    card_file.write_text(json.dumps(first))
+    with pytest.raises(ValueError, match="--sync-card"):
+        zoo.load("tiny")
+    assert card_main(["--sync-card", str(weights)]) == 0
+    restored = json.loads(card_file.read_text())
+    assert restored["weights_sha256"] != first["weights_sha256"]
+    assert restored["weights_bytes"] == weights.stat().st_size
+    zoo.load("tiny")  # consistent again
+    # A file published before cards were embedded gets its card put in, tensors unchanged.
+    from safetensors.torch import load_file, save_file
+
+    from agents.zoo_card import CARD_KEY, embed_card
+
+    with safe_open(weights, framework="pt") as stored:
+        metadata = stored.metadata()
+    assert json.loads(metadata.pop(CARD_KEY))["weights_sha256"] == restored["weights_sha256"]
+    save_file(load_file(weights), weights, metadata)
+    embed_card(weights)
+    with safe_open(weights, framework="pt") as stored:
+        assert CARD_KEY in stored.metadata()
+    assert json.loads(card_file.read_text())["weights_bytes"] == weights.stat().st_size
+    zoo.load("tiny")
+    # Names are file stems inside the zoo directory.
+    for bad in ("../x", "a/b", "Upper", ""):
+        with pytest.raises(ValueError, match="must be lower-case letters"):
+            publish(checkpoint, bad, progress=False, canvases=50)
+    assert not (tmp_path / "x.safetensors").exists()
