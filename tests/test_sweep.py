@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -99,7 +100,8 @@ def test_a_tiny_sweep_runs_and_asha_stops_the_trailing_trial(tmp_path):
         "--num-samples", "1", "--max-concurrent", "1", "--num-cpus", "1", "--verbose", "0",
         "--storage", str(tmp_path), "--name", "tiny",
     ]  # fmt: skip
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "GLIMPSE_ENV_SWEEP_MANIFESTS": str(tmp_path / "manifests")}
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert 'best: {"lr": 0.003}' in done.stdout
     root = tmp_path / "tiny"
@@ -116,6 +118,28 @@ def test_a_tiny_sweep_runs_and_asha_stops_the_trailing_trial(tmp_path):
     assert not (run / "final.json").exists()  # trials never evaluate on test
     assert (root / "sweep.png").stat().st_size > 0
     assert "stopped by ASHA" in (root / "trials.md").read_text()
+    # --resume of what this machine wrote goes ahead (every trial is done: nothing to run) ...
+    resumed = subprocess.run([*command, "--resume"], cwd=REPO, capture_output=True, text=True,
+                             timeout=600, env=env)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # ... but a planted pickle in the sweep's Ray state is refused before Ray reads it.
+    marker = tmp_path / "MARKER"
+    (root / "ray" / "tuner.pkl").write_bytes(pickle.dumps(_Planted(marker)))
+    refused = subprocess.run([*command, "--resume"], cwd=REPO, capture_output=True, text=True,
+                             timeout=600, env=env)  # fmt: skip
+    assert refused.returncode == 2 and not marker.exists()
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "refusing to resume" in lines[0] and "tuner.pkl changed" in lines[0]
+
+
+class _Planted:
+    """Unpickling this would create ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
 
 
 def test_table_redraws_a_finished_sweeps_table_and_plot_from_its_json(tmp_path):

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from agents.sweep import manifest
 from agents.sweep.space import Dimension, build_space, to_tune
 from agents.sweep.trial import AGENTS, ATTENTION_AGENTS, METRIC, PROGRESS, TrialSpec, run_trial
 from glimpse_env.atomic import write_json_atomic
@@ -86,8 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     out.add_argument("--storage", default="runs/sweeps", help="shared path on a cluster")
     out.add_argument("--name", help="the sweep's directory name (default: agent-preset-time)")
     out.add_argument(
-        "--resume", action="store_true", help="continue the sweep of --name where it stopped"
-    )
+        "--resume", action="store_true",
+        help="continue the sweep of --name where it stopped (only if its Ray state is what this "
+        "machine wrote: agents/sweep/manifest.py)",
+    )  # fmt: skip
     out.add_argument(
         "--retrain-best", action="store_true",
         help="then train the best values to full length (--retrain-updates / --retrain-"
@@ -157,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec.check([d.name for d in dimensions])
         if args.resume and not (root / "ray").is_dir():
             raise ValueError(f"--resume: no sweep at {root} (give the --name it was run with)")
+        if args.resume:
+            manifest.verify(root / "ray")  # before Ray unpickles anything there
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -234,7 +239,11 @@ def run_sweep(
                 failure_config=tune.FailureConfig(max_failures=2),
             ),
         )  # fmt: skip
-    grid_results = tuner.fit()
+    try:
+        grid_results = tuner.fit()
+    finally:  # also after Ctrl-C: what this sweep wrote is what a --resume may read
+        if (root / "ray").is_dir():
+            manifest.record(root / "ray")
     records = []
     for result in grid_results:
         history = result.metrics_dataframe
