@@ -20,7 +20,6 @@ error (Monte-Carlo; greedy for deterministic agents): selection never reads the 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -29,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,12 +52,7 @@ from agents.zoo import (
     read_weights,
     save_zoo_model,
 )
-from glimpse_env.atomic import atomic_path, write_json_atomic
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: publishes are not locked
-    fcntl = None  # type: ignore[assignment]
+from glimpse_env.atomic import atomic_path, exclusive_lock, write_json_atomic
 
 
 @dataclass(frozen=True)
@@ -280,7 +274,7 @@ def publish(
     if directory.exists() and not directory.is_dir():
         raise ValueError(f"--models-dir {directory} is not a directory")
     directory.mkdir(parents=True, exist_ok=True)
-    with publishing_lock(directory, name):
+    with exclusive_lock(directory / f".{name}.lock", f"publishing {name!r} into {directory}"):
         return _publish(source, name, directory, if_better, notes, progress, canvases)
 
 
@@ -293,6 +287,10 @@ def _publish(
     progress: bool,
     canvases: int,
 ) -> tuple[bool, dict[str, Any]]:
+    final = directory / f"{name}{SUFFIX}"
+    current = None
+    if if_better and card_path(final).is_file():  # read before minutes of scoring
+        current = _read_card_file(card_path(final))
     weights = read_weights(source)
     config = weights.config
     config.final_eval_canvases = canvases  # what --eval of the zoo file scores, as the card
@@ -305,11 +303,8 @@ def _publish(
         if not curve and weights.card:  # republishing a zoo file: its run's curve
             curve = weights.card.get("valid_curve", [])
         card = build_card(name, candidate, notes, progress, curve)
-        final = directory / f"{name}{SUFFIX}"
-        if if_better and card_path(final).is_file():
-            current = _read_card_file(card_path(final))
-            if selection_error(card) >= selection_error(current):
-                return False, card
+        if current is not None and selection_error(card) >= selection_error(current):
+            return False, card
         facts = {
             "valid_mc_error_pct": card["valid"]["mc"]["error_pct"],
             "test_mc_error_pct": card["test"]["mc"]["error_pct"],
@@ -342,27 +337,6 @@ def check_name(name: str) -> None:
             f"zoo name {name!r} must be lower-case letters, digits, '.', '_' and '-' (no "
             "directories), e.g. ram-cluttered60-6g"
         )
-
-
-@contextlib.contextmanager
-def publishing_lock(directory: Path, name: str) -> Iterator[None]:
-    """Hold ``<directory>/.<name>.lock`` while publishing ``name``; a second process that
-    publishes the same name meanwhile gets one clear error instead of mixing its files in."""
-    lock_path = directory / f".{name}.lock"
-    try:
-        handle = lock_path.open("a")
-    except OSError as error:
-        raise ValueError(f"cannot publish into {directory}: {error.strerror}") from None
-    with handle:
-        if fcntl is not None:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ValueError(
-                    f"another process is publishing {name!r} into {directory} (it holds "
-                    f"{lock_path}); wait for it to finish"
-                ) from None
-        yield
 
 
 def _read_card_file(path: Path) -> dict[str, Any]:

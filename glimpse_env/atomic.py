@@ -9,6 +9,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no locks
+    fcntl = None  # type: ignore[assignment]
+
 
 def _default_mode() -> int:
     umask = os.umask(0)
@@ -59,3 +64,31 @@ def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
             stale.unlink(missing_ok=True)
             removed.append(stale)
     return removed
+
+
+class LockedError(ValueError):
+    """Another process holds the lock."""
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (created if needed) for the block.
+
+    A second process asking for the same lock meanwhile gets :class:`LockedError` at once,
+    naming ``what`` it was doing ("training in runs/x", "publishing 'name'"). The lock goes with
+    the process, also when it is killed. Without ``fcntl`` (not POSIX) nothing is locked.
+    """
+    path = Path(path)
+    try:
+        handle = path.open("a")
+    except OSError as error:
+        raise ValueError(f"cannot create the lock {path}: {error.strerror}") from None
+    with handle:
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LockedError(
+                    f"another process is {what} (it holds {path}); wait for it to finish"
+                ) from None
+        yield

@@ -104,6 +104,7 @@ TRAIN_CLI_CASES = {
     "absurd thread count": (["--num-threads", "100000"], "num_threads must be at most"),
     "unknown device": (["--device", "foo"], "device must be 'cpu', 'cuda' or 'cuda:N'"),
     "unknown glimpse network": (["--glimpse-network", "bogus"], "glimpse_network must be one of"),
+    "notes over two lines": (["--notes", "a\nb"], "notes must be one line"),
     "eval missing file": (["--eval", "{w}/missing.pt"], "no model file at"),
     "eval empty file": (["--eval", "{w}/empty.hdf5"], "not a readable model file"),
     "eval a directory": (["--eval", "{w}/adir"], "no model file at"),
@@ -144,6 +145,10 @@ DATA_CLI_CASES = {
     "info directory": (["info", "{w}/adir"], "is a directory"),
     "make onto directory": (["make-hdf5", "{w}/adir", "--num-train", "2"], "is a directory"),
     "negative counts": (["make-hdf5", "{w}/x.hdf5", "--num-train", "-1"], "non-negative"),
+    "negative chunk size": (
+        ["make-hdf5", "{w}/x.hdf5", "--num-train", "2", "--chunk-size", "-1"],
+        "chunk_size must be a positive int",
+    ),
 }
 
 
@@ -177,3 +182,37 @@ def test_ppo_cli_rejects(case, workspace, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert _tree(workspace) == before
+
+
+def test_a_second_process_cannot_train_in_the_same_run_directory(workspace, capsys):
+    """Two ``--resume`` of one checkpoint at once: the second is refused before it writes."""
+    import fcntl
+
+    from agents.training.cli import RUN_LOCK, main
+
+    run = workspace / "run"
+    with (run / RUN_LOCK).open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        before = _tree(workspace)
+        status = main("ram", "ram-mnist28-6g", ["--resume", str(run / "checkpoint.pt")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "another process is training in" in err[-1], err
+    assert _tree(workspace) == before  # command.txt and the logs untouched
+
+
+def test_zoo_card_refuses_a_corrupt_current_card_before_scoring(workspace, tmp_path, capsys):
+    from agents.zoo_card import main
+
+    models = tmp_path / "zoo"
+    models.mkdir()
+    (models / "m.json").write_text("{not json")
+    argv = [str(workspace / "run" / "checkpoint.pt"), "--name", "m", "--if-better",
+            "--models-dir", str(models), "--no-progress"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "m.json is not a readable model card" in err[0], err
+    assert main([argv[0], "--name", "../m", "--models-dir", str(models)]) == 2
+    assert "must be lower-case letters" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("x")
+    assert main([argv[0], "--name", "m", "--models-dir", str(tmp_path / "afile")]) == 2
+    assert "is not a directory" in capsys.readouterr().err

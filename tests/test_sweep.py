@@ -118,6 +118,10 @@ def test_a_tiny_sweep_runs_and_asha_stops_the_trailing_trial(tmp_path):
     assert not (run / "final.json").exists()  # trials never evaluate on test
     assert (root / "sweep.png").stat().st_size > 0
     assert "stopped by ASHA" in (root / "trials.md").read_text()
+    # The same --name again without --resume would overwrite the sweep's records: refused.
+    again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
+                           env=env)  # fmt: skip
+    assert again.returncode == 2 and "pass --resume to continue it" in again.stderr
     # --resume of what this machine wrote goes ahead (every trial is done: nothing to run) ...
     resumed = subprocess.run([*command, "--resume"], cwd=REPO, capture_output=True, text=True,
                              timeout=600, env=env)  # fmt: skip

@@ -162,6 +162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--resume: no sweep at {root} (give the --name it was run with)")
         if args.resume:
             manifest.verify(root / "ray")  # before Ray unpickles anything there
+        elif root.exists() and any(root.iterdir()):
+            raise ValueError(
+                f"a sweep named {name!r} exists at {root}: pass --resume to continue it, or "
+                "another --name"
+            )
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -26,9 +26,12 @@ from agents.training.trainer import (
     TrainingDiverged,
     evaluate_checkpoint,
 )
+from glimpse_env.atomic import exclusive_lock
 from glimpse_env.envs import TaskConfig
 
 COMMAND_FILE = "command.txt"
+#: Held by the process training in a run directory (a second --resume is refused).
+RUN_LOCK = ".lock"
 #: Extra spellings of some config flags.
 _ALIASES = {"dataset_path": ("--dataset",)}
 #: Flags handled by the script itself rather than copied into the config.
@@ -206,8 +209,9 @@ def main(
                 _remove_if_empty(run_dir)  # a failed start leaves no empty run directory
                 raise
             print(f"Run directory: {run_dir}  (tensorboard --logdir {logdir})")
-        record_command(trainer.run_dir, script, argv)
-        result = trainer.train()
+        with exclusive_lock(trainer.run_dir / RUN_LOCK, f"training in {trainer.run_dir}"):
+            record_command(trainer.run_dir, script, argv)
+            result = trainer.train()
     except (ValueError, OSError) as error:  # incl. FileNotFoundError, UnsafeFileError
         print(f"error: {error.strerror if _has_strerror(error) else error}", file=sys.stderr)
         return 2

@@ -210,6 +210,8 @@ class TrainConfig(DictConfig):
             raise ValueError(
                 f"max_grad_norm must be > 0 (or unset for no clipping), got {self.max_grad_norm}"
             )
+        if "\n" in self.notes or "\r" in self.notes:
+            raise ValueError("notes must be one line (the run's command.txt is one line per start)")
         if not self.location_std > 0:
             raise ValueError(f"location_std must be > 0, got {self.location_std}")
         if not 0 < self.min_lr <= self.lr:

@@ -133,6 +133,10 @@ def write_canvas_hdf5(
     same directory and renamed when complete.
     """
     counts = {"train": num_train, "valid": num_valid, "test": num_test}
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
+        raise ValueError(
+            f"chunk_size must be a positive int (canvases per batch), got {chunk_size!r}"
+        )
     if any(c < 0 for c in counts.values()) or sum(counts.values()) == 0:
         raise ValueError(f"need non-negative canvas counts, not all zero: {counts}")
     if digit_split is not None and digit_split not in counts:
