@@ -296,7 +296,7 @@ def _publish(
     config.final_eval_canvases = canvases  # what --eval of the zoo file scores, as the card
     model = build_agent(config, glimpse_shape(config))
     model.load_state_dict(weights.state)
-    with tempfile.TemporaryDirectory(dir=directory) as scratch:
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".publishing-") as scratch:
         candidate = Path(scratch) / f"{name}{SUFFIX}"
         save_zoo_model(candidate, name, config, model, weights.lineage)
         curve = run_valid_curve(Path(source))
