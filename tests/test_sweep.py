@@ -86,6 +86,41 @@ def test_command_line_errors_are_one_line(tmp_path):
     assert main(["--agent", "ppo", "--updates", "4", *base]) == 2  # SB3 takes --timesteps
 
 
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--space", "hidden=choice(-1,8)"], "the space gives hidden=-1, which fails"),
+        (["--space", "lr=uniform(-1,1)"], "the space gives lr=-1"),
+        (["--reduction-factor", "1"], "--reduction-factor must be > 1"),
+        (["--cpus-per-trial", "0"], "--cpus-per-trial must be > 0"),
+        (["--num-samples", "0"], "--num-samples must be >= 1"),
+        (["--storage", "{file}"], "is a file, not a directory"),
+        *(
+            [(["--gpus-per-trial", "0.5"], "this machine has none usable by torch")]
+            if not __import__("torch").cuda.is_available()
+            else []
+        ),
+    ],
+)
+def test_sweep_flags_are_checked_before_ray_starts(flags, message, tmp_path, capsys):
+    """Each of these would start Ray and then fail every trial, raise from Ray, or hang."""
+    from agents.sweep.cli import main
+
+    (tmp_path / "afile").write_text("x")
+    flags = [f.format(file=tmp_path / "afile") for f in flags]
+    base = ["--agent", "ram", "--preset", "ram-quickstart", "--updates", "4"]
+    if "--space" not in flags:
+        base += ["--space", "lr=loguniform(1e-4,1e-3)"]
+    if "--storage" not in flags:
+        base += ["--storage", str(tmp_path / "sweeps")]
+    assert main([*base, *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert main(["--agent", "ppo", "--env-id", "Pong-v5", "--timesteps", "8",
+                 "--space", "learning_rate=loguniform(1e-4,1e-3)"]) == 2  # fmt: skip
+    assert "unknown env id 'Pong-v5'" in capsys.readouterr().err
+
+
 def test_a_tiny_sweep_runs_and_asha_stops_the_trailing_trial(tmp_path):
     """Two trials in grid order on a local Ray with one CPU: the first learns (lr 3e-3), the
     second cannot (lr 1e-7) and trails it at the first rung, so ASHA stops it there."""

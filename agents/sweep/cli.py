@@ -136,6 +136,37 @@ def _spec(args: argparse.Namespace, root: Path) -> TrialSpec:
     )  # fmt: skip
 
 
+def _check_resources(args: argparse.Namespace) -> None:
+    """What Ray would only fail on (or hang on) once started."""
+    if args.env_id is not None:
+        from glimpse_env.envs import task_name
+
+        task_name(args.env_id)  # raises on an unknown id
+    if not args.reduction_factor > 1:
+        raise ValueError(
+            f"--reduction-factor must be > 1 (ASHA's eta), got {args.reduction_factor}"
+        )
+    if not args.cpus_per_trial > 0:
+        raise ValueError(f"--cpus-per-trial must be > 0, got {args.cpus_per_trial}")
+    if args.gpus_per_trial < 0:
+        raise ValueError(f"--gpus-per-trial must be >= 0, got {args.gpus_per_trial}")
+    if args.gpus_per_trial > 0 and not args.address:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(
+                "--gpus-per-trial asks for a GPU and this machine has none usable by torch "
+                "(the trials would wait forever); drop it or use --address with a GPU cluster"
+            )
+    for flag in ("num_samples", "eval_canvases", "max_concurrent", "num_cpus"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+    storage = Path(args.storage)
+    if storage.exists() and not storage.is_dir():
+        raise ValueError(f"--storage {storage} is a file, not a directory")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; a bad argument is one line on stderr and exit status 2."""
     if argv is None:
@@ -158,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec = _spec(args, root)
         dimensions = build_space(args.space, args.space_file)
         spec.check([d.name for d in dimensions])
+        spec.check_values({d.name: list(d.args) for d in dimensions})
+        _check_resources(args)
         if args.resume and not (root / "ray").is_dir():
             raise ValueError(f"--resume: no sweep at {root} (give the --name it was run with)")
         if args.resume:

@@ -112,6 +112,20 @@ class TrialSpec:
             }
         )  # fmt: skip
 
+    def check_values(self, values: dict[str, list[Any]]) -> None:
+        """Fail before any trial starts if a value the space can give makes an invalid
+        configuration (``values``: each swept name's listed values or range ends)."""
+        if self.agent not in ATTENTION_AGENTS:
+            return
+        for name, options in values.items():
+            for value in options:
+                try:
+                    self.train_config({name: value})
+                except (ValueError, TypeError) as error:
+                    raise ValueError(
+                        f"the space gives {name}={value!r}, which fails: {error}"
+                    ) from None
+
     def check(self, names: list[str]) -> None:
         """Fail before any trial starts if a swept or fixed name is not a setting of the
         agent family (builds one configuration with placeholder values)."""
