@@ -53,6 +53,14 @@ def state_dict_sha256(state: Mapping[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
+#: What torch.load raises on a file that is not a torch file: a text file reaches the legacy
+#: unpickler (``KeyError: 101``), a truncated zip raises from the archive reader, and so on.
+_UNREADABLE = (
+    RuntimeError, EOFError, zipfile.BadZipFile, OSError, AttributeError, SafetensorError,
+    KeyError, IndexError, TypeError, ValueError, UnicodeDecodeError,
+)  # fmt: skip
+
+
 def safe_load(path: str | os.PathLike, what: str, map_location: Any = "cpu") -> Any:
     """``torch.load(path, weights_only=True)`` with one clear error per failure.
 
@@ -85,9 +93,7 @@ def safe_load(path: str | os.PathLike, what: str, map_location: Any = "cpu") -> 
             f"refusing to load {path}: it is not a plain {what} (tensors and plain values "
             f"only); nothing in it was run{detail}"
         ) from None
-    except (
-        RuntimeError, EOFError, zipfile.BadZipFile, OSError, AttributeError, SafetensorError
-    ) as error:  # fmt: skip
+    except _UNREADABLE as error:
         raise ValueError(
             f"{path} is not a readable {what} (corrupt, truncated or another format): {error}"
         ) from None

@@ -85,6 +85,7 @@ def workspace(tmp_path):
     )  # fmt: skip
     Trainer(config, tmp_path / "run", progress=False).save_checkpoint()
     (tmp_path / "empty.hdf5").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("hello world\n")
     (tmp_path / "adir").mkdir()
     (tmp_path / "nodata").mkdir()
     return tmp_path
@@ -107,6 +108,9 @@ TRAIN_CLI_CASES = {
     "notes over two lines": (["--notes", "a\nb"], "notes must be one line"),
     "eval missing file": (["--eval", "{w}/missing.pt"], "no model file at"),
     "eval empty file": (["--eval", "{w}/empty.hdf5"], "not a readable model file"),
+    "eval a text file": (["--eval", "{w}/notes.txt"], "not a readable model file"),
+    "resume a text file": (["--resume", "{w}/notes.txt"], "not a readable checkpoint"),
+    "init from a text file": (["--init-from", "{w}/notes.txt"], "not a readable model file"),
     "eval a directory": (["--eval", "{w}/adir"], "no model file at"),
     "eval with a model flag": (["--eval", CKPT, "--hidden", "9"], "--hidden cannot be applied"),
     "resume with lr": (["--resume", CKPT, "--lr", "0.1"], "--lr cannot be applied"),
