@@ -36,6 +36,8 @@ def main() -> None:
     parser.add_argument("--columns", type=int, default=4)
     parser.add_argument("--fps", type=float, default=1.5)
     args = parser.parse_args()
+    if args.out.suffix.lower() != ".gif":
+        sys.exit(f"error: --out must be a .gif (the .png goes beside it), got {args.out}")
 
     try:
         agent = zoo.load(args.model, eval_batch_size=args.episodes)

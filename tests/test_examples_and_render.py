@@ -98,6 +98,14 @@ def test_render_agent_example_draws_a_trained_checkpoint(tmp_path):
                          num_threads=1)  # fmt: skip
     Trainer(config, tmp_path / "run", progress=False).train()
     assert _render_agent(tmp_path / "run" / "checkpoint.pt", tmp_path / "agent.gif") == 6
+    # --out x.png would write the GIF and then the picture over it: refused up front
+    done = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "render_agent.py"),
+         str(tmp_path / "run" / "checkpoint.pt"), "--out", str(tmp_path / "x.png")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1 and "--out must be a .gif" in done.stderr
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_render_agent_draws_dram_reading_a_pair(tmp_path):
