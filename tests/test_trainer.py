@@ -415,3 +415,23 @@ def test_every_config_flag_has_help_text_and_no_doubled_default():
     assert not missing, f"config flags without help: {missing}"  # fmt: skip
     assert "Adam's initial learning rate" in helps["lr"]
     assert helps["num_glimpses"].startswith("observations per digit")  # the task's own entry
+
+
+def test_ctrl_c_during_the_final_evaluation_says_how_to_score_the_weights(
+    tmp_path, monkeypatch, capsys
+):
+    from agents.training import trainer as trainer_module
+    from agents.training.cli import main
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer_module.Trainer, "final_evaluation", interrupted)
+    flags = ["--preset", "ram-mnist28-6g", "--logdir", str(tmp_path), "--no-progress",
+             "--updates", "2", "--hidden", "8", "--glimpse-hidden", "8", "--location-hidden", "8",
+             "--batch-size", "4", "--eval-every", "0"]  # fmt: skip
+    assert main("ram", "ram-mnist28-6g", flags) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "interrupted during the final evaluation" in err[0], err
+    checkpoint = err[0].rsplit("--eval ", 1)[1].split()[0]
+    assert os.path.isfile(checkpoint)

@@ -218,6 +218,14 @@ def main(
     except TrainingDiverged as error:
         print(f"error: training diverged: {error}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:  # only reaches here after training: the final evaluation
+        checkpoint = trainer.checkpoint_path()
+        print(
+            f"interrupted during the final evaluation; the trained weights are in {checkpoint}: "
+            f"python {script} --eval {checkpoint} scores them",
+            file=sys.stderr,
+        )
+        return 130
     if result.interrupted:
         return 130
     print(f"Finished {result.update} updates in {result.wall_clock_s:.0f} s: {result.run_dir}")
