@@ -354,7 +354,9 @@ def load(name_or_path: str | os.PathLike, device: str = "cpu", **config_changes:
     weights are verified against the sha256 in the file and in its card.
     """
     from agents.models.registry import build_agent, glimpse_shape
+    from glimpse_env.envs.core import check_device
 
+    check_device(device)  # before reading anything: one clear error for cuda without CUDA
     path = resolve(name_or_path)
     weights = read_weights(path)
     config = TrainConfig.from_dict({**weights.config.to_dict(), **config_changes, "device": device})

@@ -117,7 +117,13 @@ TRAIN_CLI_CASES = {
     "init from missing": (["--init-from", "{w}/missing.pt"], "no model file at"),
     "data dir without files": (["--data-dir", "{w}/nodata"], "MNIST files not found"),
     **(
-        {"cuda without cuda": (["--device", "cuda"], "this torch has no usable CUDA")}
+        {
+            "cuda without cuda": (["--device", "cuda"], "this torch has no usable CUDA"),
+            "eval on cuda without cuda": (
+                ["--eval", CKPT, "--device", "cuda"],
+                "this torch has no usable CUDA",
+            ),
+        }
         if CUDA_MISSING
         else {}
     ),
