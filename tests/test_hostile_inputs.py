@@ -106,6 +106,10 @@ TRAIN_CLI_CASES = {
     "unknown device": (["--device", "foo"], "device must be 'cpu', 'cuda' or 'cuda:N'"),
     "unknown glimpse network": (["--glimpse-network", "bogus"], "glimpse_network must be one of"),
     "notes over two lines": (["--notes", "a\nb"], "notes must be one line"),
+    "EDRAM's window for RAM": (
+        ["--window-size", "5", "--conv-channels", "3"],
+        "--conv-channels, --window-size do not apply to RAM",
+    ),
     "eval missing file": (["--eval", "{w}/missing.pt"], "no model file at"),
     "eval empty file": (["--eval", "{w}/empty.hdf5"], "not a readable model file"),
     "eval a text file": (["--eval", "{w}/notes.txt"], "not a readable model file"),

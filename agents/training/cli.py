@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.config_io import field_help, flag_type, plain_text
-from agents.training.config import PRESETS, TrainConfig, preset_config
+from agents.training.config import PRESETS, TrainConfig, foreign_fields, preset_config
 from agents.training.trainer import (
     EVAL_OVERRIDES,
     RESUME_OVERRIDES,
@@ -201,6 +201,11 @@ def main(
                     f"preset {config.preset!r} is for agent {config.agent!r}; this script trains "
                     f"{agent!r} (use train/{config.agent}_agent.py)"
                 )
+            foreign = foreign_fields(agent, given_fields(args))
+            if foreign:
+                flags = ", ".join(_flag(name) for name in foreign)
+                verb = "does" if len(foreign) == 1 else "do"
+                raise ValueError(f"{flags} {verb} not apply to {agent.upper()}; drop them")
             logdir = Path(args.logdir or "runs")
             run_dir = new_run_dir(logdir, config.preset)
             try:

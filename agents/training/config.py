@@ -11,6 +11,7 @@ import dataclasses
 import math
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,27 @@ from glimpse_env.envs import ENV_IDS, TaskConfig, task_name
 
 #: The agent families this configuration trains (builders: :mod:`agents.models.registry`).
 AGENTS = ("ram", "dram", "edram")
+#: The fields that only some agent families read; every other field applies to all of them.
+_REINFORCE_FIELDS = frozenset({
+    "core", "glimpse_hidden", "location_hidden", "location_std", "reinforce_trains_core",
+    "reinforce_weight", "baseline_weight", "location_loss_weight", "location_loss_half_life",
+    "location_labels",
+})  # fmt: skip
+AGENT_FIELDS: dict[str, frozenset[str]] = {
+    "ram": _REINFORCE_FIELDS,
+    "dram": _REINFORCE_FIELDS | {"glimpse_network", "context_layers", "dram_channels"},
+    "edram": frozenset(
+        {"window_size", "conv_channels", "features", "classifier_hidden", "affine_loss_weight"}
+    ),
+}
+
+
+def foreign_fields(agent: str, names: Iterable[str]) -> list[str]:
+    """The fields among ``names`` that the agent family ``agent`` does not read."""
+    specific = frozenset().union(*AGENT_FIELDS.values())
+    return sorted(n for n in names if n in specific and n not in AGENT_FIELDS[agent])
+
+
 #: Fields of :class:`glimpse_env.envs.TaskConfig` a preset or the command line may override:
 #: all of them but ``split`` (the trainer chooses the split of each env). Read from TaskConfig,
 #: so a new task field needs only a ``None``-default field of the same name below.
