@@ -153,7 +153,7 @@ def test_a_task_with_tuned_settings_starts_from_them_and_the_command_line_overri
 
     seen = {}
 
-    def record(args, argv):  # stands in for training: what the run would be built from
+    def record(args, argv, defaults):  # stands in for training: what the run would be built from
         seen["hyper"] = cli.hyper_overrides(args)
         return 0
 
@@ -359,7 +359,7 @@ def test_the_cli_turns_sigint_into_an_early_stop_even_when_the_job_inherited_it_
 
     seen = {}
 
-    def train(args, argv):  # stands in for training: the signal arrives mid-run
+    def train(args, argv, defaults):  # stands in for training: the signal arrives mid-run
         try:
             os.kill(os.getpid(), signal.SIGINT)
         except KeyboardInterrupt:  # what SB3's learn() is stopped by (baselines.train catches it)

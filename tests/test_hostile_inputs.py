@@ -181,8 +181,27 @@ def test_data_cli_rejects(case, workspace, capsys):
 PPO_CLI_CASES = {
     "zero timesteps": (["--timesteps", "0"], "timesteps must be a positive integer"),
     "grid of one": (["--grid-size", "1"], "grid_size must be >= 2"),
-    "zero frame stack": (["--frame-stack", "0"], "frame_stack must be a positive integer"),
+    "zero frame stack": (
+        ["--algo", "ppo", "--frame-stack", "0"],
+        "frame_stack must be a positive integer",
+    ),
     "unknown env": (["--env", "Pong-v5"], "unknown env id 'Pong-v5'"),
+    "resume with a learning rate": (
+        ["--resume", "{w}/run", "--learning-rate", "5"],
+        "--learning-rate cannot be applied (--resume uses",
+    ),
+    "eval with a learning rate": (
+        ["--eval", "{w}/run/model.zip", "--learning-rate", "9"],
+        "--learning-rate cannot be applied (--eval uses",
+    ),
+    "frame stack for recurrent-ppo": (
+        ["--algo", "recurrent-ppo", "--frame-stack", "4"],
+        "--frame-stack cannot be applied",
+    ),
+    "trajectories without eval": (["--trajectories", "x.png"], "--trajectories cannot be applied"),
+    "zero n-steps": (["--n-steps", "0"], "--n-steps must be a finite number (a count >= 1)"),
+    "zero n-epochs": (["--n-epochs", "0"], "--n-epochs must be a finite number (a count >= 1)"),
+    "nan learning rate": (["--learning-rate", "nan"], "--learning-rate must be a finite number"),
 }
 
 
@@ -191,8 +210,11 @@ def test_ppo_cli_rejects(case, workspace, capsys):
     from agents.sb3.cli import main
 
     argv, message = PPO_CLI_CASES[case]
+    argv = [a.format(w=workspace) for a in argv]
+    if "--eval" not in argv and "--resume" not in argv:
+        argv += ["--logdir", str(workspace / "runs")]
     before = _tree(workspace)
-    assert main([*argv, "--logdir", str(workspace / "runs"), "--no-progress"]) == 2
+    assert main([*argv, "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert _tree(workspace) == before

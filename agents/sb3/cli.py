@@ -19,6 +19,7 @@ from the run's config.json (never SB3's ``load``, which unpickles code).
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 from collections.abc import Sequence
@@ -62,6 +63,10 @@ def hyper_overrides(args: argparse.Namespace) -> dict[str, Any]:
     for flag in OVERRIDABLE:
         value = getattr(args, flag.replace("-", "_"))
         if value is not None:
+            if not math.isfinite(value) or (OVERRIDABLE[flag] is int and value < 1):
+                raise ValueError(f"--{flag} must be a finite number (a count >= 1), got {value}")
+            if flag in ("learning-rate", "ent-coef", "gae-lambda") and value < 0:
+                raise ValueError(f"--{flag} must be >= 0, got {value}")
             hyper[flag.replace("-", "_")] = value
     switch = getattr(args, "label_at_scored_steps", None)
     if switch is not None:  # None: the preset's choice
@@ -85,7 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--num-envs", type=int, default=64)
     parser.add_argument("--grid-size", type=int, default=9)
-    parser.add_argument("--frame-stack", type=int, default=6, help="ppo only")
+    parser.add_argument(
+        "--frame-stack", type=int, default=None, help="ppo only: observations stacked (default 6)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--logdir", default="runs")
@@ -133,18 +140,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     # a job started with `&` from a script inherits it ignored, so Python would never raise.
     previous = {signum: signal.signal(signum, _interrupt) for signum in STOP_SIGNALS}
     try:
-        return _run(args, argv)
+        return _run(args, argv, {a.dest: a.default for a in parser._actions})
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
-def _run(args: argparse.Namespace, argv: list[str]) -> int:
+#: What each action reads besides its own flag; any other flag given with it is an error.
+_APPLIES = {
+    "eval": {"eval_split", "eval_canvases", "eval_seed", "device", "trajectories", "no_progress"},
+    "resume": {"timesteps", "wall_clock_budget", "device", "no_progress"},
+    "card": {"name", "budget", "selection", "notes", "card_dir", "eval_canvases", "no_progress"},
+}
+#: Flags only --eval or --card read (a new run would ignore them).
+_NOT_FOR_TRAINING = {"eval_split", "trajectories", "name", "budget", "selection", "notes"}
+
+
+def _reject_ignored(args: argparse.Namespace, defaults: dict[str, Any], action: str | None) -> None:
+    """One clear error for a flag the chosen action would silently ignore."""
+    given = {k for k, v in vars(args).items() if v != defaults.get(k) and k != action}
+    if action is not None:
+        ignored = sorted(given - _APPLIES[action])
+        reason = f"--{action} uses the run's own settings"
+    else:
+        ignored = sorted(given & (_NOT_FOR_TRAINING | {"card_dir"}))
+        if args.frame_stack is not None and args.algo != "ppo":
+            ignored.append("frame_stack")
+        reason = "a new run does not read it"
+    if ignored:
+        flags = ", ".join("--" + name.replace("_", "-") for name in ignored)
+        raise ValueError(f"{flags} cannot be applied ({reason})")
+
+
+def _run(args: argparse.Namespace, argv: list[str], defaults: dict[str, Any]) -> int:
     interrupted = False
     try:
         actions = [flag for flag in ("resume", "eval", "card") if getattr(args, flag)]
         if len(actions) > 1:
             raise ValueError(f"give one of --resume, --eval, --card; got {actions}")
+        _reject_ignored(args, defaults, actions[0] if actions else None)
         if args.card:
             return _write_card(args)
         if args.eval:
@@ -167,7 +201,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         else:
             config = BaselineConfig(
                 algo=args.algo, env_id=args.env, num_envs=args.num_envs, grid_size=args.grid_size,
-                frame_stack=args.frame_stack,
+                frame_stack=6 if args.frame_stack is None else args.frame_stack,
                 timesteps=DEFAULT_TIMESTEPS if args.timesteps is None else args.timesteps,
                 seed=args.seed,
                 device=args.device, eval_canvases=args.eval_canvases, eval_every=args.eval_every,
