@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from agents.sb3.baselines import (
+    STATE_ENTRY,
     BaselineConfig,
     evaluate_baseline,
     load_model,
@@ -322,7 +325,15 @@ def test_card_scores_a_checkpoint_and_records_its_budget(tmp_path):
         build_card(run / "nope.zip", "rppo-mnist", 60)
     with pytest.raises(ValueError, match=r"config\.json is not an SB3 model"):
         build_card(run / "config.json", "rppo-mnist", 60)
+    # The checkpoint is the zip alone: its state is inside it, checkpoint.json is a copy ...
     (run / "checkpoint.json").unlink()
+    assert build_card(run / "model.zip", "rppo-mnist", 60)["env_steps"] == checkpoint["timesteps"]
+    # ... and a zip saved before the state was embedded needs its checkpoint.json.
+    with zipfile.ZipFile(run / "model.zip") as archive:
+        entries = {n: archive.read(n) for n in archive.namelist() if n != STATE_ENTRY}
+    with zipfile.ZipFile(run / "model.zip", "w") as archive:
+        for entry, data in entries.items():
+            archive.writestr(entry, data)
     with pytest.raises(FileNotFoundError, match=r"checkpoint\.json is missing"):
         build_card(run / "model.zip", "rppo-mnist", 60)
     assert main(["--card", str(run / "model.zip")]) == 2  # one line, no traceback
@@ -374,3 +385,29 @@ def test_the_cli_turns_sigint_into_an_early_stop_even_when_the_job_inherited_it_
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # put back
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_a_checkpoint_is_one_file_and_a_failed_save_leaves_the_previous_one(tmp_path, monkeypatch):
+    """model.zip carries its own state, so a crash before checkpoint.json is rewritten still
+    resumes; a save that fails (a full disk) is one clear OSError and leaves no temporary."""
+    import errno
+
+    from agents.sb3 import baselines
+
+    config = _config("recurrent-ppo")
+    run = tmp_path / "run"
+    train_baseline(config, run, progress=False)
+    (run / "checkpoint.json").write_text('["a list"]')  # stale or damaged copy: not read
+    assert baselines.read_checkpoint_state(run / "model.zip")["timesteps"] == 96
+    before = (run / "model.zip").read_bytes()
+    model = load_model(run / "model.zip", config)
+
+    def full_disk(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(type(model), "save", full_disk)
+    with pytest.raises(OSError, match=r"no space left on device while writing .*model\.zip"):
+        baselines.save_checkpoint(model, run, 1.0)
+    assert (run / "model.zip").read_bytes() == before
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []

@@ -44,6 +44,7 @@ from agents.config_io import DictConfig
 from agents.sb3.features import resolve_policy_kwargs
 from agents.sb3.scored_steps import SWITCH, ScoredStepLstmPolicy, ScoredStepPolicy
 from agents.sb3.vec_env import GlimpseSB3VecEnv
+from agents.training.checkpoint import write_error
 from agents.training.config import check_int
 from agents.training.evaluate import EvalResult, Player, evaluate, trajectory_grid
 from agents.training.run_log import METRICS_FILE
@@ -308,26 +309,75 @@ class ValidAccuracyAndCheckpoints(BaseCallback):
 CHECKPOINT_FILE = "checkpoint.json"
 
 
+#: The checkpoint state's entry inside ``model.zip``: the zip is the checkpoint, one file.
+STATE_ENTRY = "glimpse_checkpoint.json"
+
+
 def save_checkpoint(model: BaseAlgorithm, run_dir: Path, wall_clock_s: float) -> None:
-    """``run_dir/model.zip``, then ``run_dir/checkpoint.json`` ``{"timesteps", "wall_clock_s",
-    "policy_sha256"}`` (both atomic; the JSON is written last, so it never points past the saved
-    model)."""
-    save_model(model, run_dir / "model.zip")
+    """``run_dir/model.zip`` with the state ``{"timesteps", "wall_clock_s", "policy_sha256"}``
+    inside it (entry :data:`STATE_ENTRY`), written to a temporary name and renamed: one file, so
+    a crash leaves the previous checkpoint whole. ``checkpoint.json`` beside it is a copy for
+    people and older readers (:func:`read_checkpoint_state` prefers the zip's)."""
     state = {
         "timesteps": int(model.num_timesteps),
         "wall_clock_s": round(wall_clock_s, 1),
         "policy_sha256": state_dict_sha256(model.policy.state_dict()),
     }
+    save_model(model, run_dir / "model.zip", state)
     write_json_atomic(run_dir / CHECKPOINT_FILE, state, indent=None)
 
 
-def save_model(model: BaseAlgorithm, path: str | os.PathLike) -> Path:
-    """``model.save`` to a temporary name, then rename (an interrupted save keeps the old one)."""
+def save_model(
+    model: BaseAlgorithm, path: str | os.PathLike, state: dict[str, Any] | None = None
+) -> Path:
+    """``model.save`` to a temporary name (with ``state`` as the zip entry :data:`STATE_ENTRY`),
+    then rename: an interrupted or failed save keeps the old file and leaves no temporary.
+
+    Raises:
+        OSError: one clear line (``no space left on device while writing ...``).
+    """
     path = Path(path)
-    with atomic_path(path) as tmp:
-        model.save(tmp.with_suffix(".zip"))
-        tmp.with_suffix(".zip").replace(tmp)
+    try:
+        with atomic_path(path) as tmp:
+            staging = tmp.with_suffix(".zip")  # SB3 appends .zip to names without it
+            try:
+                model.save(staging)
+                if state is not None:
+                    with zipfile.ZipFile(staging, "a") as archive:
+                        archive.writestr(STATE_ENTRY, json.dumps(state))
+                staging.replace(tmp)
+            finally:
+                staging.unlink(missing_ok=True)
+    except (OSError, RuntimeError, zipfile.BadZipFile) as error:
+        raise write_error(path, error) from None
     return path
+
+
+def read_checkpoint_state(model_zip: Path) -> dict[str, Any]:
+    """The checkpoint state of a saved ``model_zip``: its entry :data:`STATE_ENTRY`, else (runs
+    saved before it was embedded) the ``checkpoint.json`` beside it; one clear error if neither
+    is readable."""
+    run_dir, state_path = model_zip.parent, model_zip.parent / CHECKPOINT_FILE
+    state: Any = None
+    try:
+        with zipfile.ZipFile(model_zip) as archive:
+            if STATE_ENTRY in archive.namelist():
+                state = json.loads(archive.read(STATE_ENTRY))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{model_zip} is missing: nothing to resume in {run_dir}") from None
+    except (zipfile.BadZipFile, OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{model_zip} is not a readable checkpoint: {error}") from None
+    if state is None:
+        if not state_path.is_file():
+            raise FileNotFoundError(f"{state_path} is missing: nothing to resume in {run_dir}")
+        try:
+            state = json.loads(state_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{state_path} is not readable JSON: {error}") from None
+    keys = ("timesteps", "wall_clock_s")
+    if not isinstance(state, dict) or any(key not in state for key in keys):
+        raise ValueError(f"the checkpoint state of {run_dir} is not an object with {list(keys)}")
+    return state
 
 
 def _read_zip_tensors(archive: zipfile.ZipFile, name: str, path: Path) -> Any:
@@ -376,16 +426,19 @@ def load_model(
             optimizer = (
                 _read_zip_tensors(archive, "policy.optimizer.pth", path) if with_optimizer else None
             )
+            embedded = STATE_ENTRY in archive.namelist()
     except zipfile.BadZipFile as error:
         raise ValueError(f"{path} is not a saved SB3 model (zip): {error}") from None
-    state_file = path.parent / CHECKPOINT_FILE
-    if path.name == "model.zip" and state_file.is_file():
-        recorded = json.loads(state_file.read_text()).get("policy_sha256")
-        if recorded is not None and state_dict_sha256(policy) != recorded:
-            raise WeightsMismatchError(
-                f"{path}: its parameters do not match the policy_sha256 in {state_file}: the "
-                "file is corrupt or was altered"
-            )
+    recorded, where = None, path.parent / CHECKPOINT_FILE
+    if embedded:  # the checkpoint's own state: the zip's entry
+        recorded, where = read_checkpoint_state(path).get("policy_sha256"), path
+    elif path.name == "model.zip" and where.is_file():
+        recorded = read_checkpoint_state(path).get("policy_sha256")
+    if recorded is not None and state_dict_sha256(policy) != recorded:
+        raise WeightsMismatchError(
+            f"{path}: its parameters do not match the policy_sha256 in {where}: the file is "
+            "corrupt or was altered"
+        )
     if env is None:
         env, _ = make_vec_env(config, config.num_envs, "valid")
     model = make_model(config, env, tensorboard_log)
@@ -534,10 +587,7 @@ def train_baseline(
     venv, _ = make_vec_env(config, config.num_envs, "train")
     clock_offset_s = 0.0
     if resume:
-        state_path = run_dir / CHECKPOINT_FILE
-        if not state_path.is_file():
-            raise FileNotFoundError(f"{state_path} is missing: nothing to resume in {run_dir}")
-        state = json.loads(state_path.read_text())
+        state = read_checkpoint_state(run_dir / "model.zip")
         clock_offset_s = state["wall_clock_s"]
         model = load_model(run_dir / "model.zip", config, venv, str(run_dir), with_optimizer=True)
         model.num_timesteps = int(state["timesteps"])

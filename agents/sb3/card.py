@@ -27,10 +27,10 @@ from typing import Any
 
 from agents.compute import MultiplyAddCounter
 from agents.sb3.baselines import (
-    CHECKPOINT_FILE,
     METRICS_FILE,
     evaluate_baseline,
     load_model,
+    read_checkpoint_state,
     saved_config,
 )
 from agents.supervised.card import CARD_DIR, write_card
@@ -66,10 +66,7 @@ def build_card(
     if model_zip.suffix != ".zip":
         raise ValueError(f"{model_zip} is not an SB3 model (a run's model.zip)")
     run_dir = model_zip.parent
-    state_file = run_dir / CHECKPOINT_FILE
-    if not state_file.is_file():
-        raise FileNotFoundError(f"{state_file} is missing: it records the steps and seconds")
-    state = json.loads(state_file.read_text())
+    state = read_checkpoint_state(model_zip)  # the steps and seconds
     config = saved_config(run_dir, eval_batch_size=min(1000, canvases))
     model = load_model(model_zip, config)  # checks the parameters against policy_sha256
     valid = evaluate_baseline(model, config, canvases, "valid")
