@@ -5,7 +5,7 @@ A baseline card has the zoo card's fields where they apply (``test.greedy``, ``v
 ``commit``, ``weights_sha256``), plus what the comparison needs: ``pixels_read`` (per canvas: the
 whole canvas), ``multiply_adds`` (one forward pass), and ``matched_to``.
 
-The weights are **not** shipped: ``models/`` holds the attention agents within its 40 MiB budget,
+The weights are **not** shipped: ``models/`` holds the attention agents within its 48 MiB budget,
 and a matched baseline alone is as large as a RAM model (2.6 MB). They are cheap to remake: the
 card's ``command_chain`` retrains them on one CPU core (``wall_clock_s``), the same canvases
 every update, and ``weights_sha256`` identifies the weights scored.
