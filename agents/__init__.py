@@ -9,4 +9,43 @@
   :mod:`agents.weights` (safe loading, weight fingerprints).
 
 ``agents`` imports :mod:`glimpse_env`, never the reverse.
+
+:func:`load` is the one loader of trained agents: every one it returns has
+``predict(obs, state, episode_start, deterministic)`` on the env's own observations,
+``evaluate(split, num_canvases)``, ``config`` and ``card``.
 """
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+
+def load(name_or_path: str | os.PathLike, device: str = "cpu", **changes: Any) -> Any:
+    """Load a trained agent, whatever wrote it.
+
+    - a zoo name (``"ram-cluttered60-6g"``), a zoo file or an attention agent's checkpoint:
+      :func:`agents.zoo.load` (a :class:`agents.zoo.ZooAgent`; ``changes`` set evaluation
+      fields);
+    - an SB3 run directory or its ``model.zip``: an :class:`agents.sb3.policy.SB3Policy` built
+      from the run's ``config.json``, parameters only (needs the ``baselines`` extra).
+
+    The supervised FC/CNN baselines read the whole canvas, not glimpses, so they are not
+    policies of the env: :func:`agents.supervised.trainer.load_model` loads them.
+    """
+    path = Path(name_or_path)
+    if path.is_dir() and not (path / "model.zip").is_file():
+        raise FileNotFoundError(f"{path} is a directory without a model.zip (not an SB3 run)")
+    model_zip = path / "model.zip" if path.is_dir() else path
+    if model_zip.suffix == ".zip":
+        from agents.sb3.baselines import load_model, saved_config
+        from agents.sb3.policy import SB3Policy
+
+        if changes:
+            raise ValueError(f"an SB3 run takes no changes, got {sorted(changes)}")
+        config = saved_config(model_zip.parent, device=device)
+        return SB3Policy(load_model(model_zip, config), config)
+    from agents import zoo
+
+    return zoo.load(name_or_path, device=device, **changes)

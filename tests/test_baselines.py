@@ -6,6 +6,7 @@ import json
 import zipfile
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -411,3 +412,23 @@ def test_a_checkpoint_is_one_file_and_a_failed_save_leaves_the_previous_one(tmp_
         baselines.save_checkpoint(model, run, 1.0)
     assert (run / "model.zip").read_bytes() == before
     assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.mark.parametrize("algo", ["recurrent-ppo", "ppo"])
+def test_agents_load_gives_an_sb3_run_predict_that_plays_its_evaluation_exactly(algo, tmp_path):
+    """The one loader on an SB3 run: predict on the env's own observations (frame stack and
+    grid actions handled inside) scores what the baseline's evaluation scores."""
+    import agents
+    from agents.policy import evaluate_policy
+
+    config = _config(algo)
+    train_baseline(config, tmp_path / "run", progress=False)
+    policy = agents.load(tmp_path / "run")
+    played = evaluate_policy(policy, config.env_id, "test", 50, batch_size=20)
+    assert played.errors == policy.evaluate("test", 50).errors
+    assert agents.load(tmp_path / "run" / "model.zip").config.algo == algo
+    obs, _ = gym.make(config.env_id, split="test").reset(options={"evaluation_canvas": 0})
+    action, _ = policy.predict(obs)
+    assert action["location"].shape == (2,) and isinstance(action["label"], int)
+    with pytest.raises(FileNotFoundError, match=r"without a model\.zip"):
+        agents.load(tmp_path)

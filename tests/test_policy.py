@@ -109,7 +109,10 @@ def test_predict_plays_the_greedy_evaluation_exactly(agents_by_family, family):
 
 
 def test_predict_takes_numpy_and_torch_single_and_batched_observations(agents_by_family):
+    import agents
+
     agent = agents_by_family["ram"]
+    assert isinstance(agents.load(agent.weights.source), zoo.ZooAgent)  # the one loader
     venv = gym.make_vec("ClutteredMNIST-v0", num_envs=4, split="test", num_glimpses=3)
     obs, _ = venv.reset(options={"evaluation_canvases": [0, 1, 2, 3]})
     batch_action, batch_state = agent.predict(obs)

@@ -117,6 +117,11 @@ def saved_config(run_dir: Path, **overrides: Any) -> BaselineConfig:
     return BaselineConfig.from_dict({**json.loads(saved.read_text()), **overrides})
 
 
+#: How frame-stacked PPO stacks each observation: glimpses along their scale axis (channels
+#: first), locations and steps after each other.
+FRAME_STACK_ORDER = {"glimpse": "first", "location": "last", "step": "last"}
+
+
 def make_vec_env(
     config: BaselineConfig, num_envs: int, split: str
 ) -> tuple[VecEnv, GlimpseSB3VecEnv]:
@@ -126,8 +131,7 @@ def make_vec_env(
     )
     venv: VecEnv = VecMonitor(adapter)
     if config.algo == "ppo" and config.frame_stack > 1:
-        order = {"glimpse": "first", "location": "last", "step": "last"}
-        venv = VecFrameStack(venv, config.frame_stack, channels_order=order)
+        venv = VecFrameStack(venv, config.frame_stack, channels_order=FRAME_STACK_ORDER)
     return venv, adapter
 
 

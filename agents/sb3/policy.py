@@ -1,0 +1,113 @@
+"""An SB3 baseline as a policy of the glimpse env itself: ``predict`` on the env's ``Dict``
+observation, returning the env's ``{"location", "label"}`` action.
+
+The baselines were trained through :class:`agents.sb3.vec_env.GlimpseSB3VecEnv`, which speaks
+SB3's ``MultiDiscrete([G, G, C])`` grid actions, and (frame-stacked PPO) through
+``VecFrameStack``. :class:`SB3Policy` does both translations itself, so the model runs in a plain
+``gym.make`` or ``gym.make_vec`` loop and in :func:`agents.policy.evaluate_policy`:
+
+- the recurrent state of RecurrentPPO, or the frame stack of PPO, is the ``state`` that
+  ``predict`` returns and takes back (a stack is zeroed where ``episode_start`` is set, then the
+  new observation goes last, as ``VecFrameStack`` does);
+- grid actions become locations with :func:`glimpse_env.envs.wrappers.grid_locations`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from agents.sb3.baselines import FRAME_STACK_ORDER, BaselineConfig
+from glimpse_env.envs.wrappers import grid_locations
+
+
+class SB3Policy:
+    """``predict`` for a loaded SB3 baseline (:func:`agents.sb3.baselines.load_model`).
+
+    Args:
+        model: the algorithm (its policy acts deterministically unless asked otherwise).
+        config: the run's :class:`BaselineConfig` (algorithm, grid size, frame stack).
+    """
+
+    def __init__(self, model: BaseAlgorithm, config: BaselineConfig) -> None:
+        self.model, self.config = model, config
+        self.stacked = config.algo == "ppo" and config.frame_stack > 1
+
+    @property
+    def card(self) -> dict[str, Any]:
+        """SB3 runs have no zoo card (their cards are in ``results/baselines/``)."""
+        return {}
+
+    def evaluate(self, split: str = "test", num_canvases: int | None = None) -> Any:
+        """Deterministic error on canvases ``0 .. n-1`` of ``split`` (the run's
+        ``eval_canvases`` by default), as the baseline cards score it."""
+        from agents.sb3.baselines import evaluate_baseline
+
+        return evaluate_baseline(
+            self.model, self.config, num_canvases or self.config.eval_canvases, split
+        )
+
+    def _stack(self, obs: dict[str, np.ndarray], state: Any, start: np.ndarray) -> dict:
+        """The frame stacks after ``obs`` (``state``: the previous stacks or None)."""
+        frames = self.config.frame_stack
+        stacks = {}
+        for key, value in obs.items():
+            axis = 1 if FRAME_STACK_ORDER.get(key, "last") == "first" else value.ndim - 1
+            width = value.shape[axis]
+            if state is None:
+                shape = list(value.shape)
+                shape[axis] *= frames
+                stack = np.zeros(shape, dtype=value.dtype)
+            else:
+                stack = state[key].copy()
+                stack[start] = 0
+            stack = np.roll(stack, -width, axis=axis)
+            index = [slice(None)] * value.ndim
+            index[axis] = slice(-width, None)
+            stack[tuple(index)] = value
+            stacks[key] = stack
+        return stacks
+
+    def predict(
+        self,
+        observation: dict[str, Any],
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = True,
+    ) -> tuple[dict[str, Any], Any]:
+        """The env action for ``observation`` (a single env's or a vector env's, numpy or
+        torch) and the new state (the LSTM state, or the frame stacks); see
+        :meth:`agents.policy.AttentionPolicy.predict` for the arguments."""
+        as_torch = isinstance(observation["location"], torch.Tensor)
+        obs = {
+            k: v.cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+            for k, v in observation.items()
+        }
+        single = obs["location"].ndim == 1
+        if single:
+            obs = {k: v[None] for k, v in obs.items()}
+        n = len(obs["location"])
+        if episode_start is None:
+            start = np.full(n, state is None)
+        else:
+            start = np.broadcast_to(np.asarray(episode_start, dtype=bool).reshape(-1), (n,))
+        if self.stacked:
+            state = self._stack(obs, state, start)
+            actions, _ = self.model.predict(state, deterministic=deterministic)
+        else:
+            actions, state = self.model.predict(
+                obs, state=state, episode_start=start, deterministic=deterministic
+            )
+        actions = np.asarray(actions).reshape(n, 3)
+        location = grid_locations(actions[:, :2], self.config.grid_size)
+        label = actions[:, 2].astype(np.int64)
+        if single:
+            action: dict[str, Any] = {"location": location[0], "label": int(label[0])}
+        else:
+            action = {"location": location, "label": label}
+        if as_torch:
+            action = {k: torch.as_tensor(np.asarray(v)) for k, v in action.items()}
+        return action, state
