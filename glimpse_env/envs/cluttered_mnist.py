@@ -19,7 +19,7 @@ def observation_space(config: TaskConfig) -> spaces.Dict:
     """``Dict(glimpse=Box(0, 1, (k, g, g)), location=Box(-1, 1, (2,)), step=Box(0, 1, (1,)))``,
     float32, plus ``context=Box(0, 1, (c, c))`` when ``config.context_size = c > 0``."""
     k, g = config.num_scales, config.glimpse_size
-    entries = {
+    entries: dict[str, spaces.Space] = {
         "glimpse": spaces.Box(0.0, 1.0, (k, g, g), np.float32),
         "location": spaces.Box(-1.0, 1.0, (2,), np.float32),
         "step": spaces.Box(0.0, 1.0, (1,), np.float32),

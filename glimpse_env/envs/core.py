@@ -228,6 +228,7 @@ class DatasetCanvases:
     """Canvases served from one split of an HDF5 file, in a fresh keyed permutation per pass."""
 
     def __init__(self, config: TaskConfig, device: torch.device) -> None:
+        assert config.dataset_path is not None  # a DatasetCanvases serves an HDF5 file
         arrays = read_canvas_hdf5(config.dataset_path, config.split)
         if len(arrays) == 0:
             raise ValueError(f"{config.dataset_path}: split {config.split!r} has no rows")
@@ -246,8 +247,8 @@ class DatasetCanvases:
     def generate(self, keys: np.ndarray, episodes: np.ndarray) -> CanvasBatch:
         n = len(self._labels)
         episodes = np.asarray(episodes, dtype=np.int64)
-        rows = permutation_index(keys, episodes // n, episodes % n, n)
-        rows = torch.from_numpy(rows).to(self._images.device)
+        indices = permutation_index(keys, episodes // n, episodes % n, n)
+        rows = torch.from_numpy(indices).to(self._images.device)
         return CanvasBatch(
             self._images[rows], self._labels[rows], self._bboxes[rows], torch.as_tensor(rows),
             affine=self._affine[rows],
@@ -395,9 +396,11 @@ class GlimpseEpisodes:
     def glimpse(self, locations: torch.Tensor) -> torch.Tensor:
         """``(N, k, g, g)`` glimpses of the current canvases at ``(N, 2)`` locations."""
         c = self.config
-        return extract_glimpses(
+        glimpses = extract_glimpses(
             self.tables, locations, c.glimpse_size, c.num_scales, c.scale_factor
         )
+        assert isinstance(glimpses, torch.Tensor)  # tensor locations give tensor glimpses
+        return glimpses
 
     def reset(
         self, mask: np.ndarray | None = None, first_locations: torch.Tensor | None = None
@@ -445,8 +448,8 @@ class GlimpseEpisodes:
             if first_locations is not None:
                 start = first_locations.to(self.device, torch.float32).clamp(-1.0, 1.0)
             elif self.config.initial_location == "random":
-                start = random_uniform(keys, episodes, _STREAM_INITIAL_LOCATION, 2) * 2.0 - 1.0
-                start = torch.from_numpy(start.astype(np.float32)).to(self.device)
+                drawn = random_uniform(keys, episodes, _STREAM_INITIAL_LOCATION, 2) * 2.0 - 1.0
+                start = torch.from_numpy(drawn.astype(np.float32)).to(self.device)
             else:
                 start = torch.zeros((len(keys), 2), dtype=torch.float32, device=self.device)
             where = torch.from_numpy(mask).to(self.device)

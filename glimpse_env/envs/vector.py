@@ -138,7 +138,7 @@ class GlimpseVectorEnv(VectorEnv):
         check_reset_options(options, ("reset_mask", "evaluation_canvases", "eval_seed"))
         evaluation = evaluation_options(options, self.num_envs)
         if evaluation is not None:
-            if seed is not None or "reset_mask" in options:
+            if seed is not None or "reset_mask" in (options or {}):
                 raise ValueError("evaluation_canvases resets every environment; drop seed/mask")
             return self.reset_to(*evaluation)
         mask = None

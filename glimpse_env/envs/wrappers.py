@@ -80,7 +80,10 @@ class GridActions(gym.ActionWrapper):
         if not isinstance(grid_size, int) or grid_size < 2:
             raise ValueError(f"grid_size must be an int >= 2, got {grid_size!r}")
         self.grid_size = grid_size
-        self.num_classes = int(env.action_space["label"].n)
+        actions = env.action_space
+        if not isinstance(actions, spaces.Dict) or "label" not in actions.spaces:
+            raise ValueError(f"GridActions needs a glimpse env's Dict action space, got {actions}")
+        self.num_classes = int(actions["label"].n)  # type: ignore[attr-defined]
         self.action_space = spaces.MultiDiscrete([grid_size, grid_size, self.num_classes])
 
     def action(self, action: Any) -> dict[str, Any]:
