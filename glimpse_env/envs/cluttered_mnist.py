@@ -126,44 +126,84 @@ RESET_OPTIONS = ("evaluation_canvas", "eval_seed")
 class ClutteredMNISTEnv(gym.Env):
     """Find and name a digit on a canvas while seeing it only through glimpses.
 
-    Observation ``{"glimpse": (k, g, g) float32 in [0, 1], "location": (2,) float32, "step": (1,)
-    float32}``: ``k`` square patches of growing side ``g * s**i`` around ``location``, each
-    reduced to ``g x g`` (see :mod:`glimpse_env.retina` for the exact geometry), the location
-    they were taken at, and the steps taken so far over the episode's length ``T``
-    (``num_glimpses``, see below for several digits): 0 after ``reset``, ``(T - 1) / T`` on the
-    observation after which the last label is scored, 1 on the terminal observation. The step
-    makes the task Markov for a memoryless or frame-stacked policy (the label is an action at
-    every step but is read only at the scored ones).
-    With ``context_size=c`` also ``"context"``: ``(c, c)`` float32, the whole canvas downsampled
-    (the same for every step of an episode; DRAM's coarse view).
+    ## Description
 
-    Action ``{"location": (2,) float32, "label": int}``: where to look next, normalised (x, y)
-    with (-1, -1) the top-left corner and (1, 1) the bottom-right; values outside [-1, 1] are
-    clipped, NaN/inf raise ``ValueError``. ``label`` is read only on the last step.
+    The recurrent visual attention task of Mnih et al. 2014 (and, with several digits, of Ba et
+    al. 2014): a digit sits on a canvas, possibly among clutter; the agent sees ``k``
+    concentric patches around a location it chooses, ``num_glimpses`` times, then names the
+    class. The registered ids (``ClutteredMNIST-v0``, ``TranslatedMNIST-v0``, ...) are the
+    papers' settings.
 
-    Episode: ``reset`` draws a canvas and returns the glimpse at the initial location (the centre,
-    or uniform on [-1, 1]^2 with ``initial_location="random"``); that is observation 1 of
-    ``num_glimpses``. Each ``step`` moves to ``action["location"]`` and returns the glimpse there
-    with reward 0; step ``num_glimpses`` also scores ``action["label"]`` (reward 1.0 if right,
-    else 0.0) and returns ``terminated=True``. Episodes never truncate.
+    ## Action Space
 
-    Several digits (``num_digits = D > 1``, the multi-object tasks of Ba et al. 2014): ``D``
-    non-overlapping digits on the canvas, ``T = num_glimpses * D`` steps. With
-    ``target="sequence"`` the agent names them in reading order (left to right, then top to
-    bottom): the label of step ``j * num_glimpses`` is scored against digit ``j``, reward 1 if
-    right. With ``target="sum"`` the label (one of ``9 * D + 1`` classes) of the last step is
-    scored against their sum. With ``initial_location="agent"`` the episode starts with one
-    step that only moves: ``reset`` returns an empty glimpse (zeros) and the context, and the
-    first action's location is where glimpse 1 is taken (``T`` grows by one).
+    ``Dict(location=Box(-1, 1, (2,), float32), label=Discrete(C))``: where to look next,
+    normalised (x, y) with (-1, -1) the top-left corner and (1, 1) the bottom-right (values
+    outside [-1, 1] are clipped; NaN/inf, non-numbers and wrong shapes raise ``ValueError``),
+    and the class named now (``C = 10``, or ``9 * num_digits + 1`` sums with ``target="sum"``;
+    read only on the steps that score one).
 
-    ``info`` (privileged, for supervised and hybrid losses, not for the policy's input): with
-    one digit ``"label"`` the true class (int) and ``"bbox"`` the digit's 28x28 box in canvas
-    pixels ``(x_min, y_min, x_max, y_max)`` (max exclusive, int64); with several, ``"labels"``
-    ``(D,)`` and ``"bboxes"`` ``(D, 4)`` in reading order, plus ``"label"`` (their sum) for
-    ``target="sum"``. On the final step also ``"is_success"`` (bool: every scored label right).
+    ## Observation Space
 
-    Args: see :class:`glimpse_env.envs.core.TaskConfig`; plus ``render_mode`` (``"rgb_array"``)
-    and ``device`` (where canvases and glimpses are computed; observations are numpy either way).
+    ``Dict(glimpse=Box(0, 1, (k, g, g)), location=Box(-1, 1, (2,)), step=Box(0, 1, (1,)))``,
+    float32: ``k`` square patches of side ``g * s**i`` around ``location``, each reduced to
+    ``g x g`` (:mod:`glimpse_env.retina` has the exact geometry), the location they were taken
+    at, and the steps taken so far over the episode's length ``T`` (0 after ``reset``, 1 on the
+    terminal observation: the step makes the task Markov for a memoryless or frame-stacked
+    policy). With ``context_size=c`` also ``context=Box(0, 1, (c, c))``: the whole canvas
+    downsampled, the same at every step (DRAM's coarse view).
+
+    ## Rewards
+
+    1.0 for each scored label that is right, else 0.0; every other step gives 0.0.
+
+    ## Starting State
+
+    ``reset`` draws a canvas (keyed by the env's seed and episode counter; canvas ``i`` of the
+    evaluation protocol with ``options={"evaluation_canvas": i}``, :mod:`glimpse_env.evaluation`)
+    and returns the glimpse at the initial location: the centre, uniform on [-1, 1]^2 with
+    ``initial_location="random"``, or, with ``initial_location="agent"``, an empty glimpse
+    (zeros) at (0, 0) followed by a first step that only moves.
+
+    ## Episode End
+
+    After ``T = num_glimpses * num_digits`` steps (plus one with ``initial_location="agent"``)
+    the episode terminates. With one digit step ``num_glimpses`` scores the label; with several
+    and ``target="sequence"`` step ``j * num_glimpses`` scores digit ``j`` in reading order (left
+    to right, then top to bottom); with ``target="sum"`` the last step scores their sum.
+    Episodes never truncate.
+
+    ## Info
+
+    Privileged, for supervised and hybrid losses and evaluation, not for the policy's input:
+    with one digit ``"label"`` (int) and ``"bbox"`` (its 28x28 box in canvas pixels
+    ``(x_min, y_min, x_max, y_max)``, max exclusive); with several ``"labels"`` ``(D,)`` and
+    ``"bboxes"`` ``(D, 4)`` in reading order, plus ``"label"`` (the sum) for ``target="sum"``.
+    On the final step also ``"is_success"`` (every scored label right).
+
+    ## Arguments
+
+    Every field of :class:`glimpse_env.envs.core.TaskConfig` (``canvas_size``,
+    ``num_distractors``, ``glimpse_size``, ``num_scales``, ``num_glimpses``, ``num_digits``,
+    ``target``, ``split``, ``initial_location``, ``context_size``, ``data_dir``,
+    ``dataset_path``, ...), plus ``render_mode`` (``"rgb_array"``) and ``device`` (where canvases
+    and glimpses are computed; observations are numpy either way).
+
+    >>> import gymnasium as gym
+    >>> import glimpse_env
+    >>> env = gym.make("ClutteredMNIST-v0", split="test")
+    >>> obs, info = env.reset(seed=0)
+    >>> obs["glimpse"].shape, obs["location"].tolist()
+    ((3, 12, 12), [0.0, 0.0])
+    >>> for step in range(6):
+    ...     obs, reward, terminated, truncated, info = env.step(
+    ...         {"location": [0.1, -0.2], "label": 3})
+    >>> terminated, reward in (0.0, 1.0)
+    (True, True)
+
+    ## Version History
+
+    - v0 (unreleased): the tasks of the README's table of ids; ``split="valid"`` (training digits
+      50,000-59,999); the ``step`` observation; the evaluation protocol's reset options.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
