@@ -35,22 +35,63 @@ OUTPUTS = ("numpy", "torch")
 
 
 class GlimpseVectorEnv(VectorEnv):
-    """``num_envs`` glimpse episodes as one batched environment.
+    """``num_envs`` glimpse episodes as one batched environment (``gym.make_vec``'s native one).
 
-    Args:
-        num_envs: number of parallel episodes N.
-        autoreset_mode: Gymnasium autoreset semantics, ``"NextStep"`` (default, as
-            ``SyncVectorEnv``: the step after a termination returns the reset observation, reward
-            0, and ignores the action) or ``"SameStep"`` (the terminating step already returns the
-            next episode's first observation; the terminal ones are in ``info["final_obs"]``, a
-            batched dict like the observation, with ``info["final_info"]`` likewise).
-        output: ``"numpy"`` or ``"torch"`` (tensors on ``device``).
-        device: where canvases and glimpses live (``"cpu"``, ``"cuda"``, ...).
-        **task: fields of :class:`TaskConfig` (canvas_size, num_glimpses, ...).
+    ## Description
 
-    Every episode has exactly ``config.episode_length`` steps, so all N episodes end on the same
-    step.
-    ``reset(options={"reset_mask": mask})`` resets a subset (Gymnasium 1.x convention).
+    The task of :class:`glimpse_env.envs.cluttered_mnist.ClutteredMNISTEnv` for N episodes at
+    once, with every canvas, glimpse and reward computed as batched tensor operations (no
+    per-environment Python loop), on the CPU or a GPU. Environment ``i`` seeded with
+    ``seed + i`` gives exactly what a single env seeded with ``seed + i`` gives.
+
+    ## Action Space
+
+    The single env's, batched: ``location`` ``(N, 2)`` float32 and ``label`` ``(N,)`` ints.
+
+    ## Observation Space
+
+    The single env's, batched: ``glimpse`` ``(N, k, g, g)``, ``location`` ``(N, 2)``, ``step``
+    ``(N, 1)`` (and ``context`` ``(N, c, c)``); numpy, or torch tensors on ``device`` with
+    ``output="torch"``.
+
+    ## Rewards and Episode End
+
+    As the single env's. Every episode has exactly ``config.episode_length`` steps, so all N
+    episodes end on the same step.
+
+    ## Arguments
+
+    - ``num_envs``: number of parallel episodes N.
+    - ``autoreset_mode``: Gymnasium's autoreset semantics, ``"NextStep"`` (default, as
+      ``SyncVectorEnv``: the step after a termination returns the reset observation, reward 0,
+      and ignores the action) or ``"SameStep"`` (the terminating step already returns the next
+      episode's first observation; the terminal ones are in ``info["final_obs"]``, a batched
+      dict like the observation, with ``info["final_info"]`` likewise).
+    - ``output``: ``"numpy"`` or ``"torch"`` (tensors on ``device``).
+    - ``device``: where canvases and glimpses live (``"cpu"``, ``"cuda"``, ...).
+    - ``**task``: fields of :class:`glimpse_env.envs.core.TaskConfig` (``canvas_size``,
+      ``num_glimpses``, ...).
+
+    ``reset(options={"reset_mask": mask})`` resets a subset (Gymnasium 1.x convention);
+    ``reset(options={"evaluation_canvases": indices})`` puts canvas ``indices[i]`` of the
+    evaluation protocol in environment ``i`` (:mod:`glimpse_env.evaluation`).
+
+    >>> import gymnasium as gym
+    >>> import numpy as np
+    >>> import glimpse_env
+    >>> venv = gym.make_vec("ClutteredMNIST-v0", num_envs=8)
+    >>> obs, info = venv.reset(seed=0)
+    >>> obs["glimpse"].shape
+    (8, 3, 12, 12)
+    >>> action = {"location": np.zeros((8, 2), np.float32), "label": np.zeros(8, np.int64)}
+    >>> for step in range(6):
+    ...     obs, reward, terminated, truncated, info = venv.step(action)
+    >>> bool(terminated.all()), reward.shape
+    (True, (8,))
+
+    ## Version History
+
+    - v0 (unreleased): as the single env.
     """
 
     metadata = {

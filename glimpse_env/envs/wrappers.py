@@ -70,6 +70,14 @@ class GridActions(gym.ActionWrapper):
     """Expose a ``MultiDiscrete([G, G, C])`` action space, ``C`` the env's label classes (see
     the module docstring).
 
+    >>> import gymnasium as gym
+    >>> import glimpse_env
+    >>> env = GridActions(gym.make("MNISTAddition-v0"), grid_size=9)
+    >>> env.action_space
+    MultiDiscrete([ 9  9 19])
+    >>> env.action([0, 8, 18])["location"].tolist(), env.action([0, 8, 18])["label"]
+    ([-1.0, 1.0], 18)
+
     Args:
         env: a glimpse env (``gym.make("ClutteredMNIST-v0")`` or any id).
         grid_size: ``G``, grid points per axis (>= 2).
