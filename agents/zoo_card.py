@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -378,6 +379,10 @@ def sync_card(model_path: str | os.PathLike) -> Path:
     return write_json_atomic(card_path(model_path), card)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", nargs="?", help="a training checkpoint.pt (or a zoo file)")
@@ -395,6 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--notes", default="", help="free text for the card")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    # `kill` ends a publish like Ctrl-C: the scratch directory and the lock are cleaned up.
+    signal.signal(signal.SIGTERM, _interrupt)
     if args.sync_card:
         try:
             print(f"wrote {sync_card(args.sync_card)}")
@@ -412,6 +419,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: {args.name} was not published; the zoo is as it was", file=sys.stderr)
+        return 130
     v, t = card["valid"], card["test"]
     print(
         f"{args.name}: valid MC {v['mc']['error_pct']:.2f}% greedy {v['greedy']['error_pct']:.2f}%;"

@@ -7,7 +7,7 @@
 Rows are read from files only, never typed in:
 
 - the zoo cards ``models/*.json`` (RAM, DRAM, L-DRAM, EDRAM) and the retired zoo cards
-  ``results/retired/*.json`` (marked *retired*);
+  ``results/retired/*.json`` (marked *retired*; not when the name is in the zoo again);
 - the baseline cards ``results/baselines/*.json``: the supervised FC/CNN baselines of
   ``train/supervised_baseline.py`` (:mod:`agents.supervised.card`) and the SB3 baselines of
   ``train/ppo_baseline.py --card`` (:mod:`agents.sb3.card`), weights not shipped;
@@ -235,8 +235,11 @@ def collect(root: Path = ROOT) -> list[Row]:
     rows = []
     for path in sorted((root / "models").glob("*.json")):
         rows.append(attention_row(json.loads(path.read_text()), path))
+    in_zoo = {row.name for row in rows}
     for path in sorted((root / "results" / "retired").glob("*.json")):
-        rows.append(attention_row(json.loads(path.read_text()), path, "retired from the zoo"))
+        card = json.loads(path.read_text())
+        if card["name"] not in in_zoo:  # a retired name back in the zoo: the zoo's row only
+            rows.append(attention_row(card, path, "retired from the zoo"))
     for path in sorted((root / "results" / "baselines").glob("*.json")):
         card = json.loads(path.read_text())
         if card.get("kind") in ("supervised", "sb3"):

@@ -55,16 +55,12 @@ def evaluation_options(options: dict | None, count: int | None) -> tuple[int, np
         count: None for the single env, else the vector env's ``num_envs``.
 
     Raises:
-        ValueError: the wrong option for the env, a wrong number of indices, negative indices.
+        ValueError: ``eval_seed`` without the indices, a wrong number of indices, negative
+            indices (the envs refuse options they do not know before this is called).
     """
     if not options:
         return None
-    single, vector = "evaluation_canvas", "evaluation_canvases"
-    name = single if count is None else vector
-    other = vector if count is None else single
-    if other in options:
-        kind = "single env" if count is None else "vector env"
-        raise ValueError(f"the {kind} takes options={{{name!r}: ...}}, not {other!r}")
+    name = "evaluation_canvas" if count is None else "evaluation_canvases"
     if name not in options:
         if "eval_seed" in options:
             raise ValueError(f"'eval_seed' needs {name!r} in the reset options")

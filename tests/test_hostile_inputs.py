@@ -202,6 +202,7 @@ PPO_CLI_CASES = {
     "zero n-steps": (["--n-steps", "0"], "--n-steps must be a finite number (a count >= 1)"),
     "zero n-epochs": (["--n-epochs", "0"], "--n-epochs must be a finite number (a count >= 1)"),
     "nan learning rate": (["--learning-rate", "nan"], "--learning-rate must be a finite number"),
+    "logdir a file": (["--logdir", "{w}/notes.txt"], "notes.txt is a file, not a directory"),
 }
 
 
@@ -211,7 +212,7 @@ def test_ppo_cli_rejects(case, workspace, capsys):
 
     argv, message = PPO_CLI_CASES[case]
     argv = [a.format(w=workspace) for a in argv]
-    if "--eval" not in argv and "--resume" not in argv:
+    if not {"--eval", "--resume", "--logdir"} & set(argv):
         argv += ["--logdir", str(workspace / "runs")]
     before = _tree(workspace)
     assert main([*argv, "--no-progress"]) == 2
@@ -252,3 +253,25 @@ def test_zoo_card_refuses_a_corrupt_current_card_before_scoring(workspace, tmp_p
     (tmp_path / "afile").write_text("x")
     assert main([argv[0], "--name", "m", "--models-dir", str(tmp_path / "afile")]) == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+def test_a_killed_publish_leaves_the_zoo_as_it_was(workspace, tmp_path):
+    """SIGTERM while zoo_card scores: exit 130, no scratch directory, no half entry."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    models = tmp_path / "zoo"
+    command = [sys.executable, "-m", "agents.zoo_card", str(workspace / "run" / "checkpoint.pt"),
+               "--name", "m", "--models-dir", str(models), "--no-progress"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(models.glob(".publishing-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(models.glob(".publishing-*")), "the publish never started scoring"
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "was not published" in err
+    assert sorted(p.name for p in models.iterdir() if not p.name.endswith(".lock")) == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import shlex
 import sys
 import time
@@ -125,8 +126,19 @@ def reject_flags(args: argparse.Namespace, allowed: Sequence[str], action: str) 
 
 def new_run_dir(logdir: Path, name: str) -> Path:
     """Create and return ``logdir/<name>-<time>`` (``-2``, ``-3``... if taken): runs started in
-    the same second never share a directory (the directory is claimed by ``mkdir``)."""
-    logdir.mkdir(parents=True, exist_ok=True)
+    the same second never share a directory (the directory is claimed by ``mkdir``).
+
+    Raises:
+        ValueError: ``logdir`` is a file, or cannot be written.
+    """
+    if logdir.exists() and not logdir.is_dir():
+        raise ValueError(f"--logdir {logdir} is a file, not a directory")
+    try:
+        logdir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"cannot create --logdir {logdir}: {error.strerror}") from None
+    if not os.access(logdir, os.W_OK):
+        raise ValueError(f"--logdir {logdir} is not writable")
     base = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     for attempt in range(1, 1000):
         run_dir = logdir / (base if attempt == 1 else f"{base}-{attempt}")
