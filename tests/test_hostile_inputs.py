@@ -86,6 +86,7 @@ def workspace(tmp_path):
     Trainer(config, tmp_path / "run", progress=False).save_checkpoint()
     (tmp_path / "empty.hdf5").write_bytes(b"")
     (tmp_path / "notes.txt").write_text("hello world\n")
+    (tmp_path / "one.pt").write_bytes(b"x")
     (tmp_path / "adir").mkdir()
     (tmp_path / "nodata").mkdir()
     return tmp_path
@@ -113,6 +114,7 @@ TRAIN_CLI_CASES = {
     "eval missing file": (["--eval", "{w}/missing.pt"], "no model file at"),
     "eval empty file": (["--eval", "{w}/empty.hdf5"], "not a readable model file"),
     "eval a text file": (["--eval", "{w}/notes.txt"], "not a readable model file"),
+    "eval a 1-byte file": (["--eval", "{w}/one.pt"], "not a readable model file"),
     "resume a text file": (["--resume", "{w}/notes.txt"], "not a readable checkpoint"),
     "init from a text file": (["--init-from", "{w}/notes.txt"], "not a readable model file"),
     "eval a directory": (["--eval", "{w}/adir"], "no model file at"),
@@ -248,6 +250,9 @@ def test_zoo_card_refuses_a_corrupt_current_card_before_scoring(workspace, tmp_p
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "m.json is not a readable model card" in err[0], err
+    (models / "m.json").write_text('{"name": "m"}')  # JSON, but no scores
+    assert main(argv) == 2
+    assert "m.json is not a model card (no 'valid' scores)" in capsys.readouterr().err
     assert main([argv[0], "--name", "../m", "--models-dir", str(models)]) == 2
     assert "must be lower-case letters" in capsys.readouterr().err
     (tmp_path / "afile").write_text("x")
