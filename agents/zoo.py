@@ -32,6 +32,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -223,7 +224,7 @@ def _matching_card(path: Path, sha: str) -> dict[str, Any]:
     """The card beside a zoo file ({} if none); an error if it describes other weights."""
     if not card_path(path).is_file():
         return {}
-    card = _read_card(card_path(path))
+    card = read_card(card_path(path))
     recorded = card.get("weights_sha256")
     if recorded != sha:
         raise WeightsMismatchError(
@@ -235,13 +236,15 @@ def _matching_card(path: Path, sha: str) -> dict[str, Any]:
     return card
 
 
-def _read_card(path: Path) -> dict[str, Any]:
+def read_card(path: Path) -> dict[str, Any]:
+    """The model card at ``path``: one clear ``ValueError`` unless it is a JSON object with
+    the scores a card has (``valid``)."""
     try:
         card = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not a readable model card (JSON): {error}") from None
-    if not isinstance(card, dict):
-        raise ValueError(f"{path} is not a model card (a JSON object)")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not a readable model card: {error}") from None
+    if not isinstance(card, dict) or "valid" not in card:
+        raise ValueError(f"{path} is not a model card (no 'valid' scores)")
     return card
 
 
@@ -313,13 +316,16 @@ class ZooAgent:
                 "EDRAM reads the whole canvas through its spatial transformer, not the env's "
                 "glimpse observations, so it has no predict(); use evaluate()"
             )
+        return self._policy.predict(observation, state, episode_start, deterministic)
+
+    @functools.cached_property
+    def _policy(self) -> Any:
+        """The :class:`agents.policy.AttentionPolicy` of the model (made on first use)."""
         from agents.policy import AttentionPolicy
         from glimpse_env.envs.core import task_config
 
-        policy = AttentionPolicy(
-            self.model, task_config(**self.config.task_kwargs()), self.config.location_std
-        )
-        return policy.predict(observation, state, episode_start, deterministic)
+        task = task_config(**self.config.task_kwargs())
+        return AttentionPolicy(self.model, task, self.config.location_std)
 
     def evaluate(
         self,

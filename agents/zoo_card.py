@@ -50,6 +50,7 @@ from agents.zoo import (
     card_path,
     load,
     models_dir,
+    read_card,
     read_weights,
     save_zoo_model,
 )
@@ -291,7 +292,7 @@ def _publish(
     final = directory / f"{name}{SUFFIX}"
     current = None
     if if_better and card_path(final).is_file():  # read before minutes of scoring
-        current = _read_card_file(card_path(final))
+        current = read_card(card_path(final))
     weights = read_weights(source)
     config = weights.config
     config.final_eval_canvases = canvases  # what --eval of the zoo file scores, as the card
@@ -340,21 +341,11 @@ def check_name(name: str) -> None:
         )
 
 
-def _read_card_file(path: Path) -> dict[str, Any]:
-    try:
-        card = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path} is not a readable model card: {error}") from None
-    if not isinstance(card, dict) or "valid" not in card:
-        raise ValueError(f"{path} is not a model card (no 'valid' scores)")
-    return card
-
-
 def embed_card(model_path: str | os.PathLike) -> None:
     """Put the card beside a zoo file into the file's metadata (a file published before cards
     were embedded); the tensors are rewritten unchanged and their sha256 is checked."""
     model_path = Path(model_path)
-    card = _read_card_file(card_path(model_path))
+    card = read_card(card_path(model_path))
     tensors, metadata = load_safetensors(model_path, "zoo model")
     check_sha256(tensors, card["weights_sha256"], str(model_path))
     metadata[CARD_KEY] = json.dumps({k: v for k, v in card.items() if k != "weights_bytes"})
