@@ -44,8 +44,9 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from agents.training.checkpoint import FORMAT as CHECKPOINT_FORMAT
-from agents.training.checkpoint import load_checkpoint
+from agents.runs.checkpoint import FORMAT as CHECKPOINT_FORMAT
+from agents.runs.checkpoint import load_checkpoint
+from agents.runs.directory import COMMAND_FILE, LINEAGE_FILE
 from agents.training.config import TrainConfig
 from agents.training.evaluate import EvalResult
 from agents.weights import (
@@ -67,9 +68,6 @@ SUFFIX, LEGACY_SUFFIX = ".safetensors", ".pt"
 STORED_DTYPE = torch.float16
 #: Environment variable naming another zoo directory.
 MODELS_ENV_VAR = "GLIMPSE_ENV_MODELS"
-#: Written by the trainer into a warm-started run: the parent's lineage.
-LINEAGE_FILE = "lineage.json"
-COMMAND_FILE = "command.txt"
 
 
 def models_dir() -> Path:

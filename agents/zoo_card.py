@@ -39,13 +39,13 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from agents.models.registry import build_agent, glimpse_shape
+from agents.runs.directory import LINEAGE_FILE
+from agents.runs.log import valid_curve as logged_valid_curve
 from agents.training.evaluate import EvalResult
-from agents.training.run_log import read_metrics
 from agents.weights import check_sha256, load_safetensors
 from agents.zoo import (
     FORMAT,
     LEGACY_SUFFIX,
-    LINEAGE_FILE,
     SUFFIX,
     card_path,
     load,
@@ -185,21 +185,10 @@ def run_valid_curve(source: Path) -> list[list[float]]:
     those after a ``best.pt``): ``[[updates, wall_clock_s, greedy valid error %], ...]`` from
     its ``metrics.jsonl``, with updates and wall-clock counted over the whole lineage (a warm
     start's parent included). Empty for a file outside a run directory."""
-    records = read_metrics(source.parent)
-    reports = [r for r in records if "valid/error_greedy" in r]
-    if not reports:
-        return []
     parent = {"updates": 0, "wall_clock_s": 0.0}
     if (source.parent / LINEAGE_FILE).is_file():
         parent = json.loads((source.parent / LINEAGE_FILE).read_text())
-    return [
-        [
-            int(parent["updates"]) + int(r["update"]),
-            round(float(parent["wall_clock_s"]) + float(r.get("time/wall_clock_s", 0.0)), 1),
-            float(r["valid/error_greedy"]),
-        ]
-        for r in reports
-    ]
+    return logged_valid_curve(source.parent, offset=(parent["updates"], parent["wall_clock_s"]))
 
 
 def build_card(

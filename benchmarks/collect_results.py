@@ -20,7 +20,9 @@ from typing import Any
 
 from figures import pyplot, save_png
 
-from agents.training.run_log import ATTENTION_EVAL_KEYS, eval_error, read_metrics
+from agents.runs.final import read_final
+from agents.runs.log import EVAL_KEY, evaluations, read_metrics
+from agents.training.config import TrainConfig
 from glimpse_env.atomic import atomic_path, write_json_atomic
 
 #: The issues' targets (best published figures), test error in percent, by preset. A CPU-sized
@@ -81,25 +83,23 @@ def collect(run_dir: Path, label: str = "") -> tuple[str, str, dict[str, Any]]:
         FileNotFoundError: if the run has no ``final.json`` (it has not finished).
     """
     config = json.loads((run_dir / "config.json").read_text())
-    final_path = run_dir / "final.json"
-    if not final_path.exists():
-        raise FileNotFoundError(f"{run_dir} has no final.json: the run has not finished")
-    final = json.loads(final_path.read_text())
+    final = read_final(run_dir)
     commands = (run_dir / "command.txt").read_text().strip().splitlines()
     family = config["agent"]
     entry = {
-        "test_error": final["test_error_mc"],
-        "test_error_greedy": final["test_error_greedy"],
-        "test_errors_mc": final["test_errors_mc"],
-        "test_errors_greedy": final["test_errors_greedy"],
-        "test_canvases": final["test_canvases"],
-        "updates": final["updates"],
+        "test_error": final.test_error_mc,
+        "test_error_greedy": final.test_error_greedy,
+        "test_errors_mc": final.test_errors_mc,
+        "test_errors_greedy": final.test_errors_greedy,
+        "test_canvases": final.canvases,
+        "updates": final.progress,
         "batch_size": config["batch_size"],
-        "wall_clock_s": final["wall_clock_s"],
+        "wall_clock_s": final.wall_clock_s,
         "command": " && ".join(commands),
         "device": config["device"],
     }
-    entry.update({name: config[name] for name in FAMILIES[family]["fields"]})
+    resolved = TrainConfig.from_dict(config)  # config.json leaves out what does not apply
+    entry.update({name: getattr(resolved, name) for name in FAMILIES[family]["fields"]})
     return family, config["preset"] + label, entry
 
 
@@ -109,12 +109,12 @@ def plot_curve(run_dir: Path, title: str, path: Path) -> None:
 
     records = read_metrics(run_dir)
     train = [r for r in records if "train/accuracy" in r]
-    evals = [r for r in records if eval_error(r, ATTENTION_EVAL_KEYS) is not None]
+    evals = evaluations(records)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     ax1.plot([r["update"] for r in train], [100 * (1 - r["train/accuracy"]) for r in train],
              lw=0.8, label="train error")  # fmt: skip
-    ax1.plot([r["update"] for r in evals], [eval_error(r, ATTENTION_EVAL_KEYS) for r in evals],
-             "o-", label="valid error, greedy (eval subset; test for older runs)")  # fmt: skip
+    ax1.plot([r["update"] for r in evals], [r[EVAL_KEY] for r in evals],
+             "o-", label="valid error, greedy (eval subset)")  # fmt: skip
     finals = [r for r in records if "test/error_mc" in r]
     if finals:
         ax1.plot([finals[-1]["update"]], [finals[-1]["test/error_mc"]], "r*", ms=12,

@@ -33,9 +33,9 @@ from pathlib import Path
 
 from figures import pyplot, save_png
 
+from agents.runs.final import read_final
+from agents.runs.log import valid_curve
 from agents.sb3.baselines import preset_hyper
-from agents.training.config import TrainConfig
-from agents.training.run_log import ATTENTION_EVAL_KEYS, SB3_EVAL_KEYS, eval_error, read_metrics
 from glimpse_env.atomic import atomic_path, write_json_atomic
 from glimpse_env.envs import ENV_IDS
 
@@ -86,35 +86,6 @@ def _command(run_dir: Path) -> str:
     return " && ".join(path.read_text().strip().splitlines()) if path.is_file() else ""
 
 
-def attention_curve(records: list[dict]) -> list[tuple[float, float]]:
-    """``[(wall-clock s, greedy accuracy %), ...]`` of an attention run's evaluations during
-    training (validation split; test split for runs made before it existed).
-
-    Evaluation records carry ``time/wall_clock_s`` since that field was added. For runs made
-    before, the clock is rebuilt from the training records: each logs ``perf/updates_per_s``
-    over the window since the previous one (evaluations included), so the window lengths sum to
-    the wall-clock at each logged update. A resumed run (update numbers going back) gets no
-    rebuilt curve: its windows do not add up to one clock.
-    """
-    evals = [r for r in records if eval_error(r, ATTENTION_EVAL_KEYS) is not None]
-    if all("time/wall_clock_s" in r for r in evals):
-        return [(r["time/wall_clock_s"], 100.0 - eval_error(r, ATTENTION_EVAL_KEYS)) for r in evals]
-    clock, elapsed, last_update = {0: 0.0}, 0.0, 0
-    for r in records:
-        if "perf/updates_per_s" not in r:
-            continue
-        if r["update"] <= last_update:
-            return []
-        elapsed += (r["update"] - last_update) / r["perf/updates_per_s"]
-        clock[r["update"]] = elapsed
-        last_update = r["update"]
-    return [
-        (clock[r["update"]], 100.0 - eval_error(r, ATTENTION_EVAL_KEYS))
-        for r in evals
-        if r["update"] in clock
-    ]
-
-
 def _preset_difference(config: dict) -> str:
     """``" [gae_lambda=0.95, ent_coef=0.01]"``: the run's SB3 settings that differ from today's
     preset for its task, ``agents.sb3.baselines.preset_hyper`` (empty when it ran the current
@@ -138,43 +109,25 @@ def _preset_difference(config: dict) -> str:
 def collect(run_dir: Path) -> Comparison:
     """Read one finished run directory (attention agent or SB3 baseline)."""
     config = _read_json(run_dir / "config.json")
-    final = _read_json(run_dir / "final.json")
-    records = read_metrics(run_dir)
-    if "algo" in config:  # train/ppo_baseline.py
-        curve = [
-            (r["wall_clock_s"], 100.0 - eval_error(r, SB3_EVAL_KEYS))
-            for r in records
-            if eval_error(r, SB3_EVAL_KEYS) is not None
-        ]
-        return Comparison(
-            agent=ALGO_NAMES[config["algo"]] + _preset_difference(config),
-            env_id=config["env_id"],
-            test_error=final["test_error"],
-            test_errors=final["test_errors"],
-            test_canvases=final["test_canvases"],
-            test_error_mc=None,
-            env_steps=final["timesteps"],
-            wall_clock_s=final.get("wall_clock_s", final["train_seconds"]),
-            command=_command(run_dir),
-            run_dir=str(run_dir),
-            curve=curve,
-        )
-    train_config = TrainConfig.from_dict(config)
-    steps_per_episode = train_config.task_kwargs()["num_glimpses"]
-    curve = attention_curve(records)
-    stochastic = train_config.agent != "edram"
+    final = read_final(run_dir)
+    if final.family == "attention":
+        agent = AGENT_NAMES[final.agent]
+    elif final.family == "sb3":
+        agent = ALGO_NAMES[final.agent] + _preset_difference(config)
+    else:
+        raise ValueError(f"{run_dir} is a {final.family} run, which never steps an env")
     return Comparison(
-        agent=AGENT_NAMES[train_config.agent],
-        env_id=train_config.env_id,
-        test_error=final["test_error_greedy"],
-        test_errors=final["test_errors_greedy"],
-        test_canvases=final["test_canvases"],
-        test_error_mc=final["test_error_mc"] if stochastic else None,
-        env_steps=final["updates"] * train_config.batch_size * steps_per_episode,
-        wall_clock_s=final["wall_clock_s"],
+        agent=agent,
+        env_id=final.env_id,
+        test_error=final.test_error_greedy,
+        test_errors=final.test_errors_greedy,
+        test_canvases=final.canvases,
+        test_error_mc=final.test_error_mc if final.agent in ("ram", "dram") else None,
+        env_steps=int(final.env_steps or 0),
+        wall_clock_s=final.wall_clock_s,
         command=_command(run_dir),
         run_dir=str(run_dir),
-        curve=curve,
+        curve=[(seconds, 100.0 - error) for _, seconds, error in valid_curve(run_dir)],
     )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from figures import pyplot, save_png
 
-from agents.training.run_log import ATTENTION_EVAL_KEYS, eval_error, read_metrics
+from agents.runs.log import EVAL_KEY, evaluations, read_metrics
 
 
 def plot_runs(run_dirs: list[Path], labels: list[str], out: Path, title: str = "") -> None:
@@ -33,9 +33,8 @@ def plot_runs(run_dirs: list[Path], labels: list[str], out: Path, title: str = "
         train = [r for r in records if "train/accuracy" in r]
         accuracy = [100 * r["train/accuracy"] for r in train]
         (line,) = ax.plot([r["update"] for r in train], accuracy, lw=1, label=label)
-        evals = [r for r in records if eval_error(r, ATTENTION_EVAL_KEYS) is not None]
-        ax.plot([r["update"] for r in evals],
-                [100 - eval_error(r, ATTENTION_EVAL_KEYS) for r in evals],
+        evals = evaluations(records)
+        ax.plot([r["update"] for r in evals], [100 - r[EVAL_KEY] for r in evals],
                 "o", color=line.get_color(), ms=5)  # fmt: skip
     ax.set_xlabel("update")
     ax.set_ylabel("accuracy (%): line train, dots valid (greedy)")

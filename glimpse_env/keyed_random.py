@@ -119,3 +119,12 @@ def permutation_index(
         out[outside] = encrypt(out[outside], round_keys[outside])
         outside = out >= np.uint64(n)
     return out.astype(np.int64)
+
+
+def seeded_keys(seed: int, count: int) -> np.ndarray:
+    """``(count,)`` uint64 stream keys that ``reset(seed=seed)`` gives the environments of a
+    ``count``-environment vector env (environment ``i`` is keyed by ``seed + i``)."""
+    return np.array(
+        [key_from_generator(np.random.default_rng(seed + i)) for i in range(count)],
+        dtype=np.uint64,
+    )

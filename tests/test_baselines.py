@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from agents.runs.final import read_final
 from agents.sb3.baselines import (
     STATE_ENTRY,
     BaselineConfig,
@@ -39,9 +40,11 @@ def test_short_run_trains_saves_and_scores_real_test_episodes(tmp_path, algo):
     both = train_baseline(config, tmp_path / "run", progress=False)
     result = both.test
     assert (result.split, result.total, both.valid.split) == ("test", 60, "valid")
-    final = json.loads((tmp_path / "run" / "final.json").read_text())
-    assert final["timesteps"] >= 96 and final["test_errors"] == result.errors
-    assert final["valid_errors"] == both.valid.errors
+    final = read_final(tmp_path / "run")
+    assert final.family == "sb3" and final.progress_unit == "env_steps"
+    assert final.progress >= 96 and final.test_errors_greedy == result.errors
+    assert final.valid_errors_greedy == both.valid.errors and final.test_error_mc is None
+    assert (tmp_path / "run" / "best.zip").is_file()
     model = load_model(tmp_path / "run" / "model.zip", config)
     again = evaluate_baseline(model, config, 60)
     assert again.errors == result.errors  # deterministic policy, fixed test canvases
@@ -113,9 +116,9 @@ def test_compare_agents_tabulates_attention_and_sb3_runs(tmp_path):
     assert "[n_steps=6, batch_size=48" in rows["RecurrentPPO"]["agent"]  # not the preset
     assert rows["RAM"]["env_steps"] == 2 * 8 * 6  # updates x batch x glimpses of MNIST-v0
     assert len(rows["RAM"]["curve"]) == 2 and rows["RAM"]["test_canvases"] == 30
-    sb3_final = json.loads((tmp_path / "sb3" / "final.json").read_text())
-    assert rows["RecurrentPPO"]["env_steps"] == sb3_final["timesteps"]
-    assert rows["RecurrentPPO"]["test_error"] == sb3_final["test_error"]
+    sb3_final = read_final(tmp_path / "sb3")
+    assert rows["RecurrentPPO"]["env_steps"] == sb3_final.env_steps == sb3_final.progress
+    assert rows["RecurrentPPO"]["test_error"] == sb3_final.test_error_greedy
     assert len(rows["RecurrentPPO"]["curve"]) >= 1
     table = (results / "runs_comparison.md").read_text()
     assert "## MNIST-v0" in table and "RecurrentPPO" in table
@@ -158,11 +161,12 @@ def test_a_task_with_tuned_settings_starts_from_them_and_the_command_line_overri
     seen = {}
 
     def record(args, argv, defaults):  # stands in for training: what the run would be built from
-        seen["hyper"] = cli.hyper_overrides(args)
+        seen["hyper"] = cli.hyper_overrides(args, "recurrent-ppo", args.env_id)
         return 0
 
     monkeypatch.setattr(cli, "_run", record)
-    assert cli.main(["--env", "TranslatedMNIST-v0", "--n-steps", "18", "--ent-coef", "0.01"]) == 0
+    flags = ["--env-id", "TranslatedMNIST-v0", "--n-steps", "18", "--ent-coef", "0.01"]
+    assert cli.main(flags) == 0
     assert seen["hyper"]["n_steps"] == 18 and seen["hyper"]["ent_coef"] == 0.01
     assert seen["hyper"]["learning_rate"] == tuned["learning_rate"]
     assert seen["hyper"]["gae_lambda"] == tuned["gae_lambda"]
@@ -197,19 +201,6 @@ def test_attention_curve_uses_logged_clock_or_rebuilds_it_from_throughput(monkey
     from pathlib import Path
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from compare_agents import attention_curve
-
-    logged = [{"update": 10, "eval/test_error_greedy": 40.0, "time/wall_clock_s": 3.0}]
-    assert attention_curve(logged) == [(3.0, 60.0)]
-    old_run = [
-        {"update": 100, "perf/updates_per_s": 10.0},  # 10 s
-        {"update": 100, "eval/test_error_greedy": 50.0},
-        {"update": 200, "perf/updates_per_s": 5.0},  # 20 s more, the evaluation included
-        {"update": 200, "eval/test_error_greedy": 20.0},
-    ]
-    assert attention_curve(old_run) == [(10.0, 50.0), (30.0, 80.0)]
-    resumed = [*old_run, {"update": 100, "perf/updates_per_s": 10.0}]
-    assert attention_curve(resumed) == []
 
 
 def test_resume_continues_the_checkpoint_to_the_requested_steps(tmp_path):
@@ -218,14 +209,14 @@ def test_resume_continues_the_checkpoint_to_the_requested_steps(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         train_baseline(config, run, progress=False, resume=True)
     train_baseline(config, run, progress=False)
-    first = json.loads((run / "final.json").read_text())
-    config.timesteps = 2 * first["timesteps"]
+    first = read_final(run)
+    config.timesteps = 2 * first.progress
     train_baseline(config, run, progress=False, resume=True)
-    final = json.loads((run / "final.json").read_text())
+    final = read_final(run)
     checkpoint = json.loads((run / "checkpoint.json").read_text())
-    assert final["timesteps"] >= config.timesteps and checkpoint["timesteps"] == final["timesteps"]
-    assert final["wall_clock_s"] > first["train_seconds"]  # the clock went on
-    assert not final["interrupted"]
+    assert final.progress >= config.timesteps and checkpoint["timesteps"] == final.progress
+    assert final.wall_clock_s > first.extra["train_seconds"]  # the clock went on
+    assert not final.interrupted
 
 
 def test_agent_throughput_measures_every_agent_on_the_same_task(tmp_path):
@@ -257,7 +248,7 @@ def test_ppo_baseline_command_line_trains_evaluates_and_resumes(tmp_path):
         return subprocess.run(command, cwd=repo, capture_output=True, text=True)
 
     small = ["--eval-canvases", "40", "--num-envs", "8"]
-    first = ["--algo", "ppo", "--env", "MNIST-v0", "--timesteps", "288", "--eval-every", "288"]
+    first = ["--algo", "ppo", "--env-id", "MNIST-v0", "--timesteps", "288", "--eval-every", "288"]
     done = cli(*first, *small, "--learning-rate", "1e-3", "--logdir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert "test accuracy" in done.stdout
@@ -273,7 +264,7 @@ def test_ppo_baseline_command_line_trains_evaluates_and_resumes(tmp_path):
 
     done = cli("--resume", str(run), "--timesteps", "576")
     assert done.returncode == 0, done.stderr
-    assert json.loads((run / "final.json").read_text())["timesteps"] >= 576
+    assert read_final(run).progress >= 576
     assert len((run / "command.txt").read_text().splitlines()) == 2  # the start and the resume
 
     missing = cli("--eval", str(tmp_path / "nowhere" / "model.zip"))
@@ -346,46 +337,42 @@ def test_wall_clock_budget_stops_the_run_and_a_resume_can_lift_it(tmp_path):
     config.timesteps, config.wall_clock_budget_s = 10**6, 1e-3  # spent after the first step
     run = tmp_path / "run"
     train_baseline(config, run, progress=False)
-    final = json.loads((run / "final.json").read_text())
-    assert final["stopped_by_wall_clock_budget"] and not final["interrupted"]
-    assert final["timesteps"] < 10**6
-    stopped_at = final["timesteps"]
+    final = read_final(run)
+    assert final.extra["stopped_by_wall_clock_budget"] and not final.interrupted
+    assert final.progress < 10**6
+    stopped_at = final.progress
 
     config.timesteps, config.wall_clock_budget_s = stopped_at + 96, 0.0
     train_baseline(config, run, progress=False, resume=True)
-    final = json.loads((run / "final.json").read_text())
-    assert final["timesteps"] >= stopped_at + 96 and not final["stopped_by_wall_clock_budget"]
+    final = read_final(run)
+    assert final.progress >= stopped_at + 96 and not final.extra["stopped_by_wall_clock_budget"]
     saved = json.loads((run / "config.json").read_text())
     assert saved["wall_clock_budget_s"] == 0.0 and saved["timesteps"] == stopped_at + 96
     with pytest.raises(ValueError, match="wall_clock_budget_s must be >= 0"):
         BaselineConfig(wall_clock_budget_s=-1.0)
 
 
-def test_the_cli_turns_sigint_into_an_early_stop_even_when_the_job_inherited_it_ignored(
-    monkeypatch,
-):
+def test_sigint_stops_training_early_even_when_the_job_inherited_it_ignored(tmp_path):
+    """The first SIGINT ends ``learn`` after the current step; the run is checkpointed and
+    scored as interrupted, and the signal's old handling (ignored, as for ``python ... &`` from
+    a script) is put back."""
     import os
     import signal
 
-    from agents.sb3 import cli
+    config = _config("recurrent-ppo")
+    config.timesteps, config.eval_every = 10**6, 48
 
-    seen = {}
+    def interrupt(steps: int, error: float) -> None:  # the signal arrives mid-run
+        os.kill(os.getpid(), signal.SIGINT)
 
-    def train(args, argv, defaults):  # stands in for training: the signal arrives mid-run
-        try:
-            os.kill(os.getpid(), signal.SIGINT)
-        except KeyboardInterrupt:  # what SB3's learn() is stopped by (baselines.train catches it)
-            seen["stopped"] = True
-        return 0
-
-    monkeypatch.setattr(cli, "_run", train)
-    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as `python ... &` from a script
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        assert cli.main(["--env", "ClutteredMNIST-v0"]) == 0
-        assert seen == {"stopped": True}
+        outcome = train_baseline(config, tmp_path / "run", progress=False, on_evaluation=interrupt)
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # put back
     finally:
         signal.signal(signal.SIGINT, before)
+    final = read_final(tmp_path / "run")
+    assert outcome.interrupted and final.interrupted and final.progress < 10**6
 
 
 def test_a_checkpoint_is_one_file_and_a_failed_save_leaves_the_previous_one(tmp_path, monkeypatch):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from agents.runs.log import read_metrics
 from agents.training.config import TrainConfig, preset_config
 from agents.training.location_loss import digit_centres, labelled, location_loss, location_weight
-from agents.training.run_log import read_metrics
 from agents.training.trainer import Trainer
 
 

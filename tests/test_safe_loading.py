@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from agents.training.checkpoint import load_checkpoint
+from agents.runs.checkpoint import load_checkpoint
 from agents.training.config import TrainConfig
 from agents.training.trainer import Trainer
 from agents.weights import UnsafeFileError, WeightsMismatchError
@@ -85,8 +85,9 @@ def _assert_refused(done: subprocess.CompletedProcess, marker: Path) -> None:
 def test_crafted_checkpoint_runs_no_code_through_the_command_lines(tmp_path, command):
     marker = tmp_path / "marker"
     path = crafted_pt(tmp_path / "checkpoint.pt", marker)
+    target = tmp_path if command[-1] == "--resume" else path  # --resume takes the run directory
     done = _run(
-        *command, str(path), *(["--logdir", str(tmp_path)] if "--init-from" in command else [])
+        *command, str(target), *(["--logdir", str(tmp_path)] if "--init-from" in command else [])
     )
     _assert_refused(done, marker)
 

@@ -94,10 +94,8 @@ def test_recurrent_ppo_preset_counts_the_label_at_scored_steps_and_the_flag_can_
 
     def hyper(algo: str, switch: bool | None) -> dict:
         flags = dict.fromkeys(("learning_rate", "ent_coef", "n_epochs", "gae_lambda", "n_steps"))
-        namespace = argparse.Namespace(
-            algo=algo, env="ClutteredMNIST-v0", label_at_scored_steps=switch, **flags
-        )
-        return hyper_overrides(namespace)
+        namespace = argparse.Namespace(label_at_scored_steps=switch, **flags)
+        return hyper_overrides(namespace, algo, "ClutteredMNIST-v0")
 
     assert hyper("recurrent-ppo", None)["policy_kwargs"][SWITCH] is True  # the preset's choice
     assert hyper("recurrent-ppo", False)["policy_kwargs"][SWITCH] is False

@@ -81,9 +81,9 @@ def test_hdf5_writes_and_reads_a_valid_split(tmp_path, mnist_dir):
 
 
 def test_training_decides_on_valid_and_reports_test_only_at_the_end(tmp_path):
-    from agents.training.checkpoint import load_checkpoint
+    from agents.runs.checkpoint import load_checkpoint
+    from agents.runs.log import read_metrics
     from agents.training.config import TrainConfig
-    from agents.training.run_log import read_metrics
     from agents.training.trainer import Trainer
 
     config = TrainConfig(

@@ -89,9 +89,10 @@ def test_fc_learns_mnist(tmp_path, mnist_dir):
         final_eval_canvases=500, eval_batch_size=500, checkpoint_every=300,
         data_dir=str(mnist_dir),
     )  # fmt: skip
-    final = SupervisedTrainer(config, tmp_path / "run", progress=False).train()
-    assert final["updates"] == 300 and final["best_update"] == 300
-    assert final["valid_error"] < 25.0 and final["test_error"] < 25.0  # chance is 90%
+    final = SupervisedTrainer(config, tmp_path / "run", progress=False).train().final
+    assert final.progress == 300 and final.best_valid["progress"] == 300
+    assert final.weights == "best.pt" and final.test_error_mc is None  # deterministic
+    assert final.valid_error_greedy < 25.0 and final.test_error_greedy < 25.0  # chance is 90%
     assert (tmp_path / "run" / "best.pt").is_file()
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
     losses = [m["train/loss"] for m in metrics if "train/loss" in m]
@@ -162,7 +163,7 @@ def test_command_line_errors_are_one_line(tmp_path, capsys):
     not_ours = tmp_path / "other.pt"
     torch.save({"format": "something-else"}, not_ours)
     assert main(["--eval", str(not_ours)]) == 2
-    assert "is not a supervised baseline checkpoint" in capsys.readouterr().err
+    assert "is not a glimpse-env supervised baseline checkpoint" in capsys.readouterr().err
     assert main(["--card", str(not_ours)]) == 2
     assert "--card needs --name" in capsys.readouterr().err
 
@@ -198,7 +199,7 @@ def test_the_last_update_is_evaluated_even_off_the_eval_grid(
     """A run shorter than ``eval_every``, or not a multiple of it, still ends with a ``best.pt``
     chosen over every update's stretch and a final score."""
     config = _config(tmp_path, updates=updates, data_dir=str(mnist_dir))
-    final = SupervisedTrainer(config, tmp_path / "run", progress=False).train()
+    final = SupervisedTrainer(config, tmp_path / "run", progress=False).train().final
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
-    assert [m["update"] for m in metrics if "valid/error" in m] == evaluated
-    assert final["updates"] == updates and final["best_update"] in evaluated
+    assert [m["update"] for m in metrics if "valid/error_greedy" in m] == evaluated
+    assert final.progress == updates and final.best_valid["progress"] in evaluated

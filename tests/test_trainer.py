@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from agents.training.checkpoint import load_checkpoint
+from agents.runs.checkpoint import load_checkpoint
+from agents.runs.log import read_metrics
 from agents.training.cli import main
 from agents.training.config import PRESETS, TrainConfig, preset_config
-from agents.training.run_log import read_metrics
 from agents.training.trainer import Trainer, TrainingDiverged, evaluate_checkpoint
 from glimpse_env.envs.vector import GlimpseVectorEnv
 
@@ -54,7 +54,7 @@ def test_short_training_on_real_data_beats_chance_by_far(tmp_path):
     assert train_acc[-1] > train_acc[0] + 0.3
     final = json.loads((tmp_path / "run" / "final.json").read_text())
     assert final["test_errors_greedy"] == result.greedy.errors
-    assert final["updates"] == 400
+    assert final["progress"] == 400 and final["progress_unit"] == "updates"
 
 
 def _losses(run_dir) -> list[tuple[int, float, float, float]]:
@@ -170,7 +170,7 @@ def test_checkpoint_errors_name_the_problem(tmp_path):
         load_checkpoint(corrupt)
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": 1}, foreign)
-    with pytest.raises(ValueError, match="not a glimpse-env agent checkpoint"):
+    with pytest.raises(ValueError, match=r"not a glimpse-env checkpoint \(glimpse-env-agent-"):
         load_checkpoint(foreign)
 
 
@@ -367,7 +367,7 @@ def test_a_full_disk_is_one_clear_error_and_the_last_checkpoint_survives(tmp_pat
     import collections
     import shutil
 
-    import agents.training.checkpoint as checkpoint_module
+    import agents.runs.checkpoint as checkpoint_module
 
     trainer = Trainer(tiny(updates=4, checkpoint_every=2), tmp_path / "run", progress=False)
     trainer.save_checkpoint()

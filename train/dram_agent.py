@@ -2,7 +2,7 @@
 
     python train/dram_agent.py                                   # dram-cluttered60-6g on CPU
     python train/dram_agent.py --preset dram-cluttered100-8g --device cuda
-    python train/dram_agent.py --resume runs/<run>/checkpoint.pt  # continue after Ctrl-C
+    python train/dram_agent.py --resume runs/<run>                # continue after Ctrl-C
     python train/dram_agent.py --eval runs/<run>/checkpoint.pt    # test error only
     tensorboard --logdir runs
 

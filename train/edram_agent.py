@@ -2,7 +2,7 @@
 
     python train/edram_agent.py                                   # edram-cluttered100-small on CPU
     python train/edram_agent.py --preset edram-cluttered100 --device cuda --dataset cluttered.hdf5
-    python train/edram_agent.py --resume runs/<run>/checkpoint.pt  # continue after Ctrl-C
+    python train/edram_agent.py --resume runs/<run>                # continue after Ctrl-C
     python train/edram_agent.py --eval runs/<run>/checkpoint.pt    # test error only
     tensorboard --logdir runs
 

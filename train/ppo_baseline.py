@@ -1,6 +1,6 @@
 """Train an SB3 baseline (RecurrentPPO or frame-stacked PPO) on a glimpse task.
 
-    python train/ppo_baseline.py --algo recurrent-ppo --env ClutteredMNIST-v0 --timesteps 2000000
+    python train/ppo_baseline.py --algo recurrent-ppo --env-id ClutteredMNIST-v0 --timesteps 2000000
     python train/ppo_baseline.py --eval runs/<run>/model.zip
 
 The same as the console command ``glimpse-ppo``; ``--help`` lists the flags

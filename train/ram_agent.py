@@ -2,7 +2,7 @@
 
     python train/ram_agent.py                                   # ram-cluttered60-6g on CPU
     python train/ram_agent.py --preset ram-cluttered60-8g --device cuda
-    python train/ram_agent.py --resume runs/<run>/checkpoint.pt  # continue after Ctrl-C
+    python train/ram_agent.py --resume runs/<run>                # continue after Ctrl-C
     python train/ram_agent.py --eval runs/<run>/checkpoint.pt    # test error only
     tensorboard --logdir runs
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 import os
 import pickle
 import time
@@ -41,13 +42,16 @@ from stable_baselines3.common.logger import Image
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecMonitor
 
 from agents.config_io import DictConfig
+from agents.runs.checkpoint import write_error
+from agents.runs.directory import prepare
+from agents.runs.final import FinalResult, write_final
+from agents.runs.log import EVAL_KEY, RunLog
+from agents.runs.loop import StopOnSignal
 from agents.sb3.features import resolve_policy_kwargs
 from agents.sb3.scored_steps import SWITCH, ScoredStepLstmPolicy, ScoredStepPolicy
 from agents.sb3.vec_env import GlimpseSB3VecEnv
-from agents.training.checkpoint import write_error
 from agents.training.config import check_int
 from agents.training.evaluate import EvalResult, Player, evaluate, trajectory_grid
-from agents.training.run_log import METRICS_FILE
 from agents.weights import UnsafeFileError, WeightsMismatchError, state_dict_sha256
 from glimpse_env.atomic import atomic_path, write_json_atomic
 from glimpse_env.envs import ENV_IDS, TaskConfig, task_name
@@ -62,18 +66,25 @@ class BaselineConfig(DictConfig):
 
     Attributes:
         algo: ``"recurrent-ppo"`` or ``"ppo"``.
-        env_id: registered task.
-        num_envs: parallel episodes (SB3 ``n_envs``).
+        env_id: the task (a registered id).
+        num_envs: parallel episodes (SB3's ``n_envs``).
         grid_size: location grid points per axis (:class:`glimpse_env.envs.wrappers.GridActions`).
-        frame_stack: observations stacked for ``ppo`` (ignored by ``recurrent-ppo``).
+        frame_stack: observations stacked, ``ppo`` only (not recorded for ``recurrent-ppo``).
         timesteps: environment steps to train (all envs together).
-        seed, device: as usual.
-        eval_canvases, eval_batch_size, eval_seed: the evaluation canvases (same as the
-            attention agents').
+        seed: the model initialisation and the training episodes.
+        device: ``"cpu"`` or ``"cuda"``.
+        num_threads: torch CPU threads (0: torch's default).
+        eval_canvases: canvases of the final valid and test evaluation (the periodic ones use at
+            most 2,000).
+        eval_batch_size: canvases per evaluation batch.
+        eval_seed: picks the fixed evaluation canvases (the attention agents' default).
         eval_every: environment steps between validation evaluations during training.
         checkpoint_every: environment steps between checkpoints.
         hyper: keyword arguments of the SB3 algorithm (n_steps, batch_size, learning_rate, ...);
             empty: :func:`preset_hyper` of ``algo`` and ``env_id``.
+        wall_clock_budget_s: stop training once the run's clock (training and its periodic
+            evaluations, summed over resumes) reaches this many seconds, then checkpoint and
+            score (0: no limit).
     """
 
     algo: str = "recurrent-ppo"
@@ -84,14 +95,13 @@ class BaselineConfig(DictConfig):
     timesteps: int = 1_000_000
     seed: int = 0
     device: str = "cpu"
+    num_threads: int = 0
     eval_canvases: int = 10_000
     eval_batch_size: int = 1000
     eval_seed: int = 20140624
     eval_every: int = 100_000
     checkpoint_every: int = 100_000
-    hyper: dict[str, Any] = field(default_factory=dict)  # empty: preset_hyper(algo, env_id)
-    #: Stop training once the run's clock (training and its periodic evaluations, summed over
-    #: resumes) reaches this many seconds; 0: no limit. The "equal wall-clock" budget.
+    hyper: dict[str, Any] = field(default_factory=dict)
     wall_clock_budget_s: float = 0.0
 
     def __post_init__(self) -> None:
@@ -101,12 +111,20 @@ class BaselineConfig(DictConfig):
         positive = ("num_envs", "grid_size", "frame_stack", "timesteps", "eval_canvases")
         for name in (*positive, "eval_batch_size", "eval_every", "checkpoint_every"):
             check_int(name, getattr(self, name), minimum=1)
+        check_int("num_threads", self.num_threads, minimum=0)
         if not self.wall_clock_budget_s >= 0:
             raise ValueError(
                 f"wall_clock_budget_s must be >= 0 (0: no limit), got {self.wall_clock_budget_s}"
             )
         if self.grid_size < 2:
             raise ValueError(f"grid_size must be >= 2 (a grid over [-1, 1]), got {self.grid_size}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields that apply to the run (``frame_stack`` only for ``ppo``)."""
+        values = super().to_dict()
+        if self.algo != "ppo":
+            del values["frame_stack"]
+        return values
 
 
 def saved_config(run_dir: Path, **overrides: Any) -> BaselineConfig:
@@ -240,14 +258,19 @@ def save_trajectories_png(result: EvalResult, config: BaselineConfig, path: Path
 
 
 class ValidAccuracyAndCheckpoints(BaseCallback):
-    """Every ``eval_every`` steps: validation accuracy into SB3's logger (TensorBoard
-    ``valid/*``) and into ``run_dir/metrics.jsonl`` as ``{"timesteps", "wall_clock_s",
-    "valid/error"}`` (the learning curve against environment steps and seconds since training
-    started); every
-    ``checkpoint_every`` steps: a checkpoint (:func:`save_checkpoint`).
+    """The shared run loop's duties (:mod:`agents.runs.loop`) inside SB3's ``learn``.
+
+    Every ``eval_every`` steps: validation error into SB3's logger (TensorBoard ``valid/*``)
+    and into ``run_dir/metrics.jsonl`` under :data:`agents.runs.log.EVAL_KEY` at the run's env
+    steps, with ``time/wall_clock_s`` (seconds since training started); a new lowest error
+    saves ``best.zip``. Every ``checkpoint_every`` steps: a checkpoint (:func:`save_checkpoint`).
+    A first Ctrl-C or SIGTERM (``stop``) ends ``learn`` after the current step.
 
     Args:
+        log: the run's :class:`agents.runs.log.RunLog` (``metrics.jsonl``; SB3 writes the events).
+        stop: the :class:`agents.runs.loop.StopOnSignal` around ``learn``.
         clock_offset_s: seconds already spent before this call of ``learn`` (a resumed run).
+        best_valid: ``{"error_pct", "update"}`` of the lowest error so far (a resumed run's).
         on_evaluation: called as ``on_evaluation(timesteps, valid_error_pct)`` after each
             validation evaluation (a sweep's report to its scheduler).
     """
@@ -257,12 +280,17 @@ class ValidAccuracyAndCheckpoints(BaseCallback):
         config: BaselineConfig,
         run_dir: Path,
         eval_canvases: int,
+        log: RunLog,
+        stop: StopOnSignal,
         clock_offset_s: float = 0.0,
+        best_valid: dict[str, Any] | None = None,
         on_evaluation: Callable[[int, float], None] | None = None,
     ) -> None:
         super().__init__()
         self.config, self.run_dir, self.eval_canvases = config, run_dir, eval_canvases
+        self.log, self.stop = log, stop
         self.clock_offset_s = clock_offset_s
+        self.best_valid = dict(best_valid or {"error_pct": math.inf, "update": -1})
         self.on_evaluation = on_evaluation
         self._next_eval = config.eval_every
         self._next_save = config.checkpoint_every
@@ -281,7 +309,8 @@ class ValidAccuracyAndCheckpoints(BaseCallback):
 
     def _on_step(self) -> bool:
         evaluated = None
-        if self.num_timesteps >= self._next_eval:
+        steps = int(self.num_timesteps)
+        if steps >= self._next_eval:
             self._next_eval += self.config.eval_every
             result = evaluate_baseline(self.model, self.config, self.eval_canvases, "valid")
             evaluated = result.error_pct
@@ -291,44 +320,58 @@ class ValidAccuracyAndCheckpoints(BaseCallback):
             self.logger.record(
                 "valid/trajectories", image, exclude=("stdout", "log", "json", "csv")
             )
-            record = {
-                "timesteps": int(self.num_timesteps),
-                "wall_clock_s": round(self.elapsed(), 1),
-                "valid/error": result.error_pct,
-            }
-            with (self.run_dir / METRICS_FILE).open("a") as f:
-                f.write(json.dumps(record) + "\n")
-        if self.num_timesteps >= self._next_save:
+            self.log.scalars(
+                steps, {EVAL_KEY: result.error_pct, "time/wall_clock_s": round(self.elapsed(), 1)}
+            )
+            if result.error_pct < self.best_valid["error_pct"]:
+                self.best_valid = {"error_pct": result.error_pct, "update": steps}
+                save_checkpoint(self.model, self.run_dir, self.elapsed(), self.best_valid, BEST)
+        if steps >= self._next_save:
             self._next_save += self.config.checkpoint_every
-            save_checkpoint(self.model, self.run_dir, self.elapsed())
+            save_checkpoint(self.model, self.run_dir, self.elapsed(), self.best_valid)
         if evaluated is not None and self.on_evaluation is not None:
-            self.on_evaluation(int(self.num_timesteps), evaluated)
+            self.on_evaluation(steps, evaluated)
         budget = self.config.wall_clock_budget_s
         if budget and self.elapsed() >= budget:
             self.out_of_time = True
             return False  # SB3 ends learn(); the run is checkpointed and scored
-        return True
+        return not self.stop.requested
 
 
 CHECKPOINT_FILE = "checkpoint.json"
+#: The SB3 run's latest checkpoint and its lowest-validation-error one (``checkpoint.pt`` and
+#: ``best.pt`` of the other trainers).
+LATEST, BEST = "model.zip", "best.zip"
 
 
 #: The checkpoint state's entry inside ``model.zip``: the zip is the checkpoint, one file.
 STATE_ENTRY = "glimpse_checkpoint.json"
 
 
-def save_checkpoint(model: BaseAlgorithm, run_dir: Path, wall_clock_s: float) -> None:
-    """``run_dir/model.zip`` with the state ``{"timesteps", "wall_clock_s", "policy_sha256"}``
-    inside it (entry :data:`STATE_ENTRY`), written to a temporary name and renamed: one file, so
-    a crash leaves the previous checkpoint whole. ``checkpoint.json`` beside it is a copy for
-    people and older readers (:func:`read_checkpoint_state` prefers the zip's)."""
+def save_checkpoint(
+    model: BaseAlgorithm,
+    run_dir: Path,
+    wall_clock_s: float,
+    best_valid: dict[str, Any] | None = None,
+    name: str = LATEST,
+) -> None:
+    """``run_dir/<name>`` (``model.zip``, or ``best.zip``) with the state ``{"timesteps",
+    "wall_clock_s", "policy_sha256", "best_valid"}`` inside it (entry :data:`STATE_ENTRY`),
+    written to a temporary name and renamed: one file, so a crash leaves the previous checkpoint
+    whole. For ``model.zip``, ``checkpoint.json`` beside it is a copy for people and older
+    readers (:func:`read_checkpoint_state` prefers the zip's)."""
+    best = dict(best_valid or {})
+    if not math.isfinite(best.get("error_pct", 0.0)):
+        best = {}
     state = {
         "timesteps": int(model.num_timesteps),
         "wall_clock_s": round(wall_clock_s, 1),
         "policy_sha256": state_dict_sha256(model.policy.state_dict()),
+        "best_valid": best,
     }
-    save_model(model, run_dir / "model.zip", state)
-    write_json_atomic(run_dir / CHECKPOINT_FILE, state, indent=None)
+    save_model(model, run_dir / name, state)
+    if name == LATEST:
+        write_json_atomic(run_dir / CHECKPOINT_FILE, state, indent=None)
 
 
 def save_model(
@@ -570,72 +613,87 @@ def train_baseline(
     on_evaluation: Callable[[int, float], None] | None = None,
     final_evaluation: bool = True,
 ) -> BaselineResult | None:
-    """Train, save ``run_dir/model.zip``, evaluate on the valid and test canvases, write
-    ``final.json``
-    and ``trajectories.png`` (the final policy's glimpse paths on the first 16 test canvases).
+    """Train, save ``run_dir/model.zip`` (and ``best.zip``, the lowest periodic validation
+    error), evaluate the last model on the valid and test canvases, write ``final.json``
+    (:mod:`agents.runs.final`) and ``trajectories.png`` (the final policy's glimpse paths on the
+    first 16 test canvases).
 
     ``wall_clock_s`` counts training, its periodic evaluations and the final evaluation, as the
-    attention agents' trainer does. A ``KeyboardInterrupt`` during training ends it early: the
-    model is still checkpointed and scored, and ``final.json`` says ``"interrupted": true`` with
-    the steps actually taken. With ``config.wall_clock_budget_s`` the run also ends (checkpointed
-    and scored, ``"stopped_by_wall_clock_budget": true``) once its clock reaches that budget.
-    ``resume=True`` continues ``run_dir``'s last checkpoint up to
-    ``config.timesteps`` (the clock goes on from the checkpoint's; the environments restart
-    with fresh episodes, so a resumed run is not step-for-step the uninterrupted one).
+    other trainers do. A first Ctrl-C or SIGTERM ends training early: the model is still
+    checkpointed and scored, and ``final.json`` says ``"interrupted": true`` with the steps
+    actually taken. With ``config.wall_clock_budget_s`` the run also ends (checkpointed and
+    scored, ``extra.stopped_by_wall_clock_budget``) once its clock reaches that budget.
+    ``resume=True`` continues ``run_dir``'s last checkpoint up to ``config.timesteps`` (the clock
+    goes on from the checkpoint's; the environments restart with fresh episodes, so a resumed run
+    is not step-for-step the uninterrupted one).
 
     ``on_evaluation(timesteps, valid_error_pct)`` is called after each periodic validation
     evaluation; with ``final_evaluation=False`` (a sweep's trial) the run ends with its
     checkpoint, returns None and never reads the test canvases.
     """
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
     venv, _ = make_vec_env(config, config.num_envs, "train")
-    clock_offset_s = 0.0
+    clock_offset_s, best_valid, resumed_at = 0.0, None, None
     if resume:
-        state = read_checkpoint_state(run_dir / "model.zip")
-        clock_offset_s = state["wall_clock_s"]
-        model = load_model(run_dir / "model.zip", config, venv, str(run_dir), with_optimizer=True)
-        model.num_timesteps = int(state["timesteps"])
+        state = read_checkpoint_state(run_dir / LATEST)
+        clock_offset_s, best_valid = state["wall_clock_s"], state.get("best_valid") or None
+        model = load_model(run_dir / LATEST, config, venv, str(run_dir), with_optimizer=True)
+        model.num_timesteps = resumed_at = int(state["timesteps"])
     else:
         model = make_model(config, venv, tensorboard_log=str(run_dir))
-    write_json_atomic(run_dir / "config.json", config.to_dict())  # a resume's budgets, too
-    callback = ValidAccuracyAndCheckpoints(
-        config, run_dir, min(2000, config.eval_canvases), clock_offset_s, on_evaluation
-    )
+    prepare(run_dir, config.to_dict())  # a resume's budgets, too
+    log = RunLog(run_dir, resume_update=resumed_at, tensorboard=False)
     remaining = max(config.timesteps - model.num_timesteps, 0)
-    interrupted = False
-    try:
+    with StopOnSignal() as stop:
+        callback = ValidAccuracyAndCheckpoints(
+            config, run_dir, min(2000, config.eval_canvases), log, stop, clock_offset_s,
+            best_valid, on_evaluation,
+        )  # fmt: skip
         model.learn(
             remaining, callback=callback, progress_bar=progress, tb_log_name="sb3",
             reset_num_timesteps=not resume,
         )  # fmt: skip
-    except KeyboardInterrupt:  # Ctrl-C / SIGTERM (see train/ppo_baseline.py): keep what was learnt
-        interrupted = True
+    interrupted = stop.requested
+    if interrupted:
         print(f"interrupted at {model.num_timesteps} steps: checkpointing and evaluating")
     train_seconds = callback.elapsed()
-    save_checkpoint(model, run_dir, train_seconds)
+    save_checkpoint(model, run_dir, train_seconds, callback.best_valid)
+    if not (run_dir / BEST).is_file():
+        save_checkpoint(model, run_dir, train_seconds, callback.best_valid, BEST)
     if not final_evaluation:
         return None
     valid = evaluate_baseline(model, config, config.eval_canvases, "valid")
     result = evaluate_baseline(model, config, config.eval_canvases, "test")
     wall_clock_s = callback.elapsed()
-    summary = {
-        "algo": config.algo,
-        "env_id": config.env_id,
-        "timesteps": int(model.num_timesteps),
-        "timesteps_requested": config.timesteps,
-        "interrupted": interrupted,
-        "stopped_by_wall_clock_budget": callback.out_of_time,
-        "train_seconds": round(train_seconds, 1),
-        "wall_clock_s": round(wall_clock_s, 1),
-        "env_steps_per_s": round(model.num_timesteps / train_seconds, 1),
-        "valid_error": valid.error_pct,
-        "valid_errors": valid.errors,
-        "test_error": result.error_pct,
-        "test_errors": result.errors,
-        "test_canvases": result.total,
-        "eval_seed": config.eval_seed,
-    }
-    write_json_atomic(run_dir / "final.json", summary)
+    steps = int(model.num_timesteps)
+    best = callback.best_valid
+    final = FinalResult.from_scores(
+        valid_greedy=valid,
+        test_greedy=result,
+        family="sb3",
+        agent=config.algo,
+        name=f"{config.algo}-{task_name(config.env_id)}",
+        env_id=config.env_id,
+        progress=steps,
+        env_steps=steps,
+        wall_clock_s=round(wall_clock_s, 1),
+        interrupted=interrupted,
+        weights=LATEST,
+        best_valid={
+            "error_pct": best["error_pct"] if math.isfinite(best["error_pct"]) else None,
+            "progress": best["update"],
+        },
+        eval_seed=config.eval_seed,
+        extra={
+            "timesteps_requested": config.timesteps,
+            "stopped_by_wall_clock_budget": callback.out_of_time,
+            "train_seconds": round(train_seconds, 1),
+            "env_steps_per_s": round(steps / max(train_seconds, 1e-9), 1),
+        },
+    )
+    write_final(run_dir, final)
+    log.close()
     save_trajectories_png(result, config, run_dir / "trajectories.png")
     venv.close()
     return BaselineResult(valid, result, interrupted)

@@ -20,14 +20,13 @@ budget): ``command_chain`` retrains them and ``weights_sha256`` is the ``policy_
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 from agents.compute import MultiplyAddCounter
+from agents.runs.log import valid_curve
 from agents.sb3.baselines import (
-    METRICS_FILE,
     evaluate_baseline,
     load_model,
     read_checkpoint_state,
@@ -98,7 +97,7 @@ def build_card(
         "wall_clock_s": float(state["wall_clock_s"]),
         "budget": budget,
         "selection": selection,
-        "valid_curve": valid_curve(run_dir / METRICS_FILE, steps),
+        "valid_curve": valid_curve(run_dir, up_to=steps),
         "command_chain": [c for c in commands if c.strip()],
         "eval_command": "python train/ppo_baseline.py --eval RUN/model.zip",
         "machine": machine(),
@@ -107,17 +106,3 @@ def build_card(
         "notes": notes,
         "config": config.to_dict(),
     }
-
-
-def valid_curve(metrics_file: Path, up_to_steps: int) -> list[list[float]]:
-    """``[[env_steps, wall_clock_s, valid_error_pct], ...]`` of a run's ``metrics.jsonl``, up
-    to ``up_to_steps`` (empty if the file is missing)."""
-    if not metrics_file.is_file():
-        return []
-    curve = []
-    for line in metrics_file.read_text().splitlines():
-        if line.strip():
-            record = json.loads(line)
-            if record["timesteps"] <= up_to_steps:
-                curve.append([record["timesteps"], record["wall_clock_s"], record["valid/error"]])
-    return curve

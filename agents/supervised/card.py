@@ -19,16 +19,17 @@ from typing import Any
 
 import torch
 
+from agents.runs.directory import COMMAND_FILE
+from agents.runs.final import FINAL_FILE
 from agents.supervised.data import Canvases, task_of
 from agents.supervised.models import count_parameters, multiply_adds
-from agents.supervised.trainer import FINAL_FILE, load_model, score
+from agents.supervised.trainer import load_model, score
 from agents.zoo_card import git_commit, machine, score_summary
 from glimpse_env.atomic import write_json_atomic
 
 CARD_FORMAT = "glimpse-env-baseline-card-v1"
 #: Where baseline cards are written by default.
 CARD_DIR = Path(__file__).resolve().parents[2] / "results" / "baselines"
-COMMAND_FILE = "command.txt"
 
 
 def build_card(

@@ -1,26 +1,30 @@
 """Command line of the supervised full-canvas baselines (``glimpse-train-supervised``).
 
-    python train/supervised_baseline.py --env ClutteredMNIST-v0 --model cnn
-    python train/supervised_baseline.py --resume runs/<run>/checkpoint.pt
+    python train/supervised_baseline.py --env-id ClutteredMNIST-v0 --model cnn
+    python train/supervised_baseline.py --resume runs/<run>
     python train/supervised_baseline.py --eval runs/<run>/best.pt [--eval-split valid]
     python train/supervised_baseline.py --card runs/<run>/best.pt --name cnn-cluttered60
 
-Every :class:`agents.supervised.trainer.SupervisedConfig` field is a flag (``--batch-size``);
-``--env`` is ``--env-id``.
+Every :class:`agents.supervised.trainer.SupervisedConfig` field is a flag (``--batch-size``),
+with its docstring as help.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from agents.config_io import flag_type
+from agents.config_io import add_config_flags, given_fields
+from agents.runs.directory import (
+    new_run_dir,
+    one_line_warnings,
+    record_command,
+    resume_checkpoint,
+)
 from agents.supervised.card import CARD_DIR, build_card, card_summary, write_card
 from agents.supervised.data import Canvases, task_of
 from agents.supervised.models import BASELINES
@@ -30,9 +34,10 @@ from agents.supervised.trainer import (
     load_model,
     score,
 )
-from agents.training.cli import new_run_dir, record_command
 
 SCRIPT = "train/supervised_baseline.py"
+#: Old spellings of config flags, still read with a warning for one version.
+DEPRECATED = {"--env": "env_id"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,21 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a supervised full-canvas baseline (FC or CNN) on a glimpse task's "
         "canvases.",
     )
-    defaults = SupervisedConfig()
-    for f in dataclasses.fields(SupervisedConfig):
-        kind, _ = flag_type(f.type)
-        flags = ["--" + f.name.replace("_", "-")]
-        if f.name == "env_id":
-            flags.insert(0, "--env")
-        extra: dict[str, Any] = {"choices": BASELINES} if f.name == "model" else {}
-        parser.add_argument(
-            *flags, dest=f.name, type=kind, default=None,
-            help=f"(default {getattr(defaults, f.name)!r})", **extra,
-        )  # fmt: skip
+    add_config_flags(parser, SupervisedConfig, choices={"model": BASELINES}, deprecated=DEPRECATED)
     parser.add_argument(
         "--logdir", default="runs", help="runs go in LOGDIR/<model>-<task>-<time>/ (default runs)"
     )
-    parser.add_argument("--resume", metavar="PATH", help="continue the run of this checkpoint")
+    parser.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue this run from its checkpoint.pt"
+    )
     parser.add_argument("--eval", metavar="PATH", help="only score this checkpoint")
     parser.add_argument("--eval-split", choices=("valid", "test"), default="test")
     parser.add_argument("--card", metavar="PATH", help="write the baseline card of this checkpoint")
@@ -69,13 +66,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    given = {
-        f.name: getattr(args, f.name)
-        for f in dataclasses.fields(SupervisedConfig)
-        if getattr(args, f.name) is not None
-    }
+    with one_line_warnings():
+        return _run(args, argv)
+
+
+def _run(args: argparse.Namespace, argv: list[str]) -> int:
     progress = not args.no_progress
     try:
+        given = given_fields(args, SupervisedConfig, deprecated=DEPRECATED)
         actions = [flag for flag in ("resume", "eval", "card") if getattr(args, flag)]
         if len(actions) > 1:
             raise ValueError(f"give one of --resume, --eval, --card; got {actions}")
@@ -103,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         config.eval_seed, progress))  # fmt: skip
             return 0
         if args.resume:
-            trainer = SupervisedTrainer.from_checkpoint(args.resume, progress, **given)
+            checkpoint = resume_checkpoint(args.resume)
+            trainer = SupervisedTrainer.from_checkpoint(checkpoint, progress, **given)
             print(f"Resuming {trainer.run_dir} at update {trainer.update}")
         else:
             config = SupervisedConfig(**given)
@@ -116,16 +115,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"({trainer.matched_to})"
             )
         record_command(trainer.run_dir, SCRIPT, argv)
-        final = trainer.train()
+        result = trainer.train()
     except (ValueError, OSError, FloatingPointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if final is None:
+    if result.final is None:
         return 130
+    final = result.final
     print(
-        f"Finished {final['updates']} updates in {final['wall_clock_s']:.0f} s; best valid at "
-        f"update {final['best_update']}: valid {final['valid_error']:.2f}%, test "
-        f"{final['test_error']:.2f}% ({final['test_errors']}/{final['canvases']})"
+        f"Finished {result.update} updates in {result.wall_clock_s:.0f} s; {final.weights} "
+        f"(best valid at update {final.best_valid['progress']}): valid "
+        f"{final.valid_error_greedy:.2f}%, test {final.test_error_greedy:.2f}% "
+        f"({final.test_errors_greedy}/{final.canvases})"
     )
     return 0
 

@@ -5,17 +5,15 @@ same scheme as the attention agents' trainer), cross-entropy summed over a canva
 averaged over the batch, one Adam step; the learning rate follows a cosine from ``lr`` to
 ``lr * final_lr_fraction`` over ``updates``.
 
-A run directory holds ``config.json``, ``checkpoint.pt`` (latest, atomic), ``best.pt`` (lowest
-validation error so far), ``metrics.jsonl`` and TensorBoard events, ``command.txt`` and, once
-finished, ``final.json``: the valid and test errors of ``best.pt`` (selection on ``valid``).
-Update ``u`` always trains on the same canvases and the model's initialisation comes from the
-seed, so a resumed run continues as the uninterrupted one would have.
+The loop, the run directory's files and ``final.json`` are every trainer's (:mod:`agents.runs`);
+the final evaluation scores ``best.pt`` (selection on ``valid``) on ``valid`` and ``test``. Update
+``u`` always trains on the same canvases and the model's initialisation comes from the seed, so a
+resumed run continues as the uninterrupted one would have.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,21 +24,20 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from agents.config_io import DictConfig
+from agents.runs.checkpoint import load_checkpoint, save_checkpoint
+from agents.runs.directory import BEST_FILE
+from agents.runs.loop import FinalScores, TrainingLoop
 from agents.supervised.data import Canvases, answers_of, task_of, training_keys
 from agents.supervised.models import BASELINES, build_baseline, build_sized, count_parameters
-from agents.training.checkpoint import write_error
 from agents.training.config import TrainConfig, check_int
-from agents.training.run_log import RunLog
-from agents.training.trainer import StopOnSignal, evaluation_due
-from agents.weights import check_sha256, safe_load, state_dict_sha256
-from glimpse_env.atomic import atomic_path, remove_stale_temporaries, write_json_atomic
 from glimpse_env.envs import task_name
 
 FORMAT = "glimpse-env-supervised-checkpoint-v1"
-CHECKPOINT_FILE = "checkpoint.pt"
-BEST_FILE = "best.pt"
-CONFIG_FILE = "config.json"
-FINAL_FILE = "final.json"
+#: Keys every supervised checkpoint holds.
+REQUIRED_KEYS = (
+    "format", "config", "sizes", "matched_parameters", "matched_to", "update", "wall_clock_s",
+    "best_valid", "model", "optimizer",
+)  # fmt: skip
 #: Config fields a resumed run may change: they do not alter the course of training. (Not
 #: ``updates``: the cosine schedule is laid over them.)
 RESUME_OVERRIDES = (
@@ -168,7 +165,7 @@ class EvalScore:
         return f"{self.split} error {self.error_pct:.2f}% ({self.errors}/{self.total})"
 
 
-class SupervisedTrainer:
+class SupervisedTrainer(TrainingLoop):
     """Trains one supervised baseline; see the module docstring.
 
     Args:
@@ -177,10 +174,11 @@ class SupervisedTrainer:
         progress: show a tqdm bar.
     """
 
+    family = "supervised"
+
     def __init__(self, config: SupervisedConfig, run_dir: str | Path, progress: bool = True):
+        super().__init__(run_dir, progress)
         self.config = config
-        self.run_dir = Path(run_dir)
-        self.progress = progress
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         self.device = torch.device(config.device)
@@ -203,36 +201,24 @@ class SupervisedTrainer:
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
         self.keys = training_keys(config.seed, config.batch_size)
-        self.update = 0
-        self.wall_clock_s = 0.0
-        self.best_valid: dict[str, Any] = {"error_pct": math.inf, "update": None}
-        self.resumed_from: int | None = None
 
     # -- checkpoints -------------------------------------------------------------------------
 
     def save_checkpoint(self, path: Path | None = None) -> Path:
         """Write the model, optimiser and progress to ``path`` (default ``checkpoint.pt``)."""
-        path = Path(path or self.run_dir / CHECKPOINT_FILE)
         state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
         record = {
-            "format": FORMAT,
             "config": self.config.to_dict(),
             "sizes": dict(self.sizes),
             "matched_parameters": self.matched_parameters,
             "matched_to": self.matched_to,
             "update": self.update,
-            "wall_clock_s": self.wall_clock_s,
+            "wall_clock_s": self._clock(),
             "best_valid": dict(self.best_valid),
             "model": state,
-            "model_sha256": state_dict_sha256(state),
             "optimizer": self.optimizer.state_dict(),
         }
-        try:
-            with atomic_path(path) as tmp:
-                torch.save(record, tmp)
-        except (OSError, RuntimeError) as error:
-            raise write_error(path, error) from None
-        return path
+        return save_checkpoint(path or self.checkpoint_path(), record, FORMAT, REQUIRED_KEYS)
 
     @classmethod
     def from_checkpoint(
@@ -301,102 +287,35 @@ class SupervisedTrainer:
             progress,
         )
 
-    def train(self) -> dict[str, Any] | None:
-        """Train to ``config.updates``, evaluating on ``valid`` every ``eval_every`` updates
-        and at the last one, then score ``best.pt`` on ``valid`` and ``test`` (``final.json``,
-        returned).
+    # -- what the shared loop asks for -------------------------------------------------------
 
-        Ctrl-C (or SIGTERM) stops after the current update with a checkpoint and returns None.
-        """
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def validate(self) -> tuple[EvalScore, np.ndarray | None]:
+        return self.evaluate("valid", self.config.eval_canvases), None
+
+    def final_scores(self) -> FinalScores:
+        """``best.pt``'s errors on ``valid`` and ``test`` (a deterministic classifier: greedy
+        only)."""
         config = self.config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in remove_stale_temporaries(self.run_dir):
-            tqdm.write(f"removed {stale.name}, an unfinished write of an earlier process")
-        write_json_atomic(self.run_dir / CONFIG_FILE, config.to_dict())
-        log = RunLog(self.run_dir, resume_update=self.resumed_from)
-        bar = tqdm(
-            total=config.updates,
-            initial=self.update,
-            unit="upd",
-            desc=config.name,
-            disable=not self.progress,
-            dynamic_ncols=True,
-        )
-        mark = window_start = time.perf_counter()
-        window: list[dict[str, float]] = []
-        window_update = self.update
-        interrupted = False
-        try:
-            with StopOnSignal() as stop:
-                while self.update < config.updates:
-                    window.append(self.train_step())
-                    bar.update(1)
-                    now = time.perf_counter()
-                    self.wall_clock_s += now - mark
-                    mark = now
-                    if self.update % config.log_every == 0 or self.update == config.updates:
-                        means = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
-                        rate = (self.update - window_update) / max(now - window_start, 1e-9)
-                        means["perf/samples_per_s"] = rate * config.batch_size
-                        log.scalars(self.update, means)
-                        bar.set_postfix(loss=f"{means['train/loss']:.3f}")
-                        window, window_start, window_update = [], now, self.update
-                    if evaluation_due(self.update, config.eval_every, config.updates):
-                        result = self.evaluate("valid", config.eval_canvases)
-                        mark = self._tick(mark)
-                        log.scalars(
-                            self.update,
-                            {
-                                "valid/error": result.error_pct,
-                                "time/wall_clock_s": self.wall_clock_s,
-                            },
-                        )
-                        bar.write(f"update {self.update}: {result}")
-                        if result.error_pct < self.best_valid["error_pct"]:
-                            self.best_valid = {"error_pct": result.error_pct, "update": self.update}
-                            self.save_checkpoint(self.run_dir / BEST_FILE)
-                    if self.update % config.checkpoint_every == 0:
-                        self.save_checkpoint()
-                    if stop.requested:
-                        interrupted = True
-                        break
-        finally:
-            bar.close()
-        path = self.save_checkpoint()
-        if interrupted:
-            tqdm.write(f"Saved {path} at update {self.update}; continue with --resume {path}")
-            log.close()
-            return None
-        if not config.eval_every:
-            self.save_checkpoint(self.run_dir / BEST_FILE)
         best = load_model(self.run_dir / BEST_FILE, self.device)
-        valid = score(best.model, self.canvases("valid"), config.final_eval_canvases,
-                      config.eval_batch_size, config.eval_seed, self.progress)  # fmt: skip
-        test = score(best.model, self.canvases("test"), config.final_eval_canvases,
-                     config.eval_batch_size, config.eval_seed, self.progress)  # fmt: skip
-        final = {
-            "name": config.name,
-            "updates": self.update,
-            "best_update": best.update,
-            "wall_clock_s": round(self.wall_clock_s, 1),
-            "valid_error": valid.error_pct,
-            "valid_errors": valid.errors,
-            "test_error": test.error_pct,
-            "test_errors": test.errors,
-            "canvases": test.total,
-            "eval_seed": config.eval_seed,
-        }
-        log.scalars(
-            self.update, {"valid/error_final": valid.error_pct, "test/error": test.error_pct}
-        )
-        log.close()
-        write_json_atomic(self.run_dir / FINAL_FILE, final)
-        return final
+        valid, test = (
+            score(best.model, self.canvases(split), config.final_eval_canvases,
+                  config.eval_batch_size, config.eval_seed, self.progress)
+            for split in ("valid", "test")
+        )  # fmt: skip
+        return FinalScores(BEST_FILE, valid, test)
 
-    def _tick(self, mark: float) -> float:
-        now = time.perf_counter()
-        self.wall_clock_s += now - mark
-        return now
+    def final_fields(self) -> dict[str, Any]:
+        return {
+            "agent": self.config.model,
+            "env_id": self.config.env_id,
+            "env_steps": None,
+            "eval_seed": self.config.eval_seed,
+            "extra": {"best_update": self.best_valid["update"]},
+        }
 
 
 @torch.no_grad()
@@ -425,15 +344,9 @@ def score(
 
 def load_supervised_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a supervised checkpoint safely (``weights_only``) and verify its weights."""
-    payload = safe_load(path, "supervised baseline checkpoint")
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a supervised baseline checkpoint ({FORMAT})")
-    required = ("config", "sizes", "update", "model", "model_sha256", "optimizer")
-    missing = [k for k in (*required, "wall_clock_s", "best_valid") if k not in payload]
-    if missing:
-        raise ValueError(f"checkpoint {path} lacks {missing}")
-    check_sha256(payload["model"], payload["model_sha256"], str(path))
-    return payload
+    return load_checkpoint(
+        path, format=FORMAT, required=REQUIRED_KEYS, what="supervised baseline checkpoint"
+    )
 
 
 @dataclass

@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from agents.runs.final import PROGRESS_UNITS, family_of
+from agents.runs.log import valid_curve
 from agents.sweep import manifest
 from agents.sweep.space import Dimension, build_space, to_tune
 from agents.sweep.trial import AGENTS, ATTENTION_AGENTS, METRIC, PROGRESS, TrialSpec, run_trial
@@ -312,7 +314,7 @@ def summarise(
 
     The best trial has the lowest validation error at its last report among the trials that ran
     the whole budget (ASHA's survivors), else among all."""
-    unit = "updates" if spec.agent in ATTENTION_AGENTS else "env steps"
+    unit = PROGRESS_UNITS[family_of(spec.agent)].replace("_", " ")
     trials = []
     for record in records:
         trial_id = record["trial_id"]
@@ -370,21 +372,9 @@ def write_trials_table(trials: list[dict[str, Any]], path: Path) -> None:
 
 
 def _logged_reports(run_dir: Path) -> list[dict[str, Any]]:
-    """The validation reports in a trial's ``metrics.jsonl`` (attention agents log
-    ``update`` and ``valid/error_greedy``, the SB3 baselines ``timesteps`` and ``valid/error``)."""
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    reports = {}
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:  # a line cut by a kill
-            continue
-        if "valid/error_greedy" in row:
-            reports[int(row["update"])] = float(row["valid/error_greedy"])
-        elif "valid/error" in row:
-            reports[int(row["timesteps"])] = float(row["valid/error"])
+    """The validation reports in a trial's ``metrics.jsonl`` (every family logs them the same
+    way, :func:`agents.runs.log.valid_curve`)."""
+    reports = {int(p): e for p, _, e in valid_curve(run_dir)}
     return [{PROGRESS: p, METRIC: e} for p, e in sorted(reports.items())]
 
 

@@ -156,7 +156,8 @@ def run_trial(params: dict[str, Any], spec: TrialSpec) -> None:
         tune.report({METRIC: error, PROGRESS: progress, "run_dir": str(run_dir)})
 
     if spec.agent in ATTENTION_AGENTS:
-        from agents.training.trainer import CHECKPOINT_FILE, Trainer
+        from agents.runs.directory import CHECKPOINT_FILE
+        from agents.training.trainer import Trainer
 
         checkpoint = run_dir / CHECKPOINT_FILE
         if checkpoint.is_file():  # restarted by Ray: continue where it stopped

@@ -9,16 +9,21 @@ flags override the chosen ``--preset``. ``--resume`` continues a run from its ch
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import os
-import shlex
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.config_io import field_help, flag_type, plain_text
+from agents.config_io import add_config_flags, field_help
+from agents.config_io import given_fields as config_fields
+from agents.runs.directory import (
+    RUN_LOCK,
+    new_run_dir,
+    one_line_warnings,
+    record_command,
+    remove_if_empty,
+    resume_checkpoint,
+)
 from agents.training.config import PRESETS, TrainConfig, foreign_fields, preset_config
 from agents.training.trainer import (
     EVAL_OVERRIDES,
@@ -30,9 +35,6 @@ from agents.training.trainer import (
 from glimpse_env.atomic import exclusive_lock
 from glimpse_env.envs import TaskConfig
 
-COMMAND_FILE = "command.txt"
-#: Held by the process training in a run directory (a second --resume is refused).
-RUN_LOCK = ".lock"
 #: Extra spellings of some config flags.
 _ALIASES = {"dataset_path": ("--dataset",)}
 #: Flags handled by the script itself rather than copied into the config.
@@ -50,7 +52,9 @@ def build_parser(agent: str, default_preset: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--logdir", default=None, help="runs go in LOGDIR/<preset>-<time>/ (default runs)"
     )
-    parser.add_argument("--resume", metavar="PATH", help="continue the run of this checkpoint")
+    parser.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue this run from its checkpoint.pt"
+    )
     parser.add_argument(
         "--eval",
         metavar="PATH",
@@ -68,23 +72,10 @@ def build_parser(agent: str, default_preset: str) -> argparse.ArgumentParser:
         "config fields (default: the preset's value; `python -c \"from agents.training.config "
         "import preset_config; print(preset_config('NAME'))\"` shows a preset)"
     )
-    helps = {**field_help(TrainConfig), **field_help(TaskConfig)}  # task fields: their own
-    for field in dataclasses.fields(TrainConfig):
-        if field.name in _OWN:
-            continue
-        flag = "--" + field.name.replace("_", "-")
-        text = plain_text(helps.get(field.name) or field.metadata.get("help", ""))
-        if field.type == "bool":
-            config_group.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=None, help=text
-            )
-            continue
-        parse, optional = flag_type(field.type)
-        if not callable(parse):
-            raise TypeError(f"no command-line parser for field {field.name}: {field.type}")
-        kwargs: dict[str, Any] = {"type": parse, "default": None, "dest": field.name}
-        kwargs["help"] = f"{text} (optional)" if optional else text
-        config_group.add_argument(flag, *_ALIASES.get(field.name, ()), **kwargs)
+    add_config_flags(
+        config_group, TrainConfig, skip=_OWN, show_defaults=False, aliases=_ALIASES,
+        helps=field_help(TaskConfig),  # a task field's help is the task's own
+    )  # fmt: skip
     return parser
 
 
@@ -94,11 +85,7 @@ def _agent_of(values: dict[str, Any]) -> str:
 
 def given_fields(args: argparse.Namespace) -> dict[str, Any]:
     """The config fields given on the command line (flags left out are ``None``)."""
-    return {
-        f.name: getattr(args, f.name)
-        for f in dataclasses.fields(TrainConfig)
-        if f.name not in _OWN and getattr(args, f.name, None) is not None
-    }
+    return config_fields(args, TrainConfig, skip=_OWN)
 
 
 def config_from_args(args: argparse.Namespace, default_preset: str) -> TrainConfig:
@@ -124,48 +111,8 @@ def reject_flags(args: argparse.Namespace, allowed: Sequence[str], action: str) 
         )
 
 
-def new_run_dir(logdir: Path, name: str) -> Path:
-    """Create and return ``logdir/<name>-<time>`` (``-2``, ``-3``... if taken): runs started in
-    the same second never share a directory (the directory is claimed by ``mkdir``).
-
-    Raises:
-        ValueError: ``logdir`` is a file, or cannot be written.
-    """
-    if logdir.exists() and not logdir.is_dir():
-        raise ValueError(f"--logdir {logdir} is a file, not a directory")
-    try:
-        logdir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ValueError(f"cannot create --logdir {logdir}: {error.strerror}") from None
-    if not os.access(logdir, os.W_OK):
-        raise ValueError(f"--logdir {logdir} is not writable")
-    base = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    for attempt in range(1, 1000):
-        run_dir = logdir / (base if attempt == 1 else f"{base}-{attempt}")
-        try:
-            run_dir.mkdir()
-            return run_dir
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"could not create a new run directory {logdir / base}-N")
-
-
 def _has_strerror(error: BaseException) -> bool:
     return isinstance(error, OSError) and bool(error.strerror) and error.filename is None
-
-
-def _remove_if_empty(directory: Path) -> None:
-    try:
-        directory.rmdir()
-    except OSError:  # not empty (or already gone): keep it
-        pass
-
-
-def record_command(run_dir: Path, script: str, argv: Sequence[str]) -> None:
-    """Append the command line to ``run_dir/command.txt`` (one line per start or resume)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with (run_dir / COMMAND_FILE).open("a") as f:
-        f.write(shlex.join(["python", script, *argv]) + "\n")
 
 
 def main(
@@ -181,8 +128,14 @@ def main(
     """
     parser = build_parser(agent, default_preset)
     argv = list(sys.argv[1:] if argv is None else argv)
-    script = script or f"train/{agent}_agent.py"
     args = parser.parse_args(argv)
+    with one_line_warnings():
+        return _run(agent, default_preset, args, argv, script or f"train/{agent}_agent.py")
+
+
+def _run(
+    agent: str, default_preset: str, args: argparse.Namespace, argv: list[str], script: str
+) -> int:
     try:
         if args.eval and args.resume:
             raise ValueError("give --eval or --resume, not both")
@@ -201,7 +154,7 @@ def main(
         if args.resume:
             reject_flags(args, RESUME_OVERRIDES, "--resume")
             trainer = Trainer.from_checkpoint(
-                args.resume, progress=not args.no_progress, **given_fields(args)
+                resume_checkpoint(args.resume), progress=not args.no_progress, **given_fields(args)
             )
             print(f"Resuming {trainer.run_dir} at update {trainer.update}")
         else:
@@ -223,7 +176,7 @@ def main(
             try:
                 trainer = Trainer(config, run_dir, progress=not args.no_progress)
             except BaseException:
-                _remove_if_empty(run_dir)  # a failed start leaves no empty run directory
+                remove_if_empty(run_dir)  # a failed start leaves no empty run directory
                 raise
             print(f"Run directory: {run_dir}  (tensorboard --logdir {logdir})")
         with exclusive_lock(trainer.run_dir / RUN_LOCK, f"training in {trainer.run_dir}"):

@@ -245,6 +245,15 @@ class TrainConfig(DictConfig):
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
 
+    def to_dict(self) -> dict[str, Any]:
+        """The fields that apply to this run, as JSON-ready values: without the other agent
+        families' fields (:data:`AGENT_FIELDS`) and without task fields left to the env id
+        (None). :meth:`from_dict` restores the defaults of those left out."""
+        values = super().to_dict()
+        dropped = set(foreign_fields(self.agent, values))
+        dropped |= {name for name in TASK_FIELDS if values[name] is None}
+        return {name: value for name, value in values.items() if name not in dropped}
+
     def task_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the task: the env id's settings with this config's overrides."""
         kwargs = dict(ENV_IDS[task_name(self.env_id)])

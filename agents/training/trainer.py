@@ -1,16 +1,14 @@
-"""The training loop of the REINFORCE-trained attention agents (RAM; DRAM reuses it).
+"""The REINFORCE-trained attention agents' trainer (RAM, DRAM and EDRAM).
 
 One update: reset the ``batch_size`` training environments to their next canvases, play the
-episodes with locations sampled from the policy (:func:`agents.training.rollout.rollout`), take one
-Adam
-step on the hybrid loss (:func:`agents.training.hybrid_loss.hybrid_loss`).
+episodes with locations sampled from the policy (:func:`agents.training.rollout.rollout`), take
+one Adam step on the family's loss (:data:`agents.training.objectives.OBJECTIVES`).
 
-Everything a run depends on is in its :class:`agents.training.config.TrainConfig`. A run directory
-holds
-``config.json`` (the resolved configuration), ``checkpoint.pt`` (latest, written atomically),
-``best.pt`` (lowest validation error during training), ``metrics.jsonl`` and TensorBoard events,
-``lineage.json`` when warm-started (``init_from``), and ``final.json`` (valid and test errors)
-once it finishes. Evaluations during training read the ``valid`` split only.
+Everything a run depends on is in its :class:`agents.training.config.TrainConfig`. The loop, the
+run directory's files and ``final.json`` are every trainer's (:mod:`agents.runs`); this module
+adds the update, the validation and the checkpoint. The final evaluation scores the last weights
+(``checkpoint.pt``) greedily and by Monte-Carlo sampling on ``valid`` and ``test``; evaluations
+during training read the ``valid`` split only.
 
 Reproducibility: the seed fixes the model initialisation (in a forked RNG; no global state is
 touched), the stream keys of the training environments and the policy-noise generator. Update
@@ -20,32 +18,28 @@ checkpoint continues exactly as the uninterrupted run would have.
 
 from __future__ import annotations
 
-import signal
-import time
-from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from agents.models.registry import build_agent, glimpse_shape
-from agents.training.checkpoint import load_checkpoint, save_checkpoint
+from agents.runs.checkpoint import load_checkpoint, save_checkpoint
+from agents.runs.directory import CHECKPOINT_FILE
+from agents.runs.loop import FinalScores, TrainingLoop, TrainResult
 from agents.training.config import TrainConfig
 from agents.training.evaluate import EvalResult, trajectory_grid
 from agents.training.objectives import OBJECTIVES, TrainingBatch
-from agents.training.run_log import RunLog
 from agents.training.scorer import Scorer, make_env
-from glimpse_env.atomic import remove_stale_temporaries, write_json_atomic
+from agents.zoo import load, read_weights
+from glimpse_env.envs.core import task_config
+from glimpse_env.keyed_random import seeded_keys
 
-CHECKPOINT_FILE = "checkpoint.pt"
-#: The checkpoint of the lowest validation error seen during training (model selection on valid).
-BEST_FILE = "best.pt"
+__all__ = ["RESUME_OVERRIDES", "StaircaseDecay", "TrainResult", "Trainer", "TrainingDiverged"]
+
 #: Config fields a resumed run may change: they do not alter the course of training.
 RESUME_OVERRIDES = (
     "updates", "device", "num_threads", "log_every", "eval_every", "checkpoint_every",
@@ -57,8 +51,6 @@ EVAL_OVERRIDES = (
     "device", "num_threads", "final_eval_canvases", "eval_batch_size", "eval_seed", "mc_samples",
     "data_dir",
 )  # fmt: skip
-CONFIG_FILE = "config.json"
-FINAL_FILE = "final.json"
 
 
 class StaircaseDecay:
@@ -75,56 +67,8 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the run stopped before applying that update."""
 
 
-@dataclass
-class TrainResult:
-    """How a call to :meth:`Trainer.train` ended."""
-
-    run_dir: Path
-    update: int
-    interrupted: bool
-    wall_clock_s: float
-    greedy: EvalResult | None = None
-    mc: EvalResult | None = None
-
-
-def evaluation_due(update: int, every: int, last: int) -> bool:
-    """Whether a training loop evaluates on ``valid`` after ``update``: every ``every`` updates
-    (0: never) and at the ``last`` one, so no stretch of training goes unscored."""
-    return every > 0 and (update % every == 0 or update == last)
-
-
-class StopOnSignal:
-    """First Ctrl-C or ``kill`` (SIGTERM): ask the loop to checkpoint and stop after the current
-    update. A second one: the usual KeyboardInterrupt."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> StopOnSignal:
-        try:
-            for signum in self.SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
-        except ValueError:  # not the main thread: leave the signals alone
-            self._previous = {}
-        return self
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        name = signal.Signals(signum).name
-        tqdm.write(f"{name}: saving a checkpoint after this update (Ctrl-C again to abort).")
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, previous in self._previous.items():
-            signal.signal(signum, previous)
-
-
-class Trainer:
-    """Trains one agent according to a :class:`TrainConfig`, in ``run_dir``.
+class Trainer(TrainingLoop):
+    """Trains one attention agent according to a :class:`TrainConfig`, in ``run_dir``.
 
     Args:
         config: the run's configuration.
@@ -136,6 +80,8 @@ class Trainer:
             scheduler, :mod:`agents.sweep`).
     """
 
+    family = "attention"
+
     def __init__(
         self,
         config: TrainConfig,
@@ -144,24 +90,21 @@ class Trainer:
         progress: bool = True,
         on_evaluation: Callable[[int, float], None] | None = None,
     ) -> None:
+        super().__init__(run_dir, progress, on_evaluation)
         self.config = config
-        self.run_dir = Path(run_dir)
-        self.progress = progress
-        self.on_evaluation = on_evaluation
         if config.num_threads > 0:
             torch.set_num_threads(config.num_threads)
         self.device = torch.device(config.device)
+        self.task = task_config(**config.task_kwargs())
         self.env = make_env(config, "train", config.batch_size)
-        self.env.reset(seed=config.seed)
-        self.train_keys = self.env.episodes.keys.copy()
+        #: The training environments' stream keys (those of ``reset(seed=config.seed)``).
+        self.train_keys = seeded_keys(config.seed, config.batch_size)
         self.glimpse_shape: tuple[int, int, int] = tuple(
             self.env.single_observation_space["glimpse"].shape
         )
         self.model = build_agent(config, self.glimpse_shape).to(self.device)
         self.objective = OBJECTIVES[config.agent]
         self.scorer = Scorer(config, self.model, self.objective)
-        #: History of the warm-start weights (``config.init_from``), written to lineage.json.
-        self.parent_lineage: dict[str, Any] | None = None
         if checkpoint is None and config.init_from:
             self._init_from(config.init_from)
         # fused: one kernel for all parameters (measured 0.6 ms against 5.9 ms per step for
@@ -173,12 +116,6 @@ class Trainer:
             self.optimizer, StaircaseDecay(config.lr_decay, config.lr_decay_every, floor)
         )
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
-        self.update = 0
-        self.wall_clock_s = 0.0
-        self.resumed_from: int | None = None
-        #: Lowest validation error (greedy, ``eval_canvases``) seen during training, and when.
-        self.best_valid: dict[str, float] = {"error_pct": float("inf"), "update": -1}
-        self._clock_mark = time.perf_counter()
         if checkpoint is not None:
             self._restore(checkpoint)
 
@@ -213,8 +150,6 @@ class Trainer:
         The architecture must match, except the classifier's number of classes: a model moved to
         a task with other answers (digits -> the 19 sums of MNISTAddition-v0) keeps everything
         else and starts a fresh classifier, and the run log says so."""
-        from agents.zoo import read_weights
-
         weights = read_weights(path)
         parent = weights.config
         architecture = ("agent", "core", "glimpse_hidden", "location_hidden", "hidden")
@@ -277,9 +212,6 @@ class Trainer:
         self.resumed_from = self.update
         self.best_valid = dict(payload.get("best_valid", self.best_valid))
 
-    def checkpoint_path(self) -> Path:
-        return self.run_dir / CHECKPOINT_FILE
-
     def save_checkpoint(self, path: Path | None = None) -> Path:
         """Write the full training state at the current update (atomically) to ``path``
         (default :meth:`checkpoint_path`)."""
@@ -337,151 +269,44 @@ class Trainer:
         return self.scorer.greedy_and_mc(split, num_canvases, progress=self.progress)
 
     def _trajectory_image(self, result: EvalResult) -> np.ndarray:
-        task = self.env.episodes.config
         assert result.examples is not None
         return trajectory_grid(
-            result.examples, task.glimpse_size, task.num_scales, task.scale_factor,
-            count=self.config.images,
+            result.examples, self.task.glimpse_size, self.task.num_scales,
+            self.task.scale_factor, count=self.config.images,
         )  # fmt: skip
 
-    # ---- the loop ----------------------------------------------------------------------
-    def train(self, final_evaluation: bool = True) -> TrainResult:
-        """Train to ``config.updates`` (evaluating on ``valid`` every ``eval_every`` updates and
-        at the last one), then evaluate on ``valid`` and ``test`` (unless ``final_evaluation``
-        is False: a sweep's trials decide on their periodic ``valid`` errors and never read
-        ``test``).
+    # ---- what the shared loop asks for -------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.config.preset
 
-        Ctrl-C stops after the current update with a checkpoint (``interrupted=True``); a NaN
-        loss raises :class:`TrainingDiverged` and leaves the last checkpoint as it was.
-        """
+    def validate(self) -> tuple[EvalResult, np.ndarray | None]:
+        result = self.evaluate("greedy", self.config.eval_canvases, "valid")
+        return result, self._trajectory_image(result)
+
+    def final_scores(self) -> FinalScores:
+        """The last weights' greedy and Monte-Carlo errors on ``valid`` and ``test``."""
+        canvases = self.config.final_eval_canvases
+        valid_greedy, valid_mc = self.final_evaluation(canvases, "valid")
+        greedy, mc = self.final_evaluation(canvases, "test")
+        return FinalScores(
+            CHECKPOINT_FILE, valid_greedy, greedy, valid_mc, mc, self.config.mc_samples,
+            self._trajectory_image(greedy),
+        )  # fmt: skip
+
+    def final_fields(self) -> dict[str, Any]:
         config = self.config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in remove_stale_temporaries(self.run_dir):  # left by a killed write
-            tqdm.write(f"removed {stale.name}, an unfinished write of an earlier process")
-        write_json_atomic(self.run_dir / CONFIG_FILE, config.to_dict())
-        if self.parent_lineage is not None:
-            from agents.zoo import LINEAGE_FILE
-
-            write_json_atomic(self.run_dir / LINEAGE_FILE, self.parent_lineage)
-        log = RunLog(self.run_dir, resume_update=self.resumed_from)
-        window: dict[str, list[float]] = defaultdict(list)
-        running_accuracy: float | None = None
-        interrupted = False
-        bar = tqdm(
-            total=config.updates,
-            initial=self.update,
-            unit="upd",
-            desc=config.preset,
-            disable=not self.progress,
-            dynamic_ncols=True,
-        )
-        self._clock_mark = window_start = time.perf_counter()
-        window_update = self.update
-        try:
-            with StopOnSignal() as stop:
-                while self.update < config.updates:
-                    scalars = self.train_step()
-                    for tag, value in scalars.items():
-                        window[tag].append(value)
-                    accuracy = scalars["train/accuracy"]
-                    running_accuracy = (
-                        accuracy
-                        if running_accuracy is None
-                        else 0.98 * running_accuracy + 0.02 * accuracy
-                    )
-                    bar.update(1)
-                    if self.update % config.log_every == 0 or self.update == config.updates:
-                        now = time.perf_counter()
-                        rate = (self.update - window_update) / max(now - window_start, 1e-9)
-                        means = {tag: float(np.mean(v)) for tag, v in window.items()}
-                        means["perf/updates_per_s"] = rate
-                        means["perf/samples_per_s"] = rate * config.batch_size
-                        log.scalars(self.update, means)
-                        window.clear()
-                        window_start, window_update = now, self.update
-                        bar.set_postfix(
-                            acc=f"{running_accuracy:.3f}", lr=f"{scalars['train/lr']:.1e}"
-                        )
-                    evaluated = None
-                    if evaluation_due(self.update, config.eval_every, config.updates):
-                        result = self.evaluate("greedy", config.eval_canvases, "valid")
-                        evaluated = result.error_pct
-                        log.scalars(
-                            self.update,
-                            {
-                                "valid/error_greedy": result.error_pct,
-                                "time/wall_clock_s": self._clock(),
-                            },
-                        )
-                        log.image("valid/trajectories", self._trajectory_image(result), self.update)
-                        bar.write(f"update {self.update}: {result}")
-                        if result.error_pct < self.best_valid["error_pct"]:
-                            self.best_valid = {
-                                "error_pct": result.error_pct,
-                                "update": self.update,
-                            }
-                            self.save_checkpoint(self.run_dir / BEST_FILE)
-                    if self.update % config.checkpoint_every == 0:
-                        self.save_checkpoint()
-                    if evaluated is not None and self.on_evaluation is not None:
-                        self.on_evaluation(self.update, evaluated)
-                    if stop.requested:
-                        interrupted = True
-                        break
-        finally:
-            bar.close()
-        path = self.save_checkpoint()
-        if interrupted or not final_evaluation:
-            if interrupted:
-                tqdm.write(f"Saved {path} at update {self.update}; continue with --resume {path}")
-            log.close()
-            return TrainResult(self.run_dir, self.update, interrupted, self._clock())
-        valid_greedy, valid_mc = self.final_evaluation(config.final_eval_canvases, "valid")
-        greedy, mc = self.final_evaluation(config.final_eval_canvases, "test")
-        self._clock()
-        final = {
-            "valid/error_greedy_final": valid_greedy.error_pct,
-            "valid/error_mc_final": valid_mc.error_pct,
-            "test/error_greedy": greedy.error_pct,
-            "test/error_mc": mc.error_pct,
-        }
-        log.scalars(self.update, final)
-        log.image("test/trajectories", self._trajectory_image(greedy), self.update)
-        log.hparams(
-            config.to_dict(),
-            {
-                "hparam/valid_error_greedy": valid_greedy.error_pct,
-                "hparam/valid_error_mc": valid_mc.error_pct,
-                "hparam/test_error_greedy": greedy.error_pct,
-                "hparam/test_error_mc": mc.error_pct,
-            },
-        )
-        log.close()
-        summary = {
-            "preset": config.preset,
-            "updates": self.update,
-            "wall_clock_s": round(self.wall_clock_s, 1),
-            "valid_error_greedy": valid_greedy.error_pct,
-            "valid_errors_greedy": valid_greedy.errors,
-            "valid_error_mc": valid_mc.error_pct,
-            "valid_errors_mc": valid_mc.errors,
-            "test_error_greedy": greedy.error_pct,
-            "test_errors_greedy": greedy.errors,
-            "test_error_mc": mc.error_pct,
-            "test_errors_mc": mc.errors,
-            "test_canvases": greedy.total,
-            "mc_samples": config.mc_samples,
+        return {
+            "agent": config.agent,
+            "env_id": config.env_id,
+            "env_steps": self.update * config.batch_size * self.task.episode_length,
             "eval_seed": config.eval_seed,
         }
-        write_json_atomic(self.run_dir / FINAL_FILE, summary)
-        return TrainResult(self.run_dir, self.update, False, self.wall_clock_s, greedy, mc)
 
-    def _clock(self) -> float:
-        """Add the time since the last call to ``wall_clock_s`` and return it."""
-        now = time.perf_counter()
-        self.wall_clock_s += now - self._clock_mark
-        self._clock_mark = now
-        return self.wall_clock_s
+    def train(self, final_evaluation: bool = True) -> TrainResult:
+        """:meth:`agents.runs.loop.TrainingLoop.train`; a NaN loss raises
+        :class:`TrainingDiverged` and leaves the last checkpoint as it was."""
+        return super().train(final_evaluation)
 
 
 def evaluate_checkpoint(
@@ -496,8 +321,6 @@ def evaluate_checkpoint(
     ``config_changes`` may set the evaluation fields (``eval_seed``, ``mc_samples``,
     ``eval_batch_size``, ``num_threads``, ``data_dir``); see :data:`EVAL_OVERRIDES`.
     """
-    from agents.zoo import load
-
     unknown = sorted(set(config_changes) - set(EVAL_OVERRIDES))
     if unknown:
         raise ValueError(

@@ -3,7 +3,9 @@
 ``metrics.jsonl`` holds the same scalars as TensorBoard, one JSON object per logged update
 (``{"update": u, "tag": value, ...}``), so learning curves can be plotted and compared without
 TensorBoard (``benchmarks/plot_curves.py``, ``benchmarks/collect_results.py``) and tests can
-read the loss curve back.
+read the loss curve back. ``update`` is the run's progress in its unit: updates, or env steps for
+the SB3 baselines (``final.json``'s ``progress_unit``). Every family logs its periodic
+validation error under :data:`EVAL_KEY`, with ``time/wall_clock_s`` beside it.
 """
 
 from __future__ import annotations
@@ -19,15 +21,13 @@ from torch.utils.tensorboard.summary import hparams
 
 METRICS_FILE = "metrics.jsonl"
 
-#: The greedy error logged at each evaluation during training: on ``valid`` since the split
-#: exists; runs made before it logged test-split errors under the second name.
-ATTENTION_EVAL_KEYS = ("valid/error_greedy", "eval/test_error_greedy")
-SB3_EVAL_KEYS = ("valid/error", "eval/test_error")
+#: The deterministic (greedy) validation error, in percent, of each evaluation during training.
+EVAL_KEY = "valid/error_greedy"
 
 
-def eval_error(record: dict, keys: tuple[str, ...]) -> float | None:
-    """The evaluation error a metrics record carries under any of ``keys`` (else None)."""
-    return next((record[k] for k in keys if k in record), None)
+def evaluations(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of the periodic validation evaluations (those holding :data:`EVAL_KEY`)."""
+    return [r for r in records if EVAL_KEY in r]
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -47,9 +47,13 @@ class RunLog:
         resume_update: when resuming from a checkpoint taken at this update, records after it
             (written by the interrupted process after its last checkpoint) are dropped from
             ``metrics.jsonl`` and TensorBoard (``purge_step``), so the curve has no duplicates.
+        tensorboard: also write TensorBoard events (False: ``metrics.jsonl`` only, for a
+            trainer whose library writes its own events, as SB3 does).
     """
 
-    def __init__(self, run_dir: str | Path, resume_update: int | None = None) -> None:
+    def __init__(
+        self, run_dir: str | Path, resume_update: int | None = None, tensorboard: bool = True
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics_path = self.run_dir / METRICS_FILE
@@ -64,22 +68,28 @@ class RunLog:
             ]
             with self.metrics_path.open("w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in kept)
-        self.writer = SummaryWriter(str(self.run_dir), purge_step=resume_update)
+        self.writer = (
+            SummaryWriter(str(self.run_dir), purge_step=resume_update) if tensorboard else None
+        )
 
     def scalars(self, update: int, values: dict[str, float]) -> None:
         """Log ``values`` (tag -> number) at ``update``."""
-        for tag, value in values.items():
-            self.writer.add_scalar(tag, value, update)
+        if self.writer is not None:
+            for tag, value in values.items():
+                self.writer.add_scalar(tag, value, update)
         record = {"update": update, **{k: _json_number(v) for k, v in values.items()}}
         with self.metrics_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
 
     def image(self, tag: str, image: np.ndarray, update: int) -> None:
-        """Log an ``(H, W, 3)`` uint8 image."""
-        self.writer.add_image(tag, image, update, dataformats="HWC")
+        """Log an ``(H, W, 3)`` uint8 image (TensorBoard only)."""
+        if self.writer is not None:
+            self.writer.add_image(tag, image, update, dataformats="HWC")
 
     def hparams(self, config: dict[str, Any], metrics: dict[str, float]) -> None:
         """Record the run's configuration with its final metrics (TensorBoard's HPARAMS tab)."""
+        if self.writer is None:
+            return
         clean = {
             k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in config.items()
         }
@@ -90,10 +100,12 @@ class RunLog:
             self.writer.add_scalar(tag, value)
 
     def flush(self) -> None:
-        self.writer.flush()
+        if self.writer is not None:
+            self.writer.flush()
 
     def close(self) -> None:
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
 
 
 def _is_final(tag: str) -> bool:
@@ -104,3 +116,28 @@ def _is_final(tag: str) -> bool:
 def _json_number(value: float) -> float | str:
     value = float(value)
     return value if math.isfinite(value) else str(value)
+
+
+def valid_curve(
+    run_dir: str | Path,
+    up_to: int | None = None,
+    offset: tuple[int, float] = (0, 0.0),
+) -> list[list[float]]:
+    """The periodic validation reports of a run, ``[[progress, wall_clock_s, error %], ...]``
+    from its ``metrics.jsonl`` (empty if it has none), up to progress ``up_to`` (None: all).
+
+    ``offset``: ``(progress, seconds)`` added to every report (a warm start's parent's work, so
+    the curve counts over the whole lineage).
+    """
+    curve = []
+    for record in evaluations(read_metrics(run_dir)):
+        if up_to is not None and record["update"] > up_to:
+            continue
+        curve.append(
+            [
+                int(offset[0]) + int(record["update"]),
+                round(float(offset[1]) + float(record.get("time/wall_clock_s", 0.0)), 1),
+                float(record[EVAL_KEY]),
+            ]
+        )
+    return curve

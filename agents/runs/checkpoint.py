@@ -1,5 +1,9 @@
 """Training checkpoints: one ``torch.save`` file, written atomically (temporary name, rename).
 
+Every trainer built on :class:`agents.runs.loop.TrainingLoop` writes its checkpoints here; each
+family names its own ``format`` and the keys its payload must hold (the attention agents'
+:data:`FORMAT` and :data:`REQUIRED_KEYS` by default).
+
 A checkpoint holds tensors and plain values only (the model and optimiser state dicts, the
 policy-noise generator state as a uint8 tensor, the config as a dict, ...) and is read back with
 ``weights_only=True`` (:func:`agents.weights.safe_load`): loading one never runs code from it.
@@ -24,16 +28,21 @@ REQUIRED_KEYS = ("format", "config", "update", "model", "optimizer", "scheduler"
 FORMAT = "glimpse-env-agent-checkpoint-v1"
 
 
-def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` (see :data:`REQUIRED_KEYS`) to ``path`` atomically, with the sha256 of
-    its model weights (``model_sha256``).
+def save_checkpoint(
+    path: str | os.PathLike,
+    payload: dict[str, Any],
+    format: str = FORMAT,
+    required: tuple[str, ...] = REQUIRED_KEYS,
+) -> Path:
+    """Write ``payload`` (holding every key of ``required``) to ``path`` atomically as a
+    checkpoint of ``format``, with the sha256 of its model weights (``model_sha256``).
 
     A crash or Ctrl-C while writing leaves the previous checkpoint at ``path`` intact.
     """
-    missing = [key for key in REQUIRED_KEYS if key != "format" and key not in payload]
+    missing = [key for key in required if key != "format" and key not in payload]
     if missing:
         raise ValueError(f"checkpoint payload lacks {missing}")
-    record = {"format": FORMAT, **payload, "model_sha256": state_dict_sha256(payload["model"])}
+    record = {"format": format, **payload, "model_sha256": state_dict_sha256(payload["model"])}
     try:
         with atomic_path(path) as tmp:
             torch.save(record, tmp)
@@ -60,8 +69,16 @@ def write_error(path: Path, error: BaseException) -> OSError:
     )
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint` (safely; see the module docstring).
+def load_checkpoint(
+    path: str | os.PathLike,
+    map_location: str | torch.device = "cpu",
+    format: str = FORMAT,
+    required: tuple[str, ...] = REQUIRED_KEYS,
+    what: str = "checkpoint",
+) -> dict:
+    """Read a checkpoint of ``format`` written by :func:`save_checkpoint` (safely; see the
+    module docstring) and check that it holds ``required`` and that its weights match their
+    sha256.
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -70,10 +87,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         ValueError: the file is not a readable checkpoint of this format.
     """
     path = Path(path)
-    payload = safe_load(path, "checkpoint", map_location)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a glimpse-env agent checkpoint ({FORMAT})")
-    missing = [key for key in (*REQUIRED_KEYS, "model_sha256") if key not in payload]
+    payload = safe_load(path, what, map_location)
+    if not isinstance(payload, dict) or payload.get("format") != format:
+        raise ValueError(f"{path} is not a glimpse-env {what} ({format})")
+    missing = [key for key in (*required, "model_sha256") if key not in payload]
     if missing:
         raise ValueError(f"checkpoint {path} lacks {missing}")
     check_sha256(payload["model"], payload["model_sha256"], str(path))
