@@ -29,10 +29,12 @@ def load(name_or_path: str | os.PathLike, device: str = "cpu", **changes: Any) -
       :func:`agents.zoo.load` (a :class:`agents.zoo.ZooAgent`; ``changes`` set evaluation
       fields);
     - an SB3 run directory or its ``model.zip``: an :class:`agents.sb3.policy.SB3Policy` built
-      from the run's ``config.json``, parameters only (needs the ``baselines`` extra).
+      from the run's ``config.json``, parameters only (needs the ``baselines`` extra);
+    - a supervised baseline's checkpoint (``best.pt``): an
+      :class:`agents.supervised.policy.SupervisedPolicy`.
 
-    The supervised FC/CNN baselines read the whole canvas, not glimpses, so they are not
-    policies of the env: :func:`agents.supervised.trainer.load_model` loads them.
+    EDRAM and the supervised baselines read the whole canvas: their ``observes_canvas`` is true
+    and they play an env wrapped in :class:`glimpse_env.envs.wrappers.CanvasObservation`.
     """
     path = Path(name_or_path)
     if path.is_dir() and not (path / "model.zip").is_file():
@@ -46,6 +48,21 @@ def load(name_or_path: str | os.PathLike, device: str = "cpu", **changes: Any) -
             raise ValueError(f"an SB3 run takes no changes, got {sorted(changes)}")
         config = saved_config(model_zip.parent, device=device)
         return SB3Policy(load_model(model_zip, config), config)
+    if path.is_file() and _is_supervised_checkpoint(path):
+        from agents.supervised.policy import SupervisedPolicy
+
+        return SupervisedPolicy.load(path, device, **changes)
     from agents import zoo
 
     return zoo.load(name_or_path, device=device, **changes)
+
+
+def _is_supervised_checkpoint(path: Path) -> bool:
+    """Whether ``path`` is a supervised baseline's checkpoint (read safely, weights only)."""
+    from agents.supervised.trainer import FORMAT
+    from agents.weights import is_safetensors, safe_load
+
+    if is_safetensors(path):
+        return False
+    payload = safe_load(path, "model file")
+    return isinstance(payload, dict) and payload.get("format") == FORMAT

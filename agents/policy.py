@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from agents.training.evaluate import EvalResult
 from glimpse_env.envs.core import TaskConfig
 from glimpse_env.envs.vector import GlimpseVectorEnv
+from glimpse_env.envs.wrappers import VectorCanvasObservation
 from glimpse_env.evaluation import EVAL_SEED
 
 Observation = dict[str, Any]
@@ -149,14 +150,23 @@ class AttentionPolicy:
         if not deterministic:
             noise = torch.randn(mean.shape, generator=self.generator, device=self.device)
             mean = mean + self.location_std * noise
-        chosen = mean.clamp(-1.0, 1.0)
         label = self.model.classify(state).argmax(-1)
-        if single:
-            chosen, label = chosen[0], label[0]
-        if as_torch:
-            return {"location": chosen, "label": label}, state
-        action_label = int(label) if single else label.cpu().numpy()
-        return {"location": chosen.cpu().numpy(), "label": action_label}, state
+        return env_action(mean.clamp(-1.0, 1.0), label, single, as_torch), state
+
+
+def env_action(
+    location: torch.Tensor, label: torch.Tensor, single: bool, as_torch: bool
+) -> dict[str, Any]:
+    """The env's action from ``(N, 2)`` locations and ``(N,)`` labels: row 0 alone for a single
+    env (``single``), torch tensors or numpy arrays (an int label for a single env)."""
+    if single:
+        location, label = location[0], label[0]
+    if as_torch:
+        return {"location": location, "label": label}
+    return {
+        "location": location.cpu().numpy(),
+        "label": int(label) if single else label.cpu().numpy(),
+    }
 
 
 def evaluate_policy(
@@ -174,7 +184,9 @@ def evaluate_policy(
     protocol), played on the public vector env of ``env_id`` (``task``: its overrides).
 
     Only observations, rewards and ``info["label"]`` are read: any object with ``predict``
-    (:class:`Policy`) is scored the way the zoo cards score greedy paths. An episode is right
+    (:class:`Policy`) is scored the way the zoo cards score greedy paths. A policy whose
+    ``observes_canvas`` is true also sees ``obs["canvas"]``
+    (:class:`glimpse_env.envs.wrappers.VectorCanvasObservation`). An episode is right
     when every label it names is right (its total reward equals its number of answers).
     """
     from glimpse_env.envs import ENV_IDS, task_name
@@ -182,8 +194,13 @@ def evaluate_policy(
     if split not in ("valid", "test"):
         raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
     settings = {**ENV_IDS[task_name(env_id)], **task}
-    env = GlimpseVectorEnv(min(batch_size, num_canvases), output="numpy", split=split, **settings)
-    answers = len(env.config.answer_steps)
+    native = GlimpseVectorEnv(
+        min(batch_size, num_canvases), output="numpy", split=split, **settings
+    )
+    env: Any = (
+        VectorCanvasObservation(native) if getattr(policy, "observes_canvas", False) else native
+    )
+    answers = len(native.config.answer_steps)
     errors = 0
     starts = range(0, num_canvases, env.num_envs)
     for first in tqdm(starts, desc="policy eval", unit="batch", disable=not progress):

@@ -299,6 +299,12 @@ class ZooAgent:
     weights: Weights
     card: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def observes_canvas(self) -> bool:
+        """EDRAM reads the whole canvas: its env must add ``canvas`` to the observation
+        (:class:`glimpse_env.envs.wrappers.CanvasObservation`)."""
+        return self.config.agent == "edram"
+
     def predict(
         self,
         observation: dict[str, Any],
@@ -308,21 +314,27 @@ class ZooAgent:
     ) -> tuple[dict[str, Any], Any]:
         """The env action for ``observation`` and the new recurrent state, with SB3's meaning
         (:meth:`agents.policy.AttentionPolicy.predict`): a single env's or a vector env's
-        observation, numpy or torch; ``deterministic`` follows the policy's mean (greedy)."""
-        if self.config.agent == "edram":
-            raise ValueError(
-                "EDRAM reads the whole canvas through its spatial transformer, not the env's "
-                "glimpse observations, so it has no predict(); use evaluate()"
-            )
+        observation, numpy or torch; ``deterministic`` follows the policy's mean (greedy).
+        EDRAM plays through :class:`agents.canvas_policy.CanvasPolicy` (its observation needs
+        ``canvas``)."""
         return self._policy.predict(observation, state, episode_start, deterministic)
 
     @functools.cached_property
     def _policy(self) -> Any:
-        """The :class:`agents.policy.AttentionPolicy` of the model (made on first use)."""
-        from agents.policy import AttentionPolicy
+        """The model's policy (made on first use)."""
         from glimpse_env.envs.core import task_config
 
         task = task_config(**self.config.task_kwargs())
+        if self.config.agent == "edram":
+            from agents.canvas_policy import CanvasPolicy
+
+            def answer(canvases: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                output = self.model(canvases)
+                return output.logits[:, -1].argmax(-1)[:, None], output.thetas[:, :, [2, 5]]
+
+            return CanvasPolicy(answer, task, self.config.device)
+        from agents.policy import AttentionPolicy
+
         return AttentionPolicy(self.model, task, self.config.location_std)
 
     def evaluate(

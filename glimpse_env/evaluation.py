@@ -26,6 +26,8 @@ canvases with at least one wrong answer.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from glimpse_env.keyed_random import key_from_generator
@@ -75,3 +77,15 @@ def evaluation_options(options: dict | None, count: int | None) -> tuple[int, np
     if (indices < 0).any():
         raise ValueError(f"{name} must be >= 0, got {indices.min()}")
     return evaluation_key(options.get("eval_seed", EVAL_SEED)), indices
+
+
+def info_answers(info: dict) -> Any:
+    """The answers an episode is scored on, from a reset's ``info``: ``(N, A)`` (``(A,)`` for
+    the single env), the same type as ``info``'s entries. One digit: ``label``; several:
+    ``labels`` in reading order; the sum task: ``label`` (the sum)."""
+    if "label" in info:
+        label = info["label"]
+        return label[..., None] if hasattr(label, "ndim") else np.asarray([label])
+    if "labels" in info:
+        return info["labels"]
+    raise ValueError(f"info holds no 'label' or 'labels' (keys: {sorted(info)})")

@@ -187,7 +187,7 @@ PPO_CLI_CASES = {
         ["--algo", "ppo", "--frame-stack", "0"],
         "frame_stack must be a positive integer",
     ),
-    "unknown env": (["--env", "Pong-v5"], "unknown env id 'Pong-v5'"),
+    "unknown env": (["--env-id", "Pong-v5"], "unknown env id 'Pong-v5'"),
     "resume with a learning rate": (
         ["--resume", "{w}/run", "--learning-rate", "5"],
         "--learning-rate cannot be applied (--resume uses",

@@ -15,6 +15,7 @@ import torch
 import glimpse_env
 from agents import zoo
 from agents.policy import evaluate_policy
+from agents.runs.final import read_final
 from agents.training.config import TrainConfig
 from agents.training.trainer import Trainer
 from agents.zoo_card import publish
@@ -150,3 +151,82 @@ def test_zoo_agent_loop_example_matches_evaluate(agents_by_family):
         f"gym.make: {right}/30 right",
         f"gym.make_vec: {right}/30 right",
     ]
+
+
+def test_edram_plays_through_predict_on_canvas_observations():
+    """EDRAM reads the whole canvas: through CanvasObservation its predict gives the answers of
+    its own evaluation, in a plain gym.make loop and in the vector env."""
+    import agents
+    from glimpse_env.envs.wrappers import CanvasObservation
+
+    agent = agents.load("edram-cluttered100-small")
+    assert agent.observes_canvas
+    greedy, _ = agent.evaluate("test", 40)
+    played = evaluate_policy(agent, agent.config.env_id, "test", 40, batch_size=20)
+    assert played.errors == greedy.errors and greedy.errors < 40 // 2  # far from chance
+    env = CanvasObservation(gym.make(agent.config.env_id, split="test"))
+    right = 0
+    for canvas in range(10):
+        obs, info = env.reset(options={"evaluation_canvas": canvas})
+        state, done, total = None, False, 0.0
+        while not done:
+            action, state = agent.predict(obs, state)
+            obs, reward, done, _, info = env.step(action)
+            total += reward
+        right += int(total == 1.0)
+    first_ten, _ = agent.evaluate("test", 10)
+    assert right == 10 - first_ten.errors
+    with pytest.raises(ValueError, match="CanvasObservation"):
+        agent.predict(env.unwrapped.reset()[0])
+
+
+def test_supervised_baseline_loads_and_plays_through_predict(tmp_path):
+    import agents
+    from agents.supervised.policy import SupervisedPolicy
+    from agents.supervised.trainer import SupervisedConfig, SupervisedTrainer
+    from glimpse_env.envs.wrappers import VectorCanvasObservation
+
+    config = SupervisedConfig(
+        env_id="MNIST-v0", model="fc", batch_size=32, updates=60, eval_every=60,
+        eval_canvases=40, final_eval_canvases=40, eval_batch_size=40, num_threads=1,
+    )  # fmt: skip
+    SupervisedTrainer(config, tmp_path / "run", progress=False).train()
+    policy = agents.load(tmp_path / "run" / "best.pt")
+    assert isinstance(policy, SupervisedPolicy) and policy.observes_canvas
+    scored = policy.evaluate("test", 40)
+    assert scored.errors == read_final(tmp_path / "run").test_errors_greedy
+    assert 0 < scored.errors < 20  # measured 5 of 40: far from chance, not perfect
+    played = evaluate_policy(policy, config.env_id, "test", 40, batch_size=16)
+    assert played.errors == scored.errors
+    venv = VectorCanvasObservation(gym.make_vec(config.env_id, num_envs=4, split="test"))
+    obs, _ = venv.reset(options={"evaluation_canvases": [0, 1, 2, 3]})
+    assert obs["canvas"].shape == (4, *venv.single_observation_space["canvas"].shape)
+    action, _ = policy.predict(obs)
+    assert venv.single_action_space["label"].contains(int(action["label"][0]))
+
+
+def test_a_canvas_policy_names_each_answer_at_the_step_that_scores_it():
+    """On the two-digit task the env reads two labels at two steps: a whole-canvas model that
+    knows both answers gets both rewards."""
+    from agents.canvas_policy import CanvasPolicy
+    from glimpse_env.envs.wrappers import VectorCanvasObservation
+
+    venv = VectorCanvasObservation(gym.make_vec("ClutteredMNISTPairs-v0", num_envs=4, split="test"))
+    obs, info = venv.reset(options={"evaluation_canvases": [0, 1, 2, 3]})
+    truth = torch.as_tensor(info["labels"])  # (4, 2): the digits in reading order
+    task = venv.unwrapped.config
+    policy = CanvasPolicy(lambda canvases: (truth, None), task, "cpu")
+    total, done, state = np.zeros(4), np.zeros(4, bool), None
+    while not done.all():
+        action, state = policy.predict(obs, state)
+        obs, reward, done, _, _ = venv.step(action)
+        total += reward
+    assert total.tolist() == [2.0] * 4
+    swapped = CanvasPolicy(lambda canvases: (truth.flip(1), None), task, "cpu")
+    obs, _ = venv.reset(options={"evaluation_canvases": [0, 1, 2, 3]})
+    total, done, state = np.zeros(4), np.zeros(4, bool), None
+    while not done.all():
+        action, state = swapped.predict(obs, state)
+        obs, reward, done, _, _ = venv.step(action)
+        total += reward
+    assert total.sum() < 8  # the order matters

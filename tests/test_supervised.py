@@ -133,7 +133,7 @@ def test_config_errors_name_the_field():
 def test_command_line_trains_scores_and_writes_a_card(tmp_path, mnist_dir, capsys):
     common = ["--num-threads", "1", "--data-dir", str(mnist_dir), "--no-progress"]
     status = main([
-        "--env", "TranslatedMNIST-v0", "--model", "fc", "--updates", "4", "--batch-size", "16",
+        "--env-id", "TranslatedMNIST-v0", "--model", "fc", "--updates", "4", "--batch-size", "16",
         "--eval-every", "2", "--eval-canvases", "50", "--final-eval-canvases", "50",
         "--checkpoint-every", "2", "--logdir", str(tmp_path / "runs"), *common,
     ])  # fmt: skip

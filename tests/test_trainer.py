@@ -210,8 +210,11 @@ def test_command_line_trains_resumes_and_evaluates(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "greedy test error" in out and "mc test error" in out
     checkpoint = str(run_dir / "checkpoint.pt")
-    assert main("ram", "ram-cluttered60-6g", ["--resume", checkpoint, "--updates", "5"]) == 0
+    assert main("ram", "ram-cluttered60-6g", ["--resume", str(run_dir), "--updates", "5"]) == 0
     assert load_checkpoint(checkpoint)["update"] == 5
+    with pytest.warns(FutureWarning, match="--resume takes the run directory"):  # old spelling
+        assert main("ram", "ram-cluttered60-6g", ["--resume", checkpoint, "--updates", "6"]) == 0
+    assert load_checkpoint(checkpoint)["update"] == 6
     capsys.readouterr()
     assert main("ram", "ram-cluttered60-6g", ["--eval", checkpoint]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -230,10 +233,10 @@ def test_command_line_trains_resumes_and_evaluates(tmp_path, capsys):
     # Flags that --eval / --resume cannot honour are errors that name them.
     assert main("ram", "ram-cluttered60-6g", ["--eval", checkpoint, "--hidden", "64"]) == 2
     assert "--hidden cannot be applied with --eval" in capsys.readouterr().err
-    resume = ["--resume", checkpoint, "--lr", "0.1", "--seed", "3", "--logdir", "x"]
+    resume = ["--resume", str(run_dir), "--lr", "0.1", "--seed", "3", "--logdir", "x"]
     assert main("ram", "ram-cluttered60-6g", resume) == 2
     assert "--lr, --seed, --logdir cannot be applied with --resume" in capsys.readouterr().err
-    assert load_checkpoint(checkpoint)["update"] == 5  # nothing ran
+    assert load_checkpoint(checkpoint)["update"] == 6  # nothing ran
     assert main("ram", "ram-cluttered60-6g", ["--preset", "ram-nope"]) == 2
     assert "unknown preset" in capsys.readouterr().err
 
@@ -307,7 +310,7 @@ def test_interrupted_runs_exit_130_in_every_script(tmp_path, monkeypatch):
     monkeypatch.setattr(
         sb3_cli, "train_baseline", lambda *a, **k: BaselineResult(result, result, True)
     )
-    argv = ["--env", "MNIST-v0", "--timesteps", "8", "--logdir", str(tmp_path), "--no-progress"]
+    argv = ["--env-id", "MNIST-v0", "--timesteps", "8", "--logdir", str(tmp_path), "--no-progress"]
     assert sb3_cli.main(argv) == 130
     trainer_flags = ["--preset", "ram-mnist28-6g", "--updates", "50", "--hidden", "8"]
     trainer_flags += ["--glimpse-hidden", "8", "--location-hidden", "8", "--batch-size", "4"]

@@ -55,6 +55,7 @@ from agents.training.evaluate import EvalResult, Player, evaluate, trajectory_gr
 from agents.weights import UnsafeFileError, WeightsMismatchError, state_dict_sha256
 from glimpse_env.atomic import atomic_path, write_json_atomic
 from glimpse_env.envs import ENV_IDS, TaskConfig, task_name
+from glimpse_env.envs.cluttered_mnist import episode_info
 from glimpse_env.envs.core import task_config
 
 ALGOS = ("recurrent-ppo", "ppo")
@@ -182,6 +183,7 @@ class SB3Episodes:
     def __init__(self, venv: VecEnv, adapter: GlimpseSB3VecEnv) -> None:
         self.venv, self.adapter = venv, adapter
         self.num_envs, self.episodes = adapter.num_envs, adapter.venv.episodes
+        self.config = adapter.venv.config
         self.device = adapter.venv.device
         self.last_obs: Any = None
 
@@ -192,7 +194,7 @@ class SB3Episodes:
     def reset_to(self, key: int, episodes: np.ndarray) -> tuple[Any, dict[str, torch.Tensor]]:
         self.adapter.select_episodes(key, episodes)
         self.last_obs = self.venv.reset()
-        return self.last_obs, {"label": self.episodes.labels.clone()}
+        return self.last_obs, episode_info(self.episodes)
 
 
 def sb3_player(model: BaseAlgorithm) -> Player:

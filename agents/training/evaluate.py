@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from agents.training.rollout import AttentionAgent, CanvasNoise, rollout
 from glimpse_env.envs.vector import GlimpseVectorEnv
-from glimpse_env.evaluation import evaluation_key
+from glimpse_env.evaluation import evaluation_key, info_answers
 from glimpse_env.render import draw_trajectory, image_grid
 
 MODES = ("greedy", "mc")
@@ -91,8 +91,9 @@ class Player(Protocol):
     ``(N, T, 6)`` of a spatial-transformer agent (EDRAM).
 
     ``env`` is a :class:`GlimpseVectorEnv` (attention agents) or anything with the same
-    ``reset_to``, ``num_envs``, ``device``, ``canvases`` and ``episodes`` (the SB3 stack,
-    :class:`agents.sb3.baselines.SB3Episodes`): one evaluation function scores every agent."""
+    ``reset_to`` (returning the public ``(obs, info)``), ``num_envs``, ``device``, ``config``
+    and ``canvases`` (the SB3 stack, :class:`agents.sb3.baselines.SB3Episodes`): one evaluation
+    function scores every agent, on the answers in ``info``."""
 
     def __call__(
         self,
@@ -145,7 +146,7 @@ def evaluate(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    split = env.episodes.config.split
+    split = env.config.split
     if split not in EVAL_SPLITS:
         raise ValueError(f"evaluation env must use a split in {EVAL_SPLITS}, got {split!r}")
     repeats = mc_samples if mode == "mc" else 1
@@ -165,7 +166,7 @@ def evaluate(
             noise = CanvasNoise(
                 key ^ MC_NOISE_SALT, np.repeat(ids, repeats), np.tile(np.arange(repeats), len(ids))
             )
-            answers = env.episodes.answers[::repeats].clone()  # (B, A)
+            answers = info_answers(first_step[1])[::repeats]  # (B, A), from the public info
             logits, locations, *windows = play(env, first_step, mode == "mc", noise)
             if logits.dim() == 2:  # one answer per episode
                 logits = logits.unsqueeze(1)

@@ -1,4 +1,5 @@
-"""Action-space adapters for libraries that cannot take the env's ``Dict`` action (SB3).
+"""Wrappers: action-space adapters for libraries that cannot take the env's ``Dict`` action
+(SB3), and the whole canvas as an observation for full-image models.
 
 :class:`GridActions` turns ``{"location": Box(2), "label": Discrete(C)}`` into
 ``MultiDiscrete([G, G, C])`` (``C``: the env's classes, 10 digits or the 19 sums of
@@ -19,6 +20,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 from gymnasium import spaces
 
 from glimpse_env.envs.cluttered_mnist import NUM_CLASSES
@@ -103,3 +105,57 @@ class GridActions(gym.ActionWrapper):
         """``{"location", "label"}`` -> ``(ix, iy, label)``, the location rounded to the grid."""
         indices = grid_indices(np.asarray(action["location"]).reshape(2), self.grid_size)
         return np.array([indices[0], indices[1], int(action["label"])], dtype=np.int64)
+
+
+class CanvasObservation(gym.ObservationWrapper):
+    """Adds the whole canvas to the observation: ``canvas: Box(0, 255, (H, W), uint8)``.
+
+    For models that read the full image rather than glimpses (the supervised FC/CNN baselines,
+    EDRAM's spatial transformer), so that they run through the same ``predict`` loop as the
+    glimpse agents and are scored on the same episodes. The task is then no longer partially
+    observed: use it to compare against such models, not as a glimpse agent's input.
+
+    Example:
+        >>> import gymnasium as gym
+        >>> import glimpse_env
+        >>> from glimpse_env.envs.wrappers import CanvasObservation
+        >>> env = CanvasObservation(gym.make("ClutteredMNIST-v0", split="test"))
+        >>> obs, info = env.reset(options={"evaluation_canvas": 0})
+        >>> obs["canvas"].shape, obs["canvas"].dtype
+        ((60, 60), dtype('uint8'))
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        height, width = env.unwrapped.canvas.shape  # type: ignore[attr-defined]
+        self.observation_space = spaces.Dict(
+            {**env.observation_space, "canvas": _canvas_space(height, width)}  # type: ignore[dict-item]
+        )
+
+    def observation(self, observation: dict[str, Any]) -> dict[str, Any]:
+        return {**observation, "canvas": self.env.unwrapped.canvas.copy()}  # type: ignore[attr-defined]
+
+
+class VectorCanvasObservation(gym.vector.VectorObservationWrapper):
+    """:class:`CanvasObservation` for the native vector env: ``canvas`` is ``(N, H, W)`` uint8,
+    numpy or torch like the env's other observations."""
+
+    def __init__(self, env: gym.vector.VectorEnv) -> None:
+        super().__init__(env)
+        canvases = env.unwrapped.canvases  # type: ignore[attr-defined]
+        _, height, width = canvases.shape
+        single = spaces.Dict(
+            {**env.single_observation_space, "canvas": _canvas_space(height, width)}  # type: ignore[dict-item]
+        )
+        self.single_observation_space = single
+        self.observation_space = gym.vector.utils.batch_space(single, env.num_envs)
+
+    def observations(self, observations: dict[str, Any]) -> dict[str, Any]:
+        canvases = self.env.unwrapped.canvases.clone()  # type: ignore[attr-defined]
+        if not isinstance(observations["glimpse"], torch.Tensor):
+            canvases = canvases.cpu().numpy()
+        return {**observations, "canvas": canvases}
+
+
+def _canvas_space(height: int, width: int) -> spaces.Box:
+    return spaces.Box(0, 255, (height, width), np.uint8)
