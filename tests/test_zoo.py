@@ -263,3 +263,21 @@ def test_a_zoo_entry_is_one_unit_locked_while_published_and_its_card_restorable(
         with pytest.raises(ValueError, match="must be lower-case letters"):
             publish(checkpoint, bad, progress=False, canvases=50)
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_the_training_script_publishes_through_the_one_publisher(monkeypatch, capsys):
+    """``train/ram_agent.py --card CHECKPOINT --name NAME`` is ``python -m agents.zoo_card``."""
+    from agents import zoo_card
+    from agents.training.cli import main
+
+    seen = []
+    monkeypatch.setattr(zoo_card, "main", lambda argv: seen.append(argv) or 0)
+    argv = ["--card", "run/best.pt", "--name", "ram-x", "--if-better", "--no-progress"]
+    assert main("ram", "ram-cluttered60-6g", argv) == 0
+    assert seen == [["run/best.pt", "--name", "ram-x", "--notes", "", "--if-better",
+                     "--no-progress"]]  # fmt: skip
+    assert main("ram", "ram-cluttered60-6g", ["--card", "run/best.pt"]) == 2
+    assert "--card needs --name" in capsys.readouterr().err
+    assert main("ram", "ram-cluttered60-6g", [*argv, "--lr", "0.1"]) == 2
+    assert "--lr cannot be applied with --card" in capsys.readouterr().err
+    assert len(seen) == 1

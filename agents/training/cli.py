@@ -68,6 +68,18 @@ def build_parser(agent: str, default_preset: str) -> argparse.ArgumentParser:
         help="split scored by --eval (default test)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    card_group = parser.add_argument_group(
+        "--card: publish to the zoo (the same as python -m agents.zoo_card CHECKPOINT --name ...)"
+    )
+    card_group.add_argument(
+        "--card", metavar="CHECKPOINT", help="score this checkpoint and write it to models/ with "
+        "its card (models/<name>.safetensors and .json)",
+    )  # fmt: skip
+    card_group.add_argument("--name", help="the zoo name (with --card), e.g. ram-cluttered60-6g")
+    card_group.add_argument(
+        "--if-better", action="store_true", help="replace a zoo model only on a lower valid error"
+    )
+    card_group.add_argument("--card-notes", default="", help="free text for the card")
     config_group = parser.add_argument_group(
         "config fields (default: the preset's value; `python -c \"from agents.training.config "
         "import preset_config; print(preset_config('NAME'))\"` shows a preset)"
@@ -136,6 +148,8 @@ def main(
 def _run(
     agent: str, default_preset: str, args: argparse.Namespace, argv: list[str], script: str
 ) -> int:
+    if args.card:
+        return _publish(args)
     try:
         if args.eval and args.resume:
             raise ValueError("give --eval or --resume, not both")
@@ -203,6 +217,22 @@ def _run(
     print(result.mc)
     print(f"Curves, losses and glimpse paths: tensorboard --logdir {result.run_dir.parent}")
     return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    """``--card``: publish a checkpoint through :func:`agents.zoo_card.main` (one publisher)."""
+    from agents import zoo_card
+
+    others = [_flag(name) for name in given_fields(args)]
+    others += [flag for flag, value in (("--resume", args.resume), ("--eval", args.eval),
+               ("--preset", args.preset), ("--logdir", args.logdir)) if value]  # fmt: skip
+    if others or not args.name:
+        reason = f"{', '.join(others)} cannot be applied with --card" if others else ""
+        print(f"error: {reason or '--card needs --name'}", file=sys.stderr)
+        return 2
+    argv = [args.card, "--name", args.name, "--notes", args.card_notes]
+    argv += ["--if-better"] * args.if_better + ["--no-progress"] * args.no_progress
+    return zoo_card.main(argv)
 
 
 def ram_main() -> int:
