@@ -1,4 +1,4 @@
-"""A trained attention agent as a policy: ``predict`` on the env's own observations, as SB3's.
+"""A trained attention agent as a policy: ``predict`` on the env's own observations, as SB3's::
 
     from agents import zoo
     agent = zoo.load("ram-cluttered60-6g")

@@ -1,7 +1,7 @@
 """What attention buys: every agent on every task, from the cards: ``results/comparison.*``.
 
     python benchmarks/comparison.py            # write results/comparison.{md,json,png} and
-                                               # the README's summary
+                                               # docs/baselines.md's summary
     python benchmarks/comparison.py --check    # exit 1 if either is stale
 
 Rows are read from files only, never typed in:
@@ -321,7 +321,7 @@ def render(rows: list[Row]) -> str:
 
 
 def summary(rows: list[Row]) -> str:
-    """The README's table: per main task, each agent's best card (lowest error)."""
+    """docs/baselines.md's table: per main task, each agent's best card (lowest error)."""
     lines = [
         "| task | agent | test error (best of greedy / MC) | parameters | pixels read per canvas "
         "| multiply-adds per canvas | training canvases |",
@@ -408,7 +408,7 @@ def plot(rows: list[Row], path: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", type=Path, default=ROOT / "results")
-    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument("--page", "--readme", type=Path, default=ROOT / "docs" / "baselines.md")
     parser.add_argument("--check", action="store_true", help="fail if either output is stale")
     args = parser.parse_args()
     rows = collect()
@@ -420,8 +420,8 @@ def main() -> int:
         if current != text:
             print(f"{markdown} is stale: run {script}", file=sys.stderr)
             return 1
-        return write_or_check(args.readme, START, END, summary(rows), "comparison", script, True)
-    write_or_check(args.readme, START, END, summary(rows), "comparison", script, False)
+        return write_or_check(args.page, START, END, summary(rows), "comparison", script, True)
+    write_or_check(args.page, START, END, summary(rows), "comparison", script, False)
     with atomic_path(markdown) as tmp:
         tmp.write_text(text)
     write_json_atomic(args.results / "comparison.json", [asdict(r) for r in rows])

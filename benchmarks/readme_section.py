@@ -1,6 +1,8 @@
-"""Generated sections of the README: text between two marker comments, rewritten from files.
+"""Generated sections of the README and the documentation pages: text between two marker
+comments, rewritten from files.
 
-Used by ``zoo_table.py`` and ``speed_table.py`` (sibling scripts import it as ``readme_section``).
+Used by ``zoo_table.py``, ``zoo_float16.py``, ``speed_table.py``, ``comparison.py`` and
+``preset_table.py`` (sibling scripts import it as ``readme_section``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 def replace_section(readme: str, start: str, end: str, body: str) -> str:
     """``readme`` with the text between the markers ``start`` and ``end`` replaced by ``body``."""
     if start not in readme or end not in readme:
-        raise ValueError(f"README lacks the markers {start!r} ... {end!r}")
+        raise ValueError(f"the page lacks the markers {start!r} ... {end!r}")
     head, rest = readme.split(start, 1)
     _, tail = rest.split(end, 1)
     return f"{head}{start}\n{body}{end}{tail}"

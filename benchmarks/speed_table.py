@@ -1,7 +1,7 @@
-"""The README's speed tables, generated from the benchmark records in ``results/``.
+"""The speed tables of docs/speed.md, generated from the benchmark records in ``results/``.
 
-    python benchmarks/speed_table.py            # rewrite the tables between the README's markers
-    python benchmarks/speed_table.py --check    # exit 1 if the README's tables are stale
+    python benchmarks/speed_table.py            # rewrite the tables between docs/speed.md's markers
+    python benchmarks/speed_table.py --check    # exit 1 if the tables are stale
     python benchmarks/speed_table.py --print    # print them
 
 Inputs: ``results/train_throughput_cpu.json`` (``benchmarks/train_throughput.py --parallel
@@ -102,9 +102,9 @@ def render(results_dir: Path) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results-dir", type=Path, default=ROOT / "results")
-    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument("--page", "--readme", type=Path, default=ROOT / "docs" / "speed.md")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--check", action="store_true", help="fail if the README is stale")
+    mode.add_argument("--check", action="store_true", help="fail if the page is stale")
     mode.add_argument("--print", action="store_true", help="print the tables only")
     args = parser.parse_args()
     tables = render(args.results_dir)
@@ -112,7 +112,7 @@ def main() -> int:
         print(tables, end="")
         return 0
     return write_or_check(
-        args.readme, START, END, tables, "speed tables", Path(__file__).name, args.check
+        args.page, START, END, tables, "speed tables", Path(__file__).name, args.check
     )
 
 

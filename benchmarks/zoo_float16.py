@@ -1,14 +1,14 @@
 """Move the zoo from float32 ``.pt`` files to float16 safetensors, and measure what it costs.
 
     python benchmarks/zoo_float16.py --convert          # every models/<name>.pt -> .safetensors
-    python benchmarks/zoo_float16.py                    # write the README's float16 table
+    python benchmarks/zoo_float16.py                    # write the float16 table into docs/zoo.md
     python benchmarks/zoo_float16.py --check            # exit 1 if that table is stale
 
 ``--convert`` republishes each first-format zoo file through :func:`agents.zoo_card.publish`
 (float16 weights, a card scored on them; the lineage and the notes are kept). For the models
 named by ``--compare`` (one per family by default) it also scores the float32 weights on the
 same canvases before the conversion, so that the two figures differ only by the storage dtype.
-Both go to ``results/zoo_float16.json``, from which the README table is generated.
+Both go to ``results/zoo_float16.json``, from which docs/zoo.md's table is generated.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def convert(models_dir: Path, compare: set[str], canvases: int) -> list[dict]:
 
 
 def render(records: list[dict]) -> str:
-    """The README table: file size and errors in float32 and float16, per compared model."""
+    """The table of docs/zoo.md: file size and errors in float32 and float16, per compared model."""
     lines = [
         "| model | file, float32 -> float16 | test MC, float32 -> float16 | "
         "test greedy, float32 -> float16 | valid MC, float32 -> float16 |",
@@ -102,8 +102,8 @@ def main() -> int:
     parser.add_argument("--compare", nargs="*", default=list(DEFAULT_COMPARE))
     parser.add_argument("--canvases", type=int, default=10_000)
     parser.add_argument("--num-threads", type=int, default=1)
-    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
-    parser.add_argument("--check", action="store_true", help="fail if the README is stale")
+    parser.add_argument("--page", "--readme", type=Path, default=ROOT / "docs" / "zoo.md")
+    parser.add_argument("--check", action="store_true", help="fail if the page is stale")
     args = parser.parse_args()
     if args.convert:
         torch.set_num_threads(args.num_threads)
@@ -114,7 +114,7 @@ def main() -> int:
         write_json_atomic(RECORD, sorted(records, key=lambda r: r["name"]))
     table = render(json.loads(RECORD.read_text()))
     return write_or_check(
-        args.readme, START, END, table, "float16 table", Path(__file__).name, args.check
+        args.page, START, END, table, "float16 table", Path(__file__).name, args.check
     )
 
 

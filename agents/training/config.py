@@ -53,7 +53,10 @@ TASK_FIELDS = tuple(f.name for f in dataclasses.fields(TaskConfig) if f.name != 
 class TrainConfig(DictConfig):
     """Everything a training run depends on.
 
-    Task (``None``: the value of ``env_id``):
+    A task field left None takes the value of ``env_id``. The optimiser is Adam with a staircase
+    exponential decay, ``lr * lr_decay ** (update // lr_decay_every)`` floored at ``min_lr``.
+
+    Task:
         env_id: registered task, e.g. ``"ClutteredMNIST-v0"`` or
             ``"GlimpseEnv/ClutteredMNIST-v0"`` (the same task).
         canvas_size ... dataset_path: :class:`glimpse_env.envs.TaskConfig` overrides (pixels).
@@ -84,8 +87,7 @@ class TrainConfig(DictConfig):
         location_labels: fraction of the training examples with location labels (L-DRAM).
         affine_loss_weight: weight of EDRAM's affine-parameter regression.
 
-    Optimisation (Adam, staircase exponential decay ``lr * lr_decay ** (update // lr_decay_every)``
-    floored at ``min_lr``):
+    Optimisation:
         batch_size: episodes per update (= number of parallel environments).
         updates: number of parameter updates.
         lr: Adam's initial learning rate.
@@ -264,9 +266,6 @@ class TrainConfig(DictConfig):
         return kwargs
 
 
-#: Named presets: the papers' tasks with the replication's optimiser. Each is a set of field
-#: values over the :class:`TrainConfig` defaults (Adam 1e-3, x0.97 every 1,750 updates, floor 1e-4,
-#: batch 128, location std 0.11, LSTM core). The schedule reaches its floor after 132k updates.
 #: DRAM as this project first built it: RAM's additive FC glimpse network, 2 scales (as the
 #: replication), a 2-layer context network on a 24x24 view, the first glimpse at the centre.
 _DRAM_RAM_GLIMPSE: dict[str, Any] = dict(
@@ -284,6 +283,11 @@ _DRAM: dict[str, Any] = dict(
 #: 55,000 updates, x0.97 every 600 updates, so the rate reaches its 1e-4 floor at update 45,400
 #: and stays there for the last 9,600. Evaluated on 2,000 valid canvases every 2,500 updates.
 _RAM_SESSION: dict[str, Any] = dict(updates=55_000, lr_decay_every=600, eval_every=2500)
+#: Named presets: the papers' tasks with the replication's optimiser. Each is a set of field
+#: values over the :class:`TrainConfig` defaults (Adam 1e-3, x0.97 every 1,750 updates, floor
+#: 1e-4, batch 128, location std 0.11, LSTM core); that schedule reaches its floor after 132k
+#: updates. ``python -c "from agents.training.config import preset_config;
+#: print(preset_config('NAME'))"`` shows one.
 PRESETS: dict[str, dict[str, Any]] = {
     # The README's first command: the 60x60 cluttered task, a few minutes on a laptop CPU; the
     # same model and loss as ram-cluttered60-6g, far from its accuracy.

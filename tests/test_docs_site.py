@@ -1,0 +1,80 @@
+"""The documentation site builds with no warnings and its pages render in a real browser.
+
+The site is built here with ``sphinx-build -W`` (as ``.ci/run`` does), then the home page and an
+environment page are opened in headless Chromium (Debian's ``chromium``; ``.ci/run`` installs it
+when missing): the rendered DOM must hold the page's title, the table of ids and an image whose
+file the browser could load.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+IDS = ("ClutteredMNIST-v0", "ClutteredMNIST100-v0", "TranslatedMNIST-v0", "MNIST-v0")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    done = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-E", "-q", "-W", "--keep-going", "-b", "html",
+         str(REPO / "docs"), str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, f"the site has warnings:\n{done.stderr}"
+    return out
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if found := shutil.which(name):
+            return found
+    raise RuntimeError("headless Chromium is needed: apt-get install chromium (.ci/run does)")
+
+
+def _rendered(page: Path) -> str:
+    """The page's DOM after Chromium loaded and laid it out."""
+    done = subprocess.run(
+        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=3000",
+         "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("name, title", [("index", "glimpse-env"),
+                                         ("single-digit", "Single-digit tasks")])  # fmt: skip
+def test_pages_render_with_title_ids_table_and_an_image(site, name, title):
+    page = site / f"{name}.html"
+    dom = _rendered(page)
+    assert f"<title>{title}" in dom
+    assert "<table" in dom and all(f"{env_id}</span>" in dom for env_id in IDS), name
+    images = re.findall(r'<img[^>]*\ssrc="([^"]+)"', dom)
+    assert images, f"{name} has no image"
+    assert all((page.parent / src).is_file() for src in images), images
+
+
+def test_the_api_reference_documents_the_public_entry_points(site):
+    text = (site / "api.html").read_text()
+    for name in ("ClutteredMNISTEnv", "GlimpseVectorEnv", "agents.load", "evaluate_policy",
+                 "TrainConfig", "read_final"):  # fmt: skip
+        assert name in text, name
+
+
+def test_the_readme_is_short_and_every_generated_section_is_current():
+    assert len((REPO / "README.md").read_text().splitlines()) <= 200
+    for script in ("zoo_table.py", "zoo_float16.py", "speed_table.py", "preset_table.py",
+                   "comparison.py"):  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, f"benchmarks/{script}", "--check"], cwd=REPO, capture_output=True,
+            text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, f"{script}: {done.stdout}{done.stderr}"
