@@ -502,27 +502,13 @@ def load_model(
     return model
 
 
-#: Hyper-parameters per algorithm, first tuned on ClutteredMNIST-v0 (:data:`TASK_HYPER` has the
-#: changes since tuned on ``valid`` per task, RecurrentPPO's on both 60x60 tasks), as SB3
-#: keyword arguments (``policy_kwargs`` names its features extractor by string, see
-#: :mod:`agents.sb3.features`). ``n_steps`` is a multiple of the 6-glimpse episode. Both policies
-#: see through RAM's glimpse network; RecurrentPPO shares one LSTM between actor and critic
-#: (critic gradients stop at the LSTM, as in sb3-contrib).
-#:
-#: How they were chosen (results/runs_comparison_notes.md has the figures): a 300k-step grid over
-#: learning_rate x ent_coef (results/sweeps/legacy_grid_*_ClutteredMNIST-v0.json) could not tell
-#: points apart, so candidates were trained at full length on ClutteredMNIST-v0 and selected on
-#: 10,000 test canvases of another stream (``--eval-seed 7``) than the reported one. learning_rate
-#: 1e-3 was no better than 3e-4 at 0.5-0.9M steps; ``gae_lambda=0.5, ent_coef=0.05`` beat ``0.95,
-#: 0.01`` for both algorithms (the wider entropy bonus keeps the label head from collapsing onto a
-#: few classes; the shorter lambda gives the label chosen at non-final steps, which the env ignores,
-#: less of the episode's reward noise). Re-checked on ``valid`` for RecurrentPPO: at 1M env steps
-#: this preset had 78.70% validation error against the first preset's 82.20%.
-#:
-#: ``label_at_scored_steps`` (RecurrentPPO only; :mod:`agents.sb3.scored_steps`) was decided on
-#: ``valid`` (results/sb3_label_fix/): at 1M env steps on ClutteredMNIST-v0 it took the first
-#: preset (gae_lambda 0.95, ent_coef 0.01) from 82.20% to 79.55% validation error and this preset
-#: from 78.70% to 78.05% (within noise), and never hurt, so it is on. PPO's was not measured.
+#: Hyper-parameters per algorithm (first chosen on ClutteredMNIST-v0; :data:`TASK_HYPER` has
+#: the changes tuned per task), as SB3 keyword arguments (``policy_kwargs`` names its features
+#: extractor by string, see :mod:`agents.sb3.features`). ``n_steps`` is a multiple of the
+#: 6-glimpse episode. Both policies see through RAM's glimpse network; RecurrentPPO shares one
+#: LSTM between actor and critic (critic gradients stop at the LSTM, as in sb3-contrib).
+#: ``label_at_scored_steps``: :mod:`agents.sb3.scored_steps`. How each value was chosen, with the
+#: measurements: docs/baselines.md, "How the SB3 presets were chosen".
 _PPO_COMMON: dict[str, Any] = dict(
     n_steps=36, batch_size=576, n_epochs=4, learning_rate=3e-4, gamma=0.99, gae_lambda=0.5,
     ent_coef=0.05,
@@ -545,25 +531,10 @@ HYPER: dict[str, dict[str, Any]] = {
     },
 }
 
-#: Changes to ``HYPER[algo]`` tuned for one task, keyed by ``(algo, env_id)``; a task without an
-#: entry runs ``HYPER[algo]`` (the settings first chosen on ClutteredMNIST-v0). Each entry was
-#: chosen on ``valid`` (results/sweeps/README.md has the sweeps and the figures):
-#:
-#: - RecurrentPPO on TranslatedMNIST-v0 (sweep ``recurrent-ppo-t60``: 8 trials of at most 1M env
-#:   steps): the best trial's values, rounded to two figures. At 1M env steps it reached 46.9%
-#:   validation error (1,000 canvases) where ``HYPER`` had reached 67.0% (2,000 canvases).
-#: - RecurrentPPO on ClutteredMNIST-v0: the same values. They had led sweep ``recurrent-ppo-c60``
-#:   at its 300k-step budget (80.3%, too near chance to decide on), so they were run against
-#:   ``HYPER`` from the same seed on the same 2,000 validation canvases (session 29): 61.15%
-#:   against 76.85% at 1M env steps, 27.05% against 46.95% at 2.5M.
-#:
-#: These values learn faster but level off higher: ``HYPER`` catches up at about 3.5M env steps
-#: (TranslatedMNIST-v0) and 4.5-5M (ClutteredMNIST-v0) and then stays ahead (5.54% against 7.48%
-#: validation error at 11.5M on TranslatedMNIST-v0, 12.9% against 17.05% at 9.8M on
-#: ClutteredMNIST-v0; results/sweeps/README.md). They are
-#: the presets for runs of up to a few million env steps (the default 1M, the equal-wall-clock
-#: cards); for longer runs pass ``HYPER``'s (``--learning-rate 3e-4 --ent-coef 0.05
-#: --gae-lambda 0.5 --n-steps 36``), as the equal-env-steps cards do.
+#: Changes to ``HYPER[algo]`` tuned for one task on ``valid``, keyed by ``(algo, env_id)``; a
+#: task without an entry runs ``HYPER[algo]``. They learn faster but level off higher than
+#: ``HYPER``: they are the presets for runs of up to a few million env steps; for longer runs pass
+#: ``HYPER``'s values (docs/baselines.md has the sweeps and the curves).
 _RECURRENT_PPO_60X60 = dict(learning_rate=5.2e-4, ent_coef=0.043, gae_lambda=0.71, n_steps=72)
 TASK_HYPER: dict[tuple[str, str], dict[str, Any]] = {
     ("recurrent-ppo", "TranslatedMNIST-v0"): _RECURRENT_PPO_60X60,

@@ -1,9 +1,9 @@
 """The command line shared by ``train/ram_agent.py`` and the other REINFORCE agents' scripts.
 
 Every :class:`agents.training.config.TrainConfig` field is a flag (``location_std`` ->
-``--location-std``);
-flags override the chosen ``--preset``. ``--resume`` continues a run from its checkpoint and
-``--eval`` only evaluates one.
+``--location-std``), with its docstring entry as help; flags override the chosen ``--preset``.
+``--resume RUN_DIR`` continues a run from its checkpoint, ``--eval PATH`` only evaluates a
+checkpoint or zoo model, and ``--card CHECKPOINT --name NAME`` publishes one to the zoo.
 """
 
 from __future__ import annotations

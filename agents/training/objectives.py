@@ -1,14 +1,14 @@
 """How each agent family learns from, and answers on, a batch of episodes.
 
 The trainer (:mod:`agents.training.trainer`) owns everything common: environments, optimiser,
-schedule,
-checkpoints, logging, evaluation. What differs between agent families is two functions:
+schedule, checkpoints, logging, evaluation. What differs between agent families is two
+functions:
 
 - ``loss(batch)``: the training loss of the batch the training env was just reset to (a
   :class:`TrainingBatch`: the model, the env, the reset's ``(observation, info)``, the config,
   the update number and the policy-noise generator; no trainer object), and the scalars to log;
 - ``player(model, config)``: how the agent answers in evaluation
-(:class:`agents.training.evaluate.Player`).
+  (:class:`agents.training.evaluate.Player`).
 
 RAM and DRAM share :class:`ReinforceObjective` (the hybrid loss, plus L-DRAM's location loss);
 EDRAM has :class:`EDRAMObjective` (backpropagation through the spatial transformer).

@@ -23,12 +23,11 @@ draws its count uniformly from ``low..high`` inclusive.
 
 All contributions are non-negative, so "add, clip, add, clip" equals one clipped sum; the batch
 is summed in int16 and saturated at 255 after every layer, so no number of distractors can
-overflow it. Patches are pasted through ``unfold`` window views, so each
-canvas costs one indexed patch copy per layer rather than a scatter of single pixels. Draws are
-counter-based
-(:mod:`glimpse_env.keyed_random`): canvas ``e`` of the stream with key ``k`` is a pure function of
-``(k, e)``, which is what lets N environments be generated in one call and still match N single
-environments seeded alike.
+overflow it. Patches are pasted through ``unfold`` window views, so each canvas costs one
+indexed patch copy per layer rather than a scatter of single pixels. Draws are counter-based
+(:mod:`glimpse_env.keyed_random`): canvas ``e`` of the stream with key ``k`` is a pure function
+of ``(k, e)``, which is what lets N environments be generated in one call and still match N
+single environments seeded alike.
 
 Bounding boxes are in pixels, ``(x_min, y_min, x_max, y_max)`` with the max exclusive: the 28x28
 square the digit was pasted into. The same box in the normalised [-1, 1] convention of the retina

@@ -138,7 +138,17 @@ class CanvasObservation(gym.ObservationWrapper):
 
 class VectorCanvasObservation(gym.vector.VectorObservationWrapper):
     """:class:`CanvasObservation` for the native vector env: ``canvas`` is ``(N, H, W)`` uint8,
-    numpy or torch like the env's other observations."""
+    numpy or torch like the env's other observations.
+
+    Example:
+        >>> import gymnasium as gym
+        >>> import glimpse_env
+        >>> from glimpse_env.envs.wrappers import VectorCanvasObservation
+        >>> venv = VectorCanvasObservation(gym.make_vec("ClutteredMNIST-v0", num_envs=4))
+        >>> obs, info = venv.reset(seed=0)
+        >>> obs["canvas"].shape, venv.single_observation_space["canvas"].shape
+        ((4, 60, 60), (60, 60))
+    """
 
     def __init__(self, env: gym.vector.VectorEnv) -> None:
         super().__init__(env)
