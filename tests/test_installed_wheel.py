@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ def test_zoo_models_load_by_name_from_an_installed_wheel(tmp_path):
     subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, REPO],
                    check=True, cwd=tmp_path, capture_output=True)  # fmt: skip
     (wheel,) = wheels.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:  # the licence travels with the wheel
+        assert any(name.endswith("licenses/LICENSE") for name in archive.namelist())
     subprocess.run([*pip, "install", "--no-deps", "--target", site, wheel], check=True,
                    capture_output=True)  # fmt: skip
     script = (
