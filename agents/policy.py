@@ -36,7 +36,7 @@ from agents.training.evaluate import EvalResult
 from glimpse_env.envs.core import TaskConfig
 from glimpse_env.envs.vector import GlimpseVectorEnv
 from glimpse_env.envs.wrappers import VectorCanvasObservation
-from glimpse_env.evaluation import EVAL_SEED
+from glimpse_env.evaluation import EVAL_SEED, check_canvas_count
 
 Observation = dict[str, Any]
 
@@ -200,6 +200,7 @@ def evaluate_policy(
     env: Any = (
         VectorCanvasObservation(native) if getattr(policy, "observes_canvas", False) else native
     )
+    check_canvas_count(num_canvases, native.distinct_canvases, split)
     answers = len(native.config.answer_steps)
     errors = 0
     starts = range(0, num_canvases, env.num_envs)

@@ -89,3 +89,22 @@ def info_answers(info: dict) -> Any:
     if "labels" in info:
         return info["labels"]
     raise ValueError(f"info holds no 'label' or 'labels' (keys: {sorted(info)})")
+
+
+def check_canvas_count(num_canvases: int, distinct: int | None, split: str) -> None:
+    """Refuse to score more evaluation canvases than the split has distinct ones (a dataset
+    file's rows): the extra canvases would repeat rows and count them twice.
+
+    Args:
+        num_canvases: canvases asked for.
+        distinct: the split's distinct canvases (None: generated canvases, all distinct).
+        split: its name, for the message.
+
+    Raises:
+        ValueError: ``num_canvases > distinct``.
+    """
+    if distinct is not None and num_canvases > distinct:
+        raise ValueError(
+            f"the {split!r} split has {distinct} distinct canvases; scoring {num_canvases} would "
+            f"count {num_canvases - distinct} of them twice: ask for at most {distinct}"
+        )

@@ -226,3 +226,80 @@ def test_authors_recipe_draws_every_split_from_training_digits(tmp_path, monkeyp
     assert not np.array_equal(test_own.images, test_authors.images)
     with h5py.File(authors) as f:
         assert f.attrs["digits"] == "train for every split"
+
+
+def _squares(count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``count`` 40x40 canvases, each with a bright square whose size is its class (0-2)."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((count, 40, 40), np.uint8)
+    labels = rng.integers(0, 3, count)
+    boxes = np.zeros((count, 4), np.int64)
+    for i, label in enumerate(labels):
+        side = 6 + 6 * int(label)
+        x, y = rng.integers(0, 40 - side, 2)
+        images[i, y : y + side, x : x + side] = 255
+        boxes[i] = (x, y, x + side, y + side)
+    return images, labels, boxes
+
+
+def test_write_dataset_takes_your_own_arrays_and_the_env_serves_them(tmp_path):
+    from glimpse_env.data.hdf5 import write_dataset
+
+    splits = {"train": _squares(30, 0), "test": _squares(8, 1)}
+    path = write_dataset(tmp_path / "squares.hdf5", splits, origin="squares of three sizes")
+    test = read_canvas_hdf5(path, "test")
+    images, labels, boxes = splits["test"]
+    np.testing.assert_array_equal(test.images, images)
+    np.testing.assert_array_equal(test.labels[:, 0], labels)
+    np.testing.assert_array_equal(test.bboxes[:, 0], boxes)  # boxes -> affine -> boxes, exactly
+    with h5py.File(path) as f:
+        assert f.attrs["origin"] == "squares of three sizes"
+    env = gym.make("ClutteredMNIST-v0", dataset_path=str(path), split="test", canvas_size=40)
+    obs, info = env.reset(options={"evaluation_canvas": 0})
+    assert int(info["label"]) in set(labels.tolist())
+    whole = write_dataset(tmp_path / "whole.hdf5", {"valid": splits["test"][:2]})
+    assert (read_canvas_hdf5(whole, "valid").bboxes[:, 0] == [0, 0, 40, 40]).all()
+
+
+@pytest.mark.parametrize(
+    "splits, match",
+    [
+        ({"training": _squares(2, 0)}, "splits must be among"),
+        ({"train": (np.zeros((2, 8, 8, 3), np.uint8), np.zeros(2, int))}, "colour"),
+        ({"train": (np.zeros((2, 8, 8), np.float32), np.zeros(2, int))}, "uint8"),
+        ({"train": (np.zeros((2, 8, 8), np.uint8), np.zeros(3, int))}, "labels must be"),
+        ({"train": (np.zeros((2, 8, 8), np.uint8), np.array([0, 300]))}, "integers 0-255"),
+        ({"train": (np.zeros((2, 8, 8), np.uint8), np.zeros(2, int), np.zeros((2, 3)))}, "bboxes"),
+        ({"train": _squares(2, 0), "test": (np.zeros((2, 8, 8), np.uint8), np.zeros(2, int))},
+         "same canvas size"),
+    ],
+)  # fmt: skip
+def test_write_dataset_names_the_split_and_array_at_fault(tmp_path, splits, match):
+    from glimpse_env.data.hdf5 import write_dataset
+
+    with pytest.raises(ValueError, match=match):
+        write_dataset(tmp_path / "bad.hdf5", splits)
+    assert not (tmp_path / "bad.hdf5").exists()
+
+
+def test_scoring_more_canvases_than_a_file_split_has_is_refused(tmp_path):
+    """A 8-row test split cannot give 20 evaluation canvases: they would repeat rows."""
+    from agents.policy import evaluate_policy
+    from glimpse_env.data.hdf5 import write_dataset
+    from glimpse_env.envs.vector import GlimpseVectorEnv
+
+    path = write_dataset(tmp_path / "squares.hdf5", {"test": _squares(8, 1)})
+    venv = GlimpseVectorEnv(2, split="test", dataset_path=str(path), canvas_size=40)
+    assert venv.distinct_canvases == 8
+
+    class Always:
+        def predict(self, obs, state=None, episode_start=None, deterministic=True):
+            return {"location": np.zeros((len(obs["step"]), 2), np.float32),
+                    "label": np.zeros(len(obs["step"]), np.int64)}, None  # fmt: skip
+
+    task = dict(dataset_path=str(path), canvas_size=40)
+    with pytest.raises(ValueError, match="8 distinct canvases; scoring 20 would count 12"):
+        evaluate_policy(Always(), "ClutteredMNIST-v0", "test", 20, batch_size=4, **task)
+    assert (
+        evaluate_policy(Always(), "ClutteredMNIST-v0", "test", 8, batch_size=4, **task).total == 8
+    )

@@ -184,6 +184,7 @@ class SB3Episodes:
         self.venv, self.adapter = venv, adapter
         self.num_envs, self.episodes = adapter.num_envs, adapter.venv.episodes
         self.config = adapter.venv.config
+        self.distinct_canvases = adapter.venv.distinct_canvases
         self.device = adapter.venv.device
         self.last_obs: Any = None
 

@@ -31,6 +31,7 @@ from agents.supervised.data import Canvases, answers_of, task_of, training_keys
 from agents.supervised.models import BASELINES, build_baseline, build_sized, count_parameters
 from agents.training.config import TrainConfig, check_int
 from glimpse_env.envs import task_name
+from glimpse_env.evaluation import check_canvas_count
 
 FORMAT = "glimpse-env-supervised-checkpoint-v1"
 #: Keys every supervised checkpoint holds.
@@ -329,6 +330,7 @@ def score(
 ) -> EvalScore:
     """Errors of ``model`` (in eval mode for the call) on the fixed evaluation canvases: a
     canvas counts as wrong unless every answer is right."""
+    check_canvas_count(num_canvases, canvases.source.distinct_canvases, canvases.task.split)
     was_training = model.training
     model.eval()
     errors = 0

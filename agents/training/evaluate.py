@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from agents.training.rollout import AttentionAgent, CanvasNoise, rollout
 from glimpse_env.envs.vector import GlimpseVectorEnv
-from glimpse_env.evaluation import evaluation_key, info_answers
+from glimpse_env.evaluation import check_canvas_count, evaluation_key, info_answers
 from glimpse_env.render import draw_trajectory, image_grid
 
 MODES = ("greedy", "mc")
@@ -91,9 +91,10 @@ class Player(Protocol):
     ``(N, T, 6)`` of a spatial-transformer agent (EDRAM).
 
     ``env`` is a :class:`GlimpseVectorEnv` (attention agents) or anything with the same
-    ``reset_to`` (returning the public ``(obs, info)``), ``num_envs``, ``device``, ``config``
-    and ``canvases`` (the SB3 stack, :class:`agents.sb3.baselines.SB3Episodes`): one evaluation
-    function scores every agent, on the answers in ``info``."""
+    ``reset_to`` (returning the public ``(obs, info)``), ``num_envs``, ``device``, ``config``,
+    ``distinct_canvases`` and ``canvases`` (the SB3 stack,
+    :class:`agents.sb3.baselines.SB3Episodes`): one evaluation function scores every agent, on
+    the answers in ``info``."""
 
     def __call__(
         self,
@@ -149,6 +150,7 @@ def evaluate(
     split = env.config.split
     if split not in EVAL_SPLITS:
         raise ValueError(f"evaluation env must use a split in {EVAL_SPLITS}, got {split!r}")
+    check_canvas_count(num_canvases, env.distinct_canvases, split)
     repeats = mc_samples if mode == "mc" else 1
     if env.num_envs % repeats:
         raise ValueError(f"num_envs {env.num_envs} is not a multiple of mc_samples {repeats}")

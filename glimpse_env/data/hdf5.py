@@ -24,7 +24,7 @@ by newer Fuel or by us, ``indices``, ``available``, ``comment``). We write the t
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,6 +102,129 @@ def _split_array(rows: dict[str, tuple[int, int]]) -> np.ndarray:
     return table
 
 
+def _create_layout(
+    f: h5py.File, total: int, height: int, width: int, num_digits: int
+) -> tuple[h5py.Dataset, h5py.Dataset, h5py.Dataset]:
+    """Create the schema's ``features``, ``labels`` and ``locations`` datasets for ``total``
+    rows of ``height x width`` canvases with ``num_digits`` answers each."""
+    features = f.create_dataset(
+        "features", (total, 1, height, width), dtype=np.uint8,
+        chunks=(max(1, min(total, 256)), 1, height, width),
+    )  # fmt: skip
+    per_digit = (num_digits,) if num_digits > 1 else ()
+    labels = f.create_dataset("labels", (total, *per_digit), dtype=np.uint8)
+    locations = f.create_dataset("locations", (total, *per_digit, 6), dtype=np.float32)
+    for axis, name in enumerate(("batch", "channel", "height", "width")):
+        features.dims[axis].label = name
+    labels.dims[0].label = "batch"
+    locations.dims[0].label = "batch"
+    locations.dims[locations.ndim - 1].label = "affine"
+    return features, labels, locations
+
+
+#: The splits a file holds, in the order their rows are written.
+SPLIT_ORDER = ("train", "valid", "test")
+
+
+def write_dataset(
+    path: str | os.PathLike,
+    splits: Mapping[str, tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]],
+    **attrs: str | int | float,
+) -> Path:
+    """Write your own labelled canvases as a dataset file in this module's schema, which
+    ``gym.make(id, dataset_path=path)`` serves and EDRAM trains on.
+
+    Args:
+        path: the file to write (atomically: a temporary name, then a rename).
+        splits: ``{"train": (images, labels[, bboxes]), "valid": ..., "test": ...}`` (any
+            subset). ``images``: ``(N, H, W)`` uint8 0-255, the same ``H x W`` in every split;
+            ``labels``: ``(N,)`` (or ``(N, D)`` for ``D`` objects per canvas, in reading order)
+            integers 0-255; ``bboxes``: ``(N, 4)`` (or ``(N, D, 4)``) pixel boxes ``(x_min,
+            y_min, x_max, y_max)``, max exclusive, of the objects (default: the whole canvas),
+            stored as the affine ``locations``.
+        attrs: more root attributes (strings or numbers), e.g. where the images came from.
+
+    Raises:
+        ValueError: an unknown split, no rows, or arrays of the wrong shape, type or range;
+            the message names the split and the array.
+    """
+    unknown = sorted(set(splits) - set(SPLIT_ORDER))
+    if unknown or not splits:
+        raise ValueError(f"splits must be among {SPLIT_ORDER}, got {sorted(splits)}")
+    checked = {name: _checked_split(name, *splits[name]) for name in SPLIT_ORDER if name in splits}
+    shapes = {name: images.shape[1:] for name, (images, _, _) in checked.items()}
+    digits = {name: labels.shape[1] for name, (_, labels, _) in checked.items()}
+    if len(set(shapes.values())) != 1 or len(set(digits.values())) != 1:
+        raise ValueError(
+            f"every split needs the same canvas size and objects per canvas, got {shapes} and "
+            f"{digits}"
+        )
+    (height, width), num_digits = next(iter(shapes.values())), next(iter(digits.values()))
+    total = sum(len(labels) for _, labels, _ in checked.values())
+    if total == 0:
+        raise ValueError("the splits hold no rows")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            features, labels_set, locations = _create_layout(f, total, height, width, num_digits)
+            rows, offset = {}, 0
+            for name, (images, labels, bboxes) in checked.items():
+                count = len(labels)
+                rows[name] = (offset, offset + count)
+                if count:
+                    block = slice(offset, offset + count)
+                    features[block] = images[:, None]
+                    affine = bboxes_to_affine(bboxes, height, width)  # (N, D, 6)
+                    one = num_digits == 1  # the single-object layout: (N,) and (N, 6)
+                    labels_set[block] = (labels[:, 0] if one else labels).astype(np.uint8)
+                    locations[block] = affine[:, 0] if one else affine
+                offset += count
+            f.attrs["split"] = _split_array(rows)
+            f.attrs.update(generator="glimpse_env.data.hdf5.write_dataset", num_digits=num_digits)
+            f.attrs.update(attrs)
+    return path
+
+
+def _checked_split(
+    name: str, images: np.ndarray, labels: np.ndarray, bboxes: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(images (N, H, W) uint8, labels (N, D) int64, bboxes (N, D, 4))`` of one split, or
+    one ``ValueError`` naming the split and the array at fault."""
+    images, labels = np.asarray(images), np.asarray(labels)
+    if images.ndim == 4 and images.shape[-1] in (3, 4):
+        raise ValueError(
+            f"split {name!r}: images are {images.shape} (colour); this schema holds one channel: "
+            "convert them to grayscale"
+        )
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(
+            f"split {name!r}: images must be (N, H, W) uint8 0-255, got {images.shape} "
+            f"{images.dtype}"
+        )
+    if labels.ndim == 1:
+        labels = labels[:, None]
+    if labels.ndim != 2 or len(labels) != len(images):
+        raise ValueError(
+            f"split {name!r}: labels must be (N,) or (N, D) with N = {len(images)} images, got "
+            f"{labels.shape}"
+        )
+    out_of_range = labels.size > 0 and (labels.min() < 0 or labels.max() > 255)
+    if not np.issubdtype(labels.dtype, np.integer) or out_of_range:
+        raise ValueError(f"split {name!r}: labels must be integers 0-255")
+    count, digits = labels.shape
+    height, width = images.shape[1:]
+    if bboxes is None:
+        return images, labels.astype(np.int64), np.tile([0, 0, width, height], (count, digits, 1))
+    boxes = np.asarray(bboxes)
+    if boxes.shape not in ((count, digits, 4), (count, 4) if digits == 1 else ()):
+        raise ValueError(
+            f"split {name!r}: bboxes must be (N, 4) or (N, D, 4) with N = {count}, D = {digits}, "
+            f"got {boxes.shape}"
+        )
+    return images, labels.astype(np.int64), boxes.reshape(count, digits, 4)
+
+
 def _chunks(total: int, size: int) -> Iterator[tuple[int, int]]:
     for start in range(0, total, size):
         yield start, min(start + size, total)
@@ -153,21 +276,10 @@ def write_canvas_hdf5(
     total = sum(counts.values())
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            shape = (total, 1, canvas_size, canvas_size)
-            features = f.create_dataset(
-                "features",
-                shape,
-                dtype=np.uint8,
-                chunks=(min(total, 256), 1, canvas_size, canvas_size),
-            )
             per_digit = (num_digits,) if num_digits > 1 else ()
-            labels = f.create_dataset("labels", (total, *per_digit), dtype=np.uint8)
-            locations = f.create_dataset("locations", (total, *per_digit, 6), dtype=np.float32)
-            for axis, name in enumerate(("batch", "channel", "height", "width")):
-                features.dims[axis].label = name
-            labels.dims[0].label = "batch"
-            locations.dims[0].label = "batch"
-            locations.dims[locations.ndim - 1].label = "affine"
+            features, labels, locations = _create_layout(
+                f, total, canvas_size, canvas_size, num_digits
+            )
             rows, offset = {}, 0
             with tqdm(
                 total=total, desc=f"writing {path.name}", unit="canvas", disable=not progress

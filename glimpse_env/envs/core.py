@@ -193,12 +193,14 @@ class CanvasSource(Protocol):
     """Anything that returns canvases for ``(key, episode)`` pairs.
 
     ``num_sources`` is the number of examples the canvases are drawn from (the split's digits or
-    the HDF5 split's rows); ``CanvasBatch.sources`` indexes them.
+    the HDF5 split's rows); ``CanvasBatch.sources`` indexes them. ``distinct_canvases`` is how
+    many different canvases the source can serve (None: unbounded, as generated canvases).
     """
 
     height: int
     width: int
     num_sources: int
+    distinct_canvases: int | None
 
     def generate(self, keys: np.ndarray, episodes: np.ndarray) -> CanvasBatch: ...
 
@@ -219,6 +221,8 @@ class GeneratedCanvases:
         )
         self.height = self.width = config.canvas_size
         self.num_sources = self._generator.num_sources
+        #: None: every episode is a new canvas (new positions and clutter).
+        self.distinct_canvases: int | None = None
 
     def generate(self, keys: np.ndarray, episodes: np.ndarray) -> CanvasBatch:
         return self._generator.generate(keys, episodes)
@@ -243,6 +247,8 @@ class DatasetCanvases:
         self._affine = torch.from_numpy(arrays.affine).to(device)
         self.height, self.width = arrays.images.shape[1:]
         self.num_sources = len(self._labels)
+        #: The split's rows: a pass over more episodes serves the same canvases again.
+        self.distinct_canvases: int | None = len(self._labels)
 
     def generate(self, keys: np.ndarray, episodes: np.ndarray) -> CanvasBatch:
         n = len(self._labels)

@@ -139,6 +139,12 @@ class GlimpseVectorEnv(VectorEnv):
         return self._episodes.images
 
     @property
+    def distinct_canvases(self) -> int | None:
+        """How many different canvases the split serves: a dataset file's rows, or None for
+        generated canvases (every episode a new one)."""
+        return self._episodes.source.distinct_canvases
+
+    @property
     def episodes(self) -> GlimpseEpisodes:
         """The batched episode state (canvases, labels, boxes, locations, step counts)."""
         return self._episodes
