@@ -303,3 +303,31 @@ def test_scoring_more_canvases_than_a_file_split_has_is_refused(tmp_path):
     assert (
         evaluate_policy(Always(), "ClutteredMNIST-v0", "test", 8, batch_size=4, **task).total == 8
     )
+
+
+def test_a_file_with_three_classes_gets_a_three_way_label(tmp_path):
+    """``classes=3``: the label action, the agents' classifiers and SB3's grid action follow."""
+    from agents.models.registry import build_agent, glimpse_shape
+    from agents.training.config import TrainConfig
+    from glimpse_env.data.hdf5 import write_dataset
+    from glimpse_env.envs.wrappers import GridActions
+
+    path = str(write_dataset(tmp_path / "squares.hdf5", {"train": _squares(12, 0)}))
+    env = gym.make("ClutteredMNIST-v0", dataset_path=path, classes=3, canvas_size=40)
+    assert env.action_space["label"] == gym.spaces.Discrete(3)
+    assert list(GridActions(env).action_space.nvec) == [9, 9, 3]
+    env.reset()
+    with pytest.raises(ValueError, match=r"must be in 0\.\.2, got 5"):
+        env.step({"location": np.zeros(2, np.float32), "label": 5})
+    sizes = dict(window_size=14, conv_channels=4, features=16, hidden=16, classifier_hidden=16)
+    for agent, weight in (("ram", "classifier.weight"), ("edram", "classifier.out.weight")):
+        config = TrainConfig(
+            env_id="ClutteredMNIST-v0", dataset_path=path, classes=3, agent=agent,
+            canvas_size=40, **sizes,
+        )  # fmt: skip
+        model = build_agent(config, glimpse_shape(config))
+        assert model.state_dict()[weight].shape[0] == 3, agent
+    with pytest.raises(ValueError, match=r"outside 0\.\.1; pass classes=N"):
+        gym.make("ClutteredMNIST-v0", dataset_path=path, classes=2, canvas_size=40).reset()
+    with pytest.raises(ValueError, match="classes must be an int >= 2"):
+        gym.make("ClutteredMNIST-v0", classes=1)

@@ -184,16 +184,17 @@ class GlimpseEncoder(nn.Module):
 
 
 class Classifier(nn.Module):
-    """Encoder state ``(N, hidden)`` -> ``(N, 10)`` logits: FC, BN, ReLU, FC, BN, ReLU, FC."""
+    """Encoder state ``(N, hidden)`` -> ``(N, num_classes)`` logits: FC, BN, ReLU, FC, BN,
+    ReLU, FC."""
 
-    def __init__(self, sizes: EDRAMSizes, steps: int) -> None:
+    def __init__(self, sizes: EDRAMSizes, steps: int, num_classes: int = NUM_CLASSES) -> None:
         super().__init__()
         width = sizes.classifier_hidden
         self.fc1 = nn.Linear(sizes.hidden, width)
         self.norm1 = StepBatchNorm(width, steps)
         self.fc2 = nn.Linear(width, width)
         self.norm2 = StepBatchNorm(width, steps)
-        self.out = nn.Linear(width, NUM_CLASSES)
+        self.out = nn.Linear(width, num_classes)
 
     def forward(self, h: torch.Tensor, step: int) -> torch.Tensor:
         x = F.relu(self.norm1(self.fc1(h), step))
@@ -218,7 +219,9 @@ class EDRAMOutput:
 class EDRAM(nn.Module):
     """EDRAM over canvases ``(N, H, W)`` for ``steps`` glimpses (see the module docstring)."""
 
-    def __init__(self, steps: int, sizes: EDRAMSizes | None = None) -> None:
+    def __init__(
+        self, steps: int, sizes: EDRAMSizes | None = None, num_classes: int = NUM_CLASSES
+    ) -> None:
         super().__init__()
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
@@ -228,7 +231,7 @@ class EDRAM(nn.Module):
         self.glimpse_net = GlimpseEncoder(sizes, steps)
         self.encoder = nn.LSTMCell(sizes.features, sizes.hidden)
         self.decoder = nn.LSTMCell(sizes.hidden, sizes.hidden)
-        self.classifier = Classifier(sizes, steps)
+        self.classifier = Classifier(sizes, steps, num_classes)
         self.emission = nn.Linear(sizes.hidden, 6)
         nn.init.zeros_(self.emission.weight)
         with torch.no_grad():

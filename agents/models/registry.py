@@ -58,7 +58,7 @@ def build_edram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.
         config.hidden,
         config.classifier_hidden,
     )
-    return EDRAM(config.task_kwargs()["num_glimpses"], sizes)
+    return EDRAM(config.task_kwargs()["num_glimpses"], sizes, task.num_classes)
 
 
 #: Model builders by ``config.agent``; a new agent is a model file plus an entry here (and in

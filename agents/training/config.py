@@ -59,7 +59,7 @@ class TrainConfig(DictConfig):
     Task:
         env_id: registered task, e.g. ``"ClutteredMNIST-v0"`` or
             ``"GlimpseEnv/ClutteredMNIST-v0"`` (the same task).
-        canvas_size ... dataset_path: :class:`glimpse_env.envs.TaskConfig` overrides (pixels).
+        canvas_size ... classes: :class:`glimpse_env.envs.TaskConfig` overrides (pixels).
 
     Model:
         agent: model family (``"ram"``, ``"dram"`` (needs ``context_size`` > 0) or ``"edram"``).
@@ -131,6 +131,7 @@ class TrainConfig(DictConfig):
     context_size: int | None = None
     data_dir: str | None = None
     dataset_path: str | None = None
+    classes: int | None = None
 
     agent: str = "ram"
     core: str = "lstm"

@@ -75,6 +75,9 @@ class TaskConfig:
             :func:`glimpse_env.retina.coarse_view`). 0 (default): no context.
         data_dir: MNIST directory (see :mod:`glimpse_env.data.mnist` for the lookup order).
         dataset_path: serve canvases from this HDF5 file instead of generating them.
+        classes: how many classes one answer has (None: the 10 digits): set it for a dataset
+            file of your own with other labels (``3`` for labels 0-2); the label action is then
+            ``Discrete(classes)``, and a file label outside ``0 .. classes-1`` is an error.
     """
 
     canvas_size: int = 60
@@ -91,6 +94,7 @@ class TaskConfig:
     context_size: int = 0
     data_dir: str | os.PathLike | None = None
     dataset_path: str | os.PathLike | None = None
+    classes: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("canvas_size", "distractor_size", "num_digits"):
@@ -121,6 +125,10 @@ class TaskConfig:
         ):
             raise ValueError(f"num_glimpses must be a positive int, got {self.num_glimpses!r}")
         check_glimpse_config(self.glimpse_size, self.num_scales, self.scale_factor)
+        if self.classes is not None and (
+            not isinstance(self.classes, int) or isinstance(self.classes, bool) or self.classes < 2
+        ):
+            raise ValueError(f"classes must be an int >= 2 (or None: 10), got {self.classes!r}")
         if (
             not isinstance(self.context_size, int)
             or isinstance(self.context_size, bool)
@@ -141,8 +149,10 @@ class TaskConfig:
 
     @property
     def num_classes(self) -> int:
-        """Classes of the label action: 10, or ``9 * num_digits + 1`` sums."""
-        return 9 * self.num_digits + 1 if self.target == "sum" else NUM_CLASSES
+        """Classes of the label action: ``classes`` (10 digits by default), or the
+        ``(classes - 1) * num_digits + 1`` possible sums."""
+        per_answer = self.classes or NUM_CLASSES
+        return (per_answer - 1) * self.num_digits + 1 if self.target == "sum" else per_answer
 
     @property
     def answers_per_episode(self) -> int:
@@ -240,6 +250,13 @@ class DatasetCanvases:
             raise ValueError(
                 f"{config.dataset_path}: its canvases hold {arrays.num_digits} digit(s) each, "
                 f"the task asks for num_digits={config.num_digits}"
+            )
+        classes = config.classes or NUM_CLASSES
+        if len(arrays.labels) and int(arrays.labels.max()) >= classes:
+            raise ValueError(
+                f"{config.dataset_path}: split {config.split!r} has label "
+                f"{int(arrays.labels.max())}, outside 0..{classes - 1}; pass classes=N for a file "
+                "with N classes"
             )
         self._images = torch.from_numpy(arrays.images).to(device)
         self._labels = torch.from_numpy(arrays.labels).to(device)
