@@ -177,10 +177,12 @@ def extract_glimpses(
     num_scales: int,
     scale_factor: int = 2,
 ) -> torch.Tensor | np.ndarray:
-    """Multi-resolution glimpses of a batch of images.
+    """Multi-resolution glimpses of a batch of images, one channel or several.
 
     Args:
-        images: ``(N, H, W)`` uint8 (0-255) or float images, or their :class:`IntegralImage`.
+        images: ``(N, H, W)`` uint8 (0-255) or float images, or their :class:`IntegralImage`;
+            or ``(N, C, H, W)`` images with ``C`` channels (colour), each channel cut by the
+            same integral-image method at the same location.
         locations: ``(N, 2)`` glimpse centres ``(x, y)`` normalised to [-1, 1] (see module
             docstring); any finite value is allowed, patches past the border read zeros.
         glimpse_size: ``g``, side of each output patch in pixels.
@@ -188,14 +190,17 @@ def extract_glimpses(
         scale_factor: ``s``, integer ratio between successive patch sides.
 
     Returns:
-        ``(N, k, g, g)`` float32 intensities (in [0, 1] for uint8 images); a numpy array when
-        ``images`` was one, else a tensor on the images' device.
+        ``(N, k, g, g)`` float32 intensities (in [0, 1] for uint8 images), or ``(N, k, C, g, g)``
+        for ``C``-channel images; a numpy array when ``images`` was one, else a tensor on the
+        images' device.
 
     Raises:
         ValueError: wrong shapes, mismatched batch sizes, non-finite locations, bad config.
     """
     check_glimpse_config(glimpse_size, num_scales, scale_factor)
     as_numpy = isinstance(images, np.ndarray)
+    if not isinstance(images, IntegralImage) and images.ndim == 4:
+        return _channel_glimpses(images, locations, glimpse_size, num_scales, scale_factor)
     sat = images if isinstance(images, IntegralImage) else integral_image(images)
     table = sat.table
     n, h, w = len(sat), sat.height, sat.width
@@ -225,6 +230,33 @@ def extract_glimpses(
     denominator = (block_areas * sat.divisor).to(table.dtype).view(1, k, 1, 1)
     glimpses = (sums / denominator).to(torch.float32)
     return glimpses.numpy() if as_numpy else glimpses
+
+
+def _channel_glimpses(
+    images: torch.Tensor | np.ndarray,
+    locations: torch.Tensor | np.ndarray,
+    glimpse_size: int,
+    num_scales: int,
+    scale_factor: int,
+) -> torch.Tensor | np.ndarray:
+    """:func:`extract_glimpses` of ``(N, C, H, W)`` images: the ``N * C`` channel planes in one
+    batch, each at its image's location, then ``(N, k, C, g, g)``."""
+    n, c, h, w = images.shape
+    planes = images.reshape(n * c, h, w)
+    if len(locations) != n:
+        raise ValueError(
+            f"locations must be (N, 2) = ({n}, 2) (x, y), got {tuple(np.shape(locations))}"
+        )
+    repeated = (
+        np.repeat(np.asarray(locations), c, axis=0)
+        if isinstance(locations, np.ndarray)
+        else torch.as_tensor(locations).repeat_interleave(c, dim=0)
+    )
+    flat = extract_glimpses(planes, repeated, glimpse_size, num_scales, scale_factor)
+    k, g = num_scales, glimpse_size
+    if isinstance(flat, np.ndarray):
+        return np.ascontiguousarray(flat.reshape(n, c, k, g, g).transpose(0, 2, 1, 3, 4))
+    return flat.reshape(n, c, k, g, g).transpose(1, 2).contiguous()
 
 
 def coarse_view(images: torch.Tensor, size: int) -> torch.Tensor:

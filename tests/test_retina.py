@@ -122,3 +122,21 @@ def test_bad_configuration_is_rejected():
         extract_glimpses(_canvases(1, 20, 20, 0), np.zeros((1, 2)), 4, 2, 1.5)
     with pytest.raises(ValueError, match=r"images must be \(N, H, W\)"):
         extract_glimpses(np.zeros((20, 20), np.uint8), np.zeros((1, 2)), 4, 2)
+
+
+@pytest.mark.parametrize("as_numpy", [True, False])
+def test_colour_glimpses_are_one_retina_per_channel_exactly(as_numpy):
+    """``(N, C, H, W)`` images give ``(N, k, C, g, g)`` glimpses whose channel ``c`` equals the
+    one-channel retina of channel ``c``, bit for bit (the same integral-image method)."""
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (5, 3, 37, 41), dtype=np.uint8)
+    locations = rng.uniform(-1.3, 1.3, (5, 2)).astype(np.float32)  # some past the border
+    if not as_numpy:
+        images, locations = torch.from_numpy(images), torch.from_numpy(locations)
+    colour = extract_glimpses(images, locations, 6, 3, 2)
+    assert tuple(colour.shape) == (5, 3, 3, 6, 6)
+    for c in range(3):
+        one = extract_glimpses(images[:, c], locations, 6, 3, 2)
+        assert (colour[:, :, c] == one).all()
+    with pytest.raises(ValueError, match="locations must be"):
+        extract_glimpses(images, locations[:4], 6, 3, 2)
