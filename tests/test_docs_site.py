@@ -78,3 +78,21 @@ def test_the_readme_is_short_and_every_generated_section_is_current():
             text=True,
         )  # fmt: skip
         assert done.returncode == 0, f"{script}: {done.stdout}{done.stderr}"
+
+
+def test_the_environments_need_neither_tensorboard_nor_safetensors():
+    """``pip install glimpse-env`` leaves out the ``train`` extra: the envs must not import it."""
+    script = (
+        "import sys\n"
+        "for name in ('tensorboard', 'safetensors', 'torch.utils.tensorboard'):\n"
+        "    sys.modules[name] = None  # importing it now fails\n"
+        "import gymnasium as gym, glimpse_env\n"
+        "env = gym.make('ClutteredMNIST-v0')\n"
+        "obs, info = env.reset(seed=0)\n"
+        "venv = gym.make_vec('ClutteredMNIST-v0', num_envs=2)\n"
+        "venv.reset(seed=0)\n"
+        "print(obs['glimpse'].shape)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(3, 12, 12)"
