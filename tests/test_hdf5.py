@@ -331,3 +331,56 @@ def test_a_file_with_three_classes_gets_a_three_way_label(tmp_path):
         gym.make("ClutteredMNIST-v0", dataset_path=path, classes=2, canvas_size=40).reset()
     with pytest.raises(ValueError, match="classes must be an int >= 2"):
         gym.make("ClutteredMNIST-v0", classes=1)
+
+
+def _image_folder(root, per_class: int = 5):
+    """``root/<shape>/<i>.png``: colour images of three sizes and aspect ratios, one per class."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, (w, h) in {"big": (30, 30), "small": (12, 12), "wide": (40, 10)}.items():
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def test_an_image_folder_becomes_a_dataset_the_env_serves(tmp_path, capsys):
+    from glimpse_env.data.folder import folder_to_dataset, read_image_folder
+
+    root = _image_folder(tmp_path / "shapes")
+    data = read_image_folder(root, 32)
+    assert data.class_names == ("big", "small", "wide") and data.images.shape == (15, 32, 32)
+    wide = data.boxes[data.labels == 2][0]
+    assert tuple(wide) == (0, 12, 32, 20)  # 40x10 fitted into 32: 32x8, centred
+    path, _ = folder_to_dataset(root, tmp_path / "shapes.hdf5", 32, 0.2, 0.2, seed=1)
+    rows = {split: len(read_canvas_hdf5(path, split)) for split in ("train", "valid", "test")}
+    assert rows == {"train": 9, "valid": 3, "test": 3}
+    with h5py.File(path) as f:
+        assert f.attrs["classes"] == "big,small,wide" and f.attrs["seed"] == 1
+    env = gym.make("ClutteredMNIST-v0", dataset_path=str(path), classes=3, canvas_size=32,
+                   split="valid")  # fmt: skip
+    obs, info = env.reset(options={"evaluation_canvas": 0})
+    assert 0 <= int(info["label"]) < 3 and env.action_space["label"].n == 3
+    assert data_cli(["from-folder", str(root), str(tmp_path / "cli.hdf5"), "--size", "32"]) == 0
+    assert "15 images of 3 classes (big, small, wide)" in capsys.readouterr().out
+
+
+def test_image_folder_errors_name_the_folder_or_the_file(tmp_path):
+    from glimpse_env.data.folder import folder_to_dataset, read_image_folder
+
+    with pytest.raises(ValueError, match="is not a folder"):
+        read_image_folder(tmp_path / "nowhere", 32)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="holds no class folders"):
+        read_image_folder(tmp_path / "empty", 32)
+    (tmp_path / "empty" / "cats").mkdir()
+    with pytest.raises(ValueError, match=r"class folder .*cats holds no image"):
+        read_image_folder(tmp_path / "empty", 32)
+    (tmp_path / "empty" / "cats" / "broken.png").write_text("not an image")
+    with pytest.raises(ValueError, match=r"broken\.png is not a readable image"):
+        read_image_folder(tmp_path / "empty", 32)
+    root = _image_folder(tmp_path / "shapes", per_class=1)
+    with pytest.raises(ValueError, match="leave none for training"):
+        folder_to_dataset(root, tmp_path / "x.hdf5", 32, 0.5, 0.5)

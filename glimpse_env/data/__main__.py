@@ -4,6 +4,7 @@ python -m glimpse_env.data make-hdf5 mnist_cluttered.hdf5 --canvas-size 100 --nu
 python -m glimpse_env.data make-hdf5 edram_authors.hdf5 --recipe authors
 python -m glimpse_env.data info mnist_cluttered.hdf5
 python -m glimpse_env.data download [--data-dir DIR]
+python -m glimpse_env.data from-folder photos/ photos.hdf5 --size 64   # photos/<class>/<image>
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from glimpse_env.data.folder import folder_to_dataset
 from glimpse_env.data.hdf5 import (
     AUTHORS_RECIPE,
     read_canvas_hdf5,
@@ -76,6 +78,19 @@ def _parser() -> argparse.ArgumentParser:
 
     download = commands.add_parser("download", help="find or download MNIST and verify it")
     download.add_argument("--data-dir", default=None)
+
+    folder = commands.add_parser(
+        "from-folder", help="a folder of class folders of images -> a dataset file"
+    )
+    folder.add_argument("root", help="ROOT/<class>/<image>: one sub-directory per class")
+    folder.add_argument("output", help="path of the .hdf5 file to write")
+    folder.add_argument(
+        "--size", type=int, required=True, help="canvas side in pixels: each image is fitted "
+        "inside it (aspect ratio kept), centred, in grayscale",
+    )  # fmt: skip
+    folder.add_argument("--valid-fraction", type=float, default=0.1, help="held out for valid")
+    folder.add_argument("--test-fraction", type=float, default=0.1, help="held out for test")
+    folder.add_argument("--seed", type=int, default=0, help="the seeded split of the images")
     return parser
 
 
@@ -178,6 +193,16 @@ def _run(args: argparse.Namespace) -> int:
                 f"mean intensity {arrays.images.mean() / 255:.4f}, "
                 f"labels per class {counts.tolist()}"
             )
+    elif args.command == "from-folder":
+        _check_output(args.output)
+        path, data = folder_to_dataset(
+            args.root, args.output, args.size, args.valid_fraction, args.test_fraction, args.seed
+        )
+        print(
+            f"wrote {path}: {len(data.labels)} images of {len(data.class_names)} classes "
+            f"({', '.join(data.class_names)}); serve it with gym.make(id, dataset_path="
+            f"{str(path)!r}, classes={len(data.class_names)}, canvas_size={args.size})"
+        )
     elif args.command == "download":
         directory = resolve_data_dir(args.data_dir)
         for split in SPLITS:
