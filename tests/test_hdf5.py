@@ -384,3 +384,43 @@ def test_image_folder_errors_name_the_folder_or_the_file(tmp_path):
     root = _image_folder(tmp_path / "shapes", per_class=1)
     with pytest.raises(ValueError, match="leave none for training"):
         folder_to_dataset(root, tmp_path / "x.hdf5", 32, 0.5, 0.5)
+
+
+def test_the_cluttered_recipe_takes_objects_of_any_size(tmp_path):
+    """16x16 objects of three classes on 40x40 canvases, clutter cut from other objects."""
+    from glimpse_env.data.canvas import CanvasGenerator, min_canvas_size
+    from glimpse_env.data.hdf5 import write_cluttered_dataset
+
+    rng = np.random.default_rng(0)
+    objects = np.zeros((9, 16, 16), np.uint8)
+    objects[:, 4:12, 4:12] = rng.integers(100, 256, (9, 8, 8))
+    labels = np.arange(9) % 3
+    generator = CanvasGenerator(objects, labels, 40, 3, 6)
+    batch = generator.generate(np.full(4, 7, np.uint64), np.arange(4))
+    assert batch.images.shape == (4, 40, 40)
+    boxes = batch.bboxes[:, 0].numpy()
+    assert ((boxes[:, 2:] - boxes[:, :2]) == 16).all()
+    for image, (x0, y0, _, _), source in zip(batch.images.numpy(), boxes, batch.sources.numpy(),
+                                             strict=True):  # fmt: skip
+        assert (image[y0 : y0 + 16, x0 : x0 + 16] >= objects[source]).all()  # object, + clutter
+    assert min_canvas_size(2, 16) == 2 * 16 - 1 + 16  # two objects always fit from this size
+    pairs = CanvasGenerator(objects, labels, min_canvas_size(2, 16), 0, 6, num_digits=2)
+    two = pairs.generate(np.full(3, 1, np.uint64), np.arange(3)).bboxes.numpy()
+    apart = (two[:, 0, 2] <= two[:, 1, 0]) | (two[:, 1, 2] <= two[:, 0, 0])
+    assert (apart | (two[:, 0, 3] <= two[:, 1, 1]) | (two[:, 1, 3] <= two[:, 0, 1])).all()
+
+    path = write_cluttered_dataset(
+        tmp_path / "cluttered.hdf5", {"train": (objects, labels), "test": (objects, labels)},
+        {"train": 12, "test": 5}, canvas_size=40, num_distractors=3, distractor_size=6,
+    )  # fmt: skip
+    test = read_canvas_hdf5(path, "test")
+    assert test.images.shape == (5, 40, 40) and set(test.labels[:, 0]) <= {0, 1, 2}
+    assert ((test.bboxes[:, 0, 2:] - test.bboxes[:, 0, :2]) == 16).all()
+    env = gym.make("ClutteredMNIST-v0", dataset_path=str(path), classes=3, split="test",
+                   canvas_size=40)  # fmt: skip
+    assert env.reset(options={"evaluation_canvas": 4})[0]["glimpse"].shape == (3, 12, 12)
+    with pytest.raises(ValueError, match="square objects"):
+        CanvasGenerator(np.zeros((2, 16, 12), np.uint8), np.zeros(2, int), 40)
+    with pytest.raises(ValueError, match="without objects"):
+        write_cluttered_dataset(tmp_path / "x.hdf5", {"train": (objects, labels)},
+                                {"valid": 3}, canvas_size=40)  # fmt: skip

@@ -55,23 +55,21 @@ _STREAM_DISTRACTOR_POSITION = 4
 _STREAM_DISTRACTOR_COUNT = 6
 _STREAM_EXTRA_DIGIT_POSITION = 7
 
-#: Sides of the square of positions one placed digit forbids to the next (corners closer than
-#: 28 pixels in both x and y overlap).
-_FORBIDDEN_SIDE = 2 * DIGIT_SIZE - 1
 
+def min_canvas_size(num_digits: int, object_size: int = DIGIT_SIZE) -> int:
+    """Smallest canvas side (pixels) on which ``num_digits`` non-overlapping square objects of
+    side ``object_size`` (28: MNIST digits) can always be placed one after another at random.
 
-def min_canvas_size(num_digits: int) -> int:
-    """Smallest canvas side (pixels) on which ``num_digits`` non-overlapping 28x28 digits can
-    always be placed one after another at random.
-
-    Each placed digit forbids at most a ``55 x 55`` square of the ``P x P`` possible corners
-    (``P = canvas_size - 27``), so a free corner is left for the next digit whenever
-    ``(num_digits - 1) * 55**2 < P**2``. For one digit it is 28; for two, 83.
+    Each placed object forbids at most a ``(2s - 1) x (2s - 1)`` square of the ``P x P``
+    possible corners (``s = object_size``, ``P = canvas_size - s + 1``), so a free corner is
+    left for the next one whenever ``(num_digits - 1) * (2s - 1)**2 < P**2``. For one 28x28 digit
+    it is 28; for two, 83.
     """
     if num_digits <= 1:
-        return DIGIT_SIZE
-    corners = int(np.floor(_FORBIDDEN_SIDE * np.sqrt(num_digits - 1))) + 1
-    return corners + DIGIT_SIZE - 1
+        return object_size
+    forbidden = 2 * object_size - 1
+    corners = int(np.floor(forbidden * np.sqrt(num_digits - 1))) + 1
+    return corners + object_size - 1
 
 
 def distractor_range(num_distractors: int | tuple[int, int] | list[int]) -> tuple[int, int]:
@@ -157,16 +155,18 @@ def affine_to_bboxes(affine: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 class CanvasGenerator:
-    """Generates canvases from one MNIST split, batched and keyed.
+    """Generates canvases from one split of square objects (MNIST digits, or your own images),
+    batched and keyed.
 
     Args:
-        digits: ``(M, 28, 28)`` uint8 source digits.
-        labels: ``(M,)`` digit classes.
-        canvas_size: side of the square canvas in pixels (>= 28, >= :func:`min_canvas_size` of
-            ``num_digits``).
+        digits: ``(M, s, s)`` uint8 source objects: ``(M, 28, 28)`` MNIST digits, or square
+            images of any side ``s`` (the clutter is cut from other objects of the split).
+        labels: ``(M,)`` classes.
+        canvas_size: side of the square canvas in pixels (>= ``s``, >= :func:`min_canvas_size`
+            of ``num_digits``).
         num_distractors: clutter patches per canvas, or ``(low, high)`` for a count drawn
             uniformly per canvas.
-        distractor_size: side of each clutter patch in pixels (<= 28).
+        distractor_size: side of each clutter patch in pixels (<= ``s``).
         device: where the canvases are composed and returned.
         num_digits: digits per canvas (non-overlapping, listed in reading order).
     """
@@ -181,22 +181,27 @@ class CanvasGenerator:
         device: str | torch.device = "cpu",
         num_digits: int = 1,
     ) -> None:
-        if digits.ndim != 3 or digits.shape[1:] != (DIGIT_SIZE, DIGIT_SIZE):
-            raise ValueError(f"digits must be (M, 28, 28), got {digits.shape}")
+        if digits.ndim != 3 or digits.shape[1] != digits.shape[2]:
+            raise ValueError(f"digits must be (M, s, s) square objects, got {digits.shape}")
+        side = int(digits.shape[1])
         if len(digits) != len(labels) or len(digits) == 0:
             raise ValueError(f"need as many labels as digits (>0): {len(digits)} vs {len(labels)}")
-        if canvas_size < DIGIT_SIZE:
-            raise ValueError(f"canvas_size must be at least {DIGIT_SIZE} pixels, got {canvas_size}")
+        if canvas_size < side:
+            raise ValueError(f"canvas_size must be at least {side} pixels, got {canvas_size}")
         self.distractor_range = distractor_range(num_distractors)
-        if not 1 <= distractor_size <= DIGIT_SIZE:
-            raise ValueError(f"distractor_size must be in [1, 28] pixels, got {distractor_size}")
+        if not 1 <= distractor_size <= side:
+            raise ValueError(
+                f"distractor_size must be in [1, {side}] pixels, got {distractor_size}"
+            )
         if not isinstance(num_digits, int) or isinstance(num_digits, bool) or num_digits < 1:
             raise ValueError(f"num_digits must be a positive int, got {num_digits!r}")
-        if canvas_size < min_canvas_size(num_digits):
+        if canvas_size < min_canvas_size(num_digits, side):
             raise ValueError(
-                f"{num_digits} non-overlapping 28x28 digits need canvas_size >= "
-                f"{min_canvas_size(num_digits)} pixels, got {canvas_size}"
+                f"{num_digits} non-overlapping {side}x{side} objects need canvas_size >= "
+                f"{min_canvas_size(num_digits, side)} pixels, got {canvas_size}"
             )
+        #: Side of the square objects (28 for MNIST).
+        self.object_size = side
         self.canvas_size = canvas_size
         self.num_distractors = num_distractors
         self.distractor_size = distractor_size
@@ -222,7 +227,8 @@ class CanvasGenerator:
     ) -> torch.Tensor:
         """``(N, D, 2)`` top-left corners (x, y): ``first`` ``(N, 2)``, then each further digit
         uniform among the corners whose box overlaps none already placed."""
-        n, side = len(keys), self.canvas_size - DIGIT_SIZE + 1
+        s = self.object_size
+        n, side = len(keys), self.canvas_size - s + 1
         u = torch.from_numpy(
             random_uniform(keys, episodes, _STREAM_EXTRA_DIGIT_POSITION, self.num_digits)
         ).to(self.device)
@@ -232,7 +238,7 @@ class CanvasGenerator:
         corners = [first]
         for j in range(1, self.num_digits):
             x, y = corners[-1][:, 0].view(n, 1, 1), corners[-1][:, 1].view(n, 1, 1)
-            free &= ((xs - x).abs() >= DIGIT_SIZE) | ((ys - y).abs() >= DIGIT_SIZE)
+            free &= ((xs - x).abs() >= s) | ((ys - y).abs() >= s)
             counts = free.flatten(1).sum(1)
             if bool((counts == 0).any()):  # excluded by min_canvas_size; kept as a guard
                 raise RuntimeError("no free position left for a digit; canvas too small")
@@ -250,7 +256,7 @@ class CanvasGenerator:
         """
         keys = np.asarray(keys, dtype=np.uint64).reshape(-1)
         episodes = np.asarray(episodes, dtype=np.int64).reshape(-1)
-        n, size, d = len(keys), self.canvas_size, self.distractor_size
+        n, size, d, s = len(keys), self.canvas_size, self.distractor_size, self.object_size
         low, k = self.distractor_range
 
         def draw(stream: int, count: int, high: int) -> torch.Tensor:
@@ -258,20 +264,20 @@ class CanvasGenerator:
             return torch.from_numpy(values).to(self.device)
 
         digit_idx = torch.from_numpy(self.digit_indices(keys, episodes)).to(self.device)
-        corner = draw(_STREAM_DIGIT_POSITION, 2, size - DIGIT_SIZE + 1)  # (N, 2) x, y
+        corner = draw(_STREAM_DIGIT_POSITION, 2, size - s + 1)  # (N, 2) x, y
         batch = torch.arange(n, device=self.device)
         # int16, saturated at 255 after each layer: never more than 2 x 255 before a clamp.
         canvas = torch.zeros((n, size, size), dtype=torch.int16, device=self.device)
         if k > 0:
             source = draw(_STREAM_DISTRACTOR_SOURCE, k, self.num_sources)  # (N, k)
-            crop = draw(_STREAM_DISTRACTOR_CROP, 2 * k, DIGIT_SIZE - d + 1).view(n, k, 2)
+            crop = draw(_STREAM_DISTRACTOR_CROP, 2 * k, s - d + 1).view(n, k, 2)
             place = draw(_STREAM_DISTRACTOR_POSITION, 2 * k, size - d + 1).view(n, k, 2)
             active = None
             if low < k:  # a count per canvas: slots beyond it stay empty
                 count = low + draw(_STREAM_DISTRACTOR_COUNT, 1, k - low + 1)  # (N, 1)
                 active = (torch.arange(k, device=self.device) < count).to(torch.int16)
             # Views of every d x d window: indexing them copies whole patches, not pixels.
-            crops = self._digits.unfold(1, d, 1).unfold(2, d, 1)  # (M, 29-d, 29-d, d, d)
+            crops = self._digits.unfold(1, d, 1).unfold(2, d, 1)  # (M, s+1-d, s+1-d, d, d)
             slots = canvas.unfold(1, d, 1).unfold(2, d, 1)  # (N, size-d+1, size-d+1, d, d)
             for j in range(k):  # one distractor slot of every canvas at a time: no overlaps
                 patch = crops[source[:, j], crop[:, j, 1], crop[:, j, 0]]
@@ -283,7 +289,7 @@ class CanvasGenerator:
             corners = corner[:, None]
         else:
             corners = self._extra_corners(keys, episodes, corner)
-        slots = canvas.unfold(1, DIGIT_SIZE, 1).unfold(2, DIGIT_SIZE, 1)
+        slots = canvas.unfold(1, s, 1).unfold(2, s, 1)
         for j in range(self.num_digits):  # non-overlapping: no digit adds onto another
             where = (batch, corners[:, j, 1], corners[:, j, 0])
             slots[where] = slots[where] + self._digits[digit_idx[:, j]]
@@ -292,7 +298,7 @@ class CanvasGenerator:
             order = (corners[..., 0] * size + corners[..., 1]).argsort(dim=1)
             corners = corners.gather(1, order[..., None].expand(-1, -1, 2))
             digit_idx = digit_idx.gather(1, order)
-        bboxes = torch.cat([corners, corners + DIGIT_SIZE], dim=2)
+        bboxes = torch.cat([corners, corners + s], dim=2)
         return CanvasBatch(
             images=images,
             labels=self._labels[digit_idx],
