@@ -438,3 +438,38 @@ def test_ctrl_c_during_the_final_evaluation_says_how_to_score_the_weights(
     assert len(err) == 1 and "interrupted during the final evaluation" in err[0], err
     checkpoint = err[0].rsplit("--eval ", 1)[1].split()[0]
     assert os.path.isfile(checkpoint)
+
+
+def test_the_training_script_trains_on_a_folder_of_images(tmp_path, capsys):
+    """``--image-folder DIR``: the folder becomes RUN/images.hdf5 with its classes, and RAM
+    trains and is scored on it (3 classes, so the label action has 3 classes)."""
+    from PIL import Image
+
+    from agents.runs.final import read_final
+
+    rng = np.random.default_rng(0)
+    for side in (8, 14, 20):
+        (tmp_path / "shapes" / f"s{side}").mkdir(parents=True)
+        for i in range(10):
+            image = np.zeros((24, 24), np.uint8)
+            x, y = rng.integers(0, 24 - side + 1, 2)
+            image[y : y + side, x : x + side] = 255
+            Image.fromarray(image).save(tmp_path / "shapes" / f"s{side}" / f"{i}.png")
+    flags = ["--image-folder", str(tmp_path / "shapes"), "--preset", "ram-mnist28-6g", "--logdir",
+             str(tmp_path / "runs"), "--updates", "2", "--batch-size", "8", "--hidden", "16",
+             "--glimpse-hidden", "8", "--location-hidden", "8", "--eval-canvases", "3",
+             "--final-eval-canvases", "3", "--eval-batch-size", "3", "--mc-samples", "2",
+             "--num-threads", "1", "--no-progress"]  # fmt: skip
+    assert main("ram", "ram-cluttered60-6g", flags) == 0
+    assert "30 images of 3 classes (s14, s20, s8)" in capsys.readouterr().out
+    (run,) = (tmp_path / "runs").iterdir()
+    config = json.loads((run / "config.json").read_text())
+    assert config["classes"] == 3 and config["dataset_path"] == str(run / "images.hdf5")
+    final = read_final(run)
+    assert final.canvases == 3 and 0 <= final.test_errors_greedy <= 3
+    resumed = ["--resume", str(run), "--image-folder", str(tmp_path / "shapes")]
+    assert main("ram", "ram-cluttered60-6g", resumed) == 2
+    assert "--image-folder starts a new run" in capsys.readouterr().err
+    clash = [*flags, "--classes", "3"]
+    assert main("ram", "ram-cluttered60-6g", clash) == 2
+    assert "--image-folder sets --dataset-path and --classes itself" in capsys.readouterr().err
