@@ -115,8 +115,8 @@ def add_config_flags(
 ) -> None:
     """One flag per field of the config dataclass ``cls`` (``--location-std``), each with the
     field's docstring entry (or its ``metadata["help"]``) as its help (:func:`field_help`) and
-    default None (not given: the
-    preset's or the class's value). Boolean fields get ``--x`` / ``--no-x``.
+    default None (not given: the preset's or the class's value). Boolean fields get ``--x`` /
+    ``--no-x``.
 
     Args:
         skip: fields that get no flag (set by the script itself, or not from a command line).

@@ -200,6 +200,10 @@ PPO_CLI_CASES = {
         ["--algo", "recurrent-ppo", "--frame-stack", "4"],
         "--frame-stack cannot be applied",
     ),
+    "frame stack for the default algo": (
+        ["--frame-stack", "4"],
+        "--frame-stack cannot be applied",
+    ),
     "trajectories without eval": (["--trajectories", "x.png"], "--trajectories cannot be applied"),
     "zero n-steps": (["--n-steps", "0"], "--n-steps must be a finite number (a count >= 1)"),
     "zero n-epochs": (["--n-epochs", "0"], "--n-epochs must be a finite number (a count >= 1)"),

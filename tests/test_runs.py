@@ -21,7 +21,7 @@ from agents.runs.final import (
     read_final,
     write_final,
 )
-from agents.runs.log import EVAL_KEY, valid_curve
+from agents.runs.log import valid_curve
 from agents.training.evaluate import EvalResult
 
 
@@ -210,4 +210,3 @@ def test_seeded_keys_are_the_keys_a_seeded_reset_gives(mnist_dir):
     again = GlimpseVectorEnv(3, **task)
     same, _ = again.reset_to(seeded_keys(11, 3), np.zeros(3, dtype=np.int64))
     assert np.array_equal(first["glimpse"], same["glimpse"])
-    assert EVAL_KEY == "valid/error_greedy"

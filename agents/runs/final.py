@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -56,6 +57,13 @@ def family_of(agent: str) -> str:
         return AGENT_FAMILIES[agent]
     except KeyError:
         raise ValueError(f"unknown agent {agent!r}; known: {sorted(AGENT_FAMILIES)}") from None
+
+
+def best_valid_record(best_valid: dict[str, Any]) -> dict[str, Any]:
+    """``final.json``'s ``best_valid`` from a trainer's ``{"error_pct", "update"}`` (an error of
+    ``inf``, no evaluation yet, is recorded as None)."""
+    error = best_valid["error_pct"]
+    return {"error_pct": error if math.isfinite(error) else None, "progress": best_valid["update"]}
 
 
 class Score(Protocol):

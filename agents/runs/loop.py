@@ -26,7 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from agents.runs.directory import BEST_FILE, CHECKPOINT_FILE, prepare
-from agents.runs.final import FinalResult, Score, write_final
+from agents.runs.final import FinalResult, Score, best_valid_record, write_final
 from agents.runs.log import EVAL_KEY, RunLog
 
 
@@ -257,32 +257,33 @@ class TrainingLoop(ABC):
             return TrainResult(self.run_dir, self.update, interrupted, self._clock())
         if not (self.run_dir / BEST_FILE).is_file():  # no periodic evaluation (eval_every 0)
             self.save_checkpoint(self.run_dir / BEST_FILE)
-        final = self._finish(log)
+        scores = self.final_scores()
+        final = self._finish(log, scores)
         return TrainResult(
             self.run_dir, self.update, False, self.wall_clock_s, final,
-            self._last_scores.test_greedy, self._last_scores.test_mc,
+            scores.test_greedy, scores.test_mc,
         )  # fmt: skip
 
-    def _finish(self, log: RunLog) -> FinalResult:
-        """Score, log and write ``final.json``."""
-        scores = self.final_scores()
-        self._last_scores = scores
+    def _finish(self, log: RunLog, scores: FinalScores) -> FinalResult:
+        """Log the final ``scores`` and write ``final.json``."""
         self._clock()
         values = {
             "valid/error_greedy_final": scores.valid_greedy.error_pct,
             "test/error_greedy": scores.test_greedy.error_pct,
         }
+        metrics = {
+            "hparam/valid_error_greedy": scores.valid_greedy.error_pct,
+            "hparam/test_error_greedy": scores.test_greedy.error_pct,
+        }
         if scores.valid_mc is not None and scores.test_mc is not None:
             values["valid/error_mc_final"] = scores.valid_mc.error_pct
             values["test/error_mc"] = scores.test_mc.error_pct
+            metrics["hparam/valid_error_mc"] = scores.valid_mc.error_pct
+            metrics["hparam/test_error_mc"] = scores.test_mc.error_pct
         log.scalars(self.update, values)
         if scores.image is not None:
             log.image("test/trajectories", scores.image, self.update)
-        log.hparams(
-            self.config.to_dict(),
-            {f"hparam/{tag.split('/')[0]}_{tag.split('/')[1].removesuffix('_final')}": value
-             for tag, value in values.items()},
-        )  # fmt: skip
+        log.hparams(self.config.to_dict(), metrics)
         log.close()
         final = FinalResult.from_scores(
             valid_greedy=scores.valid_greedy,
@@ -295,10 +296,7 @@ class TrainingLoop(ABC):
             wall_clock_s=round(self.wall_clock_s, 1),
             interrupted=False,
             weights=scores.weights,
-            best_valid={
-                "error_pct": best if math.isfinite(best := self.best_valid["error_pct"]) else None,
-                "progress": self.best_valid["update"],
-            },
+            best_valid=best_valid_record(self.best_valid),
             mc_samples=scores.mc_samples,
             **self.final_fields(),
         )

@@ -44,7 +44,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecMonitor
 from agents.config_io import DictConfig
 from agents.runs.checkpoint import write_error
 from agents.runs.directory import prepare
-from agents.runs.final import FinalResult, write_final
+from agents.runs.final import FinalResult, best_valid_record, write_final
 from agents.runs.log import EVAL_KEY, RunLog
 from agents.runs.loop import StopOnSignal
 from agents.sb3.features import resolve_policy_kwargs
@@ -641,7 +641,6 @@ def train_baseline(
     result = evaluate_baseline(model, config, config.eval_canvases, "test")
     wall_clock_s = callback.elapsed()
     steps = int(model.num_timesteps)
-    best = callback.best_valid
     final = FinalResult.from_scores(
         valid_greedy=valid,
         test_greedy=result,
@@ -654,10 +653,7 @@ def train_baseline(
         wall_clock_s=round(wall_clock_s, 1),
         interrupted=interrupted,
         weights=LATEST,
-        best_valid={
-            "error_pct": best["error_pct"] if math.isfinite(best["error_pct"]) else None,
-            "progress": best["update"],
-        },
+        best_valid=best_valid_record(callback.best_valid),
         eval_seed=config.eval_seed,
         extra={
             "timesteps_requested": config.timesteps,

@@ -155,7 +155,7 @@ def _reject_ignored(args: argparse.Namespace, defaults: dict[str, Any], action: 
         reason = f"--{action} uses the run's own settings"
     else:
         ignored = sorted(given & (_NOT_FOR_TRAINING | {"card_dir"}))
-        if args.frame_stack is not None and args.algo not in (None, "ppo"):
+        if args.frame_stack is not None and (args.algo or BaselineConfig.algo) != "ppo":
             ignored.append("frame_stack")
         reason = "a new run does not read it"
     if ignored:

@@ -315,7 +315,6 @@ class SupervisedTrainer(TrainingLoop):
             "env_id": self.config.env_id,
             "env_steps": None,
             "eval_seed": self.config.eval_seed,
-            "extra": {"best_update": self.best_valid["update"]},
         }
 
 

@@ -476,9 +476,13 @@ def write_cluttered_dataset(
             np.asarray(images), np.asarray(labels), canvas_size, num_distractors,
             distractor_size, num_digits=num_objects,
         )  # fmt: skip
-        episodes = np.arange(counts[name], dtype=np.int64)
-        batch = generator.generate(np.full(len(episodes), keys[name], np.uint64), episodes)
-        splits[name] = (batch.images.numpy(), batch.labels.numpy(), batch.bboxes.numpy())
+        parts = []  # composed in chunks: the int16 working canvas stays small
+        for start, stop in _chunks(counts[name], 1000):
+            episodes = np.arange(start, stop, dtype=np.int64)
+            batch = generator.generate(np.full(len(episodes), keys[name], np.uint64), episodes)
+            parts.append((batch.images.numpy(), batch.labels.numpy(), batch.bboxes.numpy()))
+        images, labels, boxes = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
+        splits[name] = (images, labels, boxes)
     return write_dataset(
         path, splits, recipe="cluttered", canvas_size=canvas_size, distractor_size=distractor_size,
         num_distractors=str(num_distractors), seed=seed,
