@@ -27,14 +27,17 @@ def _scale_for(height: int, width: int, target: int = 320) -> int:
 
 
 def canvas_to_rgb(canvas: np.ndarray, scale: int = 1) -> np.ndarray:
-    """``(H, W)`` uint8 or float [0, 1] canvas -> ``(H*scale, W*scale, 3)`` uint8 grey RGB."""
+    """``(H, W)`` grey or ``(3, H, W)`` colour (channels first, as the envs hold it; ``(1, H,
+    W)`` is grey) uint8 or float [0, 1] canvas -> ``(H*scale, W*scale, 3)`` uint8 RGB."""
     canvas = np.asarray(canvas)
-    if canvas.ndim != 2:
-        raise ValueError(f"canvas must be (H, W), got {canvas.shape}")
+    if canvas.ndim == 3 and canvas.shape[0] == 1:
+        canvas = canvas[0]
+    if not (canvas.ndim == 2 or (canvas.ndim == 3 and canvas.shape[0] == 3)):
+        raise ValueError(f"canvas must be (H, W) or (3, H, W), got {canvas.shape}")
     if canvas.dtype != np.uint8:
         canvas = (np.clip(canvas, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    grey = np.repeat(np.repeat(canvas, scale, axis=0), scale, axis=1)
-    return np.stack([grey] * 3, axis=-1)
+    rgb = np.stack([canvas] * 3, axis=-1) if canvas.ndim == 2 else np.moveaxis(canvas, 0, -1)
+    return np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
 
 
 def draw_trajectory(
@@ -50,7 +53,7 @@ def draw_trajectory(
     """The canvas with the path through ``locations`` and the squares of the last glimpse.
 
     Args:
-        canvas: ``(H, W)`` uint8 canvas.
+        canvas: ``(H, W)`` uint8 canvas, or ``(3, H, W)`` colour.
         locations: ``(T, 2)`` normalised (x, y) glimpse centres in visiting order (T may be 0).
         glimpse_size, num_scales, scale_factor: the retina's parameters (for the squares).
         scale: pixels per canvas pixel in the drawing (default: about 320 pixels wide).
@@ -62,7 +65,7 @@ def draw_trajectory(
     Returns:
         ``(H*scale, W*scale, 3)`` uint8.
     """
-    h, w = np.asarray(canvas).shape
+    h, w = np.asarray(canvas).shape[-2:]
     scale = scale or _scale_for(h, w)
     image = Image.fromarray(canvas_to_rgb(canvas, scale))
     draw = ImageDraw.Draw(image)
@@ -106,10 +109,10 @@ def window_corners(theta: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def glimpse_panel(glimpse: np.ndarray, height: int) -> np.ndarray:
-    """The ``(k, g, g)`` patches of one glimpse stacked top to bottom, ``height`` pixels tall,
-    each framed in its scale's colour: what the agent sees."""
+    """The ``(k, g, g)`` (or colour ``(k, 3, g, g)``) patches of one glimpse stacked top to
+    bottom, ``height`` pixels tall, each framed in its scale's colour: what the agent sees."""
     glimpse = np.asarray(glimpse)
-    k, g, _ = glimpse.shape
+    k, g = glimpse.shape[0], glimpse.shape[-1]
     cell = max(1, height // k)
     zoom = max(1, (cell - 4) // g)  # room for the 2-pixel frame
     panel = np.zeros((height, g * zoom + 4, 3), dtype=np.uint8)

@@ -48,7 +48,8 @@ class IntegralImage:
     """Summed-area tables of a batch of images.
 
     Attributes:
-        table: ``(N, H + 1, W + 1)`` float32 or float64 sums of pixel values.
+        table: ``(N, H + 1, W + 1)`` float32 or float64 sums of pixel values, or
+            ``(N, C, H + 1, W + 1)``: one table per channel of ``C``-channel images.
         divisor: what a pixel value is divided by to give intensity (255 for uint8 images, else 1).
     """
 
@@ -57,11 +58,16 @@ class IntegralImage:
 
     @property
     def height(self) -> int:
-        return int(self.table.shape[1]) - 1
+        return int(self.table.shape[-2]) - 1
 
     @property
     def width(self) -> int:
-        return int(self.table.shape[2]) - 1
+        return int(self.table.shape[-1]) - 1
+
+    @property
+    def channels(self) -> int | None:
+        """``C`` for tables of ``(N, C, H, W)`` images, None for ``(N, H, W)`` ones."""
+        return int(self.table.shape[1]) if self.table.ndim == 4 else None
 
     def __len__(self) -> int:
         return int(self.table.shape[0])
@@ -80,15 +86,18 @@ def to_normalised(pixels: torch.Tensor, height: int, width: int) -> torch.Tensor
 
 
 def integral_image(images: torch.Tensor | np.ndarray) -> IntegralImage:
-    """Summed-area tables of ``(N, H, W)`` images (uint8 0-255, or float intensities).
+    """Summed-area tables of ``(N, H, W)`` images, or of each channel of ``(N, C, H, W)`` ones
+    (uint8 0-255, or float intensities).
 
     uint8 images give an exact integer table and intensities ``value / 255``; float images are
     taken as intensities and summed in float64.
     """
     images = torch.as_tensor(images)
-    if images.ndim != 3:
-        raise ValueError(f"images must be (N, H, W), got shape {tuple(images.shape)}")
-    n, h, w = images.shape
+    if images.ndim not in (3, 4):
+        raise ValueError(
+            f"images must be (N, H, W) or (N, C, H, W), got shape {tuple(images.shape)}"
+        )
+    h, w = images.shape[-2:]
     if images.dtype == torch.uint8:
         exact_in_float32 = 255 * h * w < 2**24
         dtype, divisor = (torch.float32 if exact_in_float32 else torch.float64), 255.0
@@ -96,11 +105,11 @@ def integral_image(images: torch.Tensor | np.ndarray) -> IntegralImage:
         dtype, divisor = torch.float64, 1.0
     else:
         raise ValueError(f"images must be uint8 or floating point, got {images.dtype}")
-    table = torch.zeros((n, h + 1, w + 1), dtype=dtype, device=images.device)
-    table[:, 1:, 1:] = images
+    table = torch.zeros((*images.shape[:-2], h + 1, w + 1), dtype=dtype, device=images.device)
+    table[..., 1:, 1:] = images
     # In place, along rows first (the contiguous axis): measured fastest on CPU.
-    torch.cumsum(table, 2, out=table)
-    torch.cumsum(table, 1, out=table)
+    torch.cumsum(table, -1, out=table)
+    torch.cumsum(table, -2, out=table)
     return IntegralImage(table=table, divisor=divisor)
 
 
@@ -181,8 +190,8 @@ def extract_glimpses(
 
     Args:
         images: ``(N, H, W)`` uint8 (0-255) or float images, or their :class:`IntegralImage`;
-            or ``(N, C, H, W)`` images with ``C`` channels (colour), each channel cut by the
-            same integral-image method at the same location.
+            or ``(N, C, H, W)`` images with ``C`` channels (colour) or their table, each
+            channel cut by the same integral-image method at the same location.
         locations: ``(N, 2)`` glimpse centres ``(x, y)`` normalised to [-1, 1] (see module
             docstring); any finite value is allowed, patches past the border read zeros.
         glimpse_size: ``g``, side of each output patch in pixels.
@@ -199,18 +208,21 @@ def extract_glimpses(
     """
     check_glimpse_config(glimpse_size, num_scales, scale_factor)
     as_numpy = isinstance(images, np.ndarray)
-    if not isinstance(images, IntegralImage) and images.ndim == 4:
-        return _channel_glimpses(images, locations, glimpse_size, num_scales, scale_factor)
     sat = images if isinstance(images, IntegralImage) else integral_image(images)
-    table = sat.table
     n, h, w = len(sat), sat.height, sat.width
-    locations = torch.as_tensor(locations).to(device=table.device)
+    locations = torch.as_tensor(locations).to(device=sat.table.device)
     if locations.shape != (n, 2):
         raise ValueError(
             f"locations must be (N, 2) = ({n}, 2) (x, y), got {tuple(locations.shape)}"
         )
     if not bool(torch.isfinite(locations).all()):
         raise ValueError("locations contain NaN or inf")
+    channels = sat.channels
+    table = sat.table
+    if channels is not None:  # every channel plane at its image's location, in one batch
+        table = table.reshape(n * channels, h + 1, w + 1)
+        locations = locations.repeat_interleave(channels, dim=0)
+        n = n * channels
 
     g, k = glimpse_size, num_scales
     sides, offsets, block_areas = _geometry(g, k, scale_factor, table.device)
@@ -229,38 +241,14 @@ def extract_glimpses(
     sums = column[..., 1:] - column[..., :-1]
     denominator = (block_areas * sat.divisor).to(table.dtype).view(1, k, 1, 1)
     glimpses = (sums / denominator).to(torch.float32)
+    if channels is not None:  # (N * C, k, g, g) -> (N, k, C, g, g)
+        glimpses = glimpses.view(-1, channels, k, g, g).transpose(1, 2).contiguous()
     return glimpses.numpy() if as_numpy else glimpses
 
 
-def _channel_glimpses(
-    images: torch.Tensor | np.ndarray,
-    locations: torch.Tensor | np.ndarray,
-    glimpse_size: int,
-    num_scales: int,
-    scale_factor: int,
-) -> torch.Tensor | np.ndarray:
-    """:func:`extract_glimpses` of ``(N, C, H, W)`` images: the ``N * C`` channel planes in one
-    batch, each at its image's location, then ``(N, k, C, g, g)``."""
-    n, c, h, w = images.shape
-    planes = images.reshape(n * c, h, w)
-    if len(locations) != n:
-        raise ValueError(
-            f"locations must be (N, 2) = ({n}, 2) (x, y), got {tuple(np.shape(locations))}"
-        )
-    repeated = (
-        np.repeat(np.asarray(locations), c, axis=0)
-        if isinstance(locations, np.ndarray)
-        else torch.as_tensor(locations).repeat_interleave(c, dim=0)
-    )
-    flat = extract_glimpses(planes, repeated, glimpse_size, num_scales, scale_factor)
-    k, g = num_scales, glimpse_size
-    if isinstance(flat, np.ndarray):
-        return np.ascontiguousarray(flat.reshape(n, c, k, g, g).transpose(0, 2, 1, 3, 4))
-    return flat.reshape(n, c, k, g, g).transpose(1, 2).contiguous()
-
-
 def coarse_view(images: torch.Tensor, size: int) -> torch.Tensor:
-    """The whole image at low resolution: ``(N, H, W)`` -> ``(N, size, size)`` float32.
+    """The whole image at low resolution: ``(N, H, W)`` -> ``(N, size, size)`` float32, or
+    ``(N, C, H, W)`` -> ``(N, C, size, size)``.
 
     Each output pixel is the mean of the input pixels under it (adaptive average pooling; when
     ``size`` does not divide the side, neighbouring cells overlap by a pixel). uint8 images give
@@ -272,4 +260,6 @@ def coarse_view(images: torch.Tensor, size: int) -> torch.Tensor:
     values = images.to(torch.float32)
     if images.dtype == torch.uint8:
         values = values / 255.0
+    if images.ndim == 4:
+        return torch.nn.functional.adaptive_avg_pool2d(values, size)
     return torch.nn.functional.adaptive_avg_pool2d(values.unsqueeze(1), size).squeeze(1)

@@ -131,7 +131,7 @@ def test_wrong_schema_names_what_was_expected(small_file, tmp_path, breakage, ma
         breakage(f)
     with pytest.raises(ValueError, match=match) as err:
         read_canvas_hdf5(broken, "train")
-    assert "Expected datasets 'features' (N, 1, H, W) uint8" in str(err.value)
+    assert "Expected datasets 'features' (N, C, H, W) uint8" in str(err.value)
 
 
 def test_not_hdf5_and_missing_file(tmp_path):
@@ -265,7 +265,8 @@ def test_write_dataset_takes_your_own_arrays_and_the_env_serves_them(tmp_path):
     "splits, match",
     [
         ({"training": _squares(2, 0)}, "splits must be among"),
-        ({"train": (np.zeros((2, 8, 8, 3), np.uint8), np.zeros(2, int))}, "colour"),
+        ({"train": (np.zeros((2, 8, 8, 3), np.uint8), np.zeros(2, int)),
+          "test": (np.zeros((2, 8, 8), np.uint8), np.zeros(2, int))}, "same canvas size"),
         ({"train": (np.zeros((2, 8, 8), np.float32), np.zeros(2, int))}, "uint8"),
         ({"train": (np.zeros((2, 8, 8), np.uint8), np.zeros(3, int))}, "labels must be"),
         ({"train": (np.zeros((2, 8, 8), np.uint8), np.array([0, 300]))}, "integers 0-255"),
@@ -350,8 +351,9 @@ def test_an_image_folder_becomes_a_dataset_the_env_serves(tmp_path, capsys):
     from glimpse_env.data.folder import folder_to_dataset, read_image_folder
 
     root = _image_folder(tmp_path / "shapes")
-    data = read_image_folder(root, 32)
+    data = read_image_folder(root, 32, channels=1)
     assert data.class_names == ("big", "small", "wide") and data.images.shape == (15, 32, 32)
+    assert read_image_folder(root, 32).images.shape == (15, 32, 32, 3)  # colour stays colour
     wide = data.boxes[data.labels == 2][0]
     assert tuple(wide) == (0, 12, 32, 20)  # 40x10 fitted into 32: 32x8, centred
     path, _ = folder_to_dataset(root, tmp_path / "shapes.hdf5", 32, 0.2, 0.2, seed=1)

@@ -32,6 +32,7 @@ of 64-64-128 5x5/3x3 filters and 1024-unit pathways, its LSTMs 512 units.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -70,15 +71,22 @@ class DRAMForm:
 
 
 class ContextNetwork(nn.Module):
-    """Coarse canvas ``(N, c, c)`` -> ``(N, hidden)``: conv 5x5 (C) -> max-pool 2 ->
-    conv 3x3 (C) -> max-pool 2 [-> conv 3x3 (2C), the third layer] -> FC ``hidden``, ReLU after
-    each ("same" padding)."""
+    """Coarse canvas ``(N, c, c)`` (or ``(N, C_in, c, c)`` in colour) -> ``(N, hidden)``:
+    conv 5x5 (C) -> max-pool 2 -> conv 3x3 (C) -> max-pool 2 [-> conv 3x3 (2C), the third
+    layer] -> FC ``hidden``, ReLU after each ("same" padding)."""
 
-    def __init__(self, context_size: int, hidden: int, channels: int = 32, layers: int = 2):
+    def __init__(
+        self,
+        context_size: int,
+        hidden: int,
+        channels: int = 32,
+        layers: int = 2,
+        in_channels: int = 1,
+    ):
         super().__init__()
         if context_size < 4:
             raise ValueError(f"the context network needs context_size >= 4, got {context_size}")
-        self.conv1 = nn.Conv2d(1, channels, 5, padding=2)
+        self.conv1 = nn.Conv2d(in_channels, channels, 5, padding=2)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
         self.conv3 = nn.Conv2d(channels, 2 * channels, 3, padding=1) if layers == 3 else None
         side = context_size // 2 // 2
@@ -86,7 +94,8 @@ class ContextNetwork(nn.Module):
         self.fc = nn.Linear(out, hidden)
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
-        x = F.max_pool2d(F.relu(self.conv1(context.unsqueeze(1))), 2)
+        x = context.unsqueeze(1) if context.ndim == 3 else context
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)
         if self.conv3 is not None:
             x = F.relu(self.conv3(x))
@@ -96,17 +105,18 @@ class ContextNetwork(nn.Module):
 class ConvGlimpseNetwork(nn.Module):
     """The paper's glimpse network: ``g = relu(FC(conv(glimpse))) * relu(FC(location))``.
 
-    "What": the ``k`` scales of a glimpse ``(N, k, g, g)`` as ``k`` input channels; conv 3x3 (C)
-    -> conv 3x3 (C) -> max-pool 2 -> conv 3x3 (2C, no padding) -> FC ``hidden``, ReLU after
-    each. "Where": location ``(N, 2)`` -> FC ``hidden`` -> ReLU. Output ``(N, hidden)``.
+    "What": the ``k`` scales of a glimpse ``(N, k, g, g)`` as ``k`` input channels (``k * C``
+    for a ``C``-channel glimpse ``(N, k, C, g, g)``); conv 3x3 (``channels``) -> conv 3x3
+    (``channels``) -> max-pool 2 -> conv 3x3 (``2 * channels``, no padding) -> FC ``hidden``,
+    ReLU after each. "Where": location ``(N, 2)`` -> FC ``hidden`` -> ReLU. Output ``(N, hidden)``.
     """
 
-    def __init__(self, glimpse_shape: tuple[int, int, int], hidden: int, channels: int = 32):
+    def __init__(self, glimpse_shape: tuple[int, ...], hidden: int, channels: int = 32):
         super().__init__()
-        k, g, g2 = glimpse_shape
+        g, g2 = glimpse_shape[-2:]
         if g != g2 or g < 6:
             raise ValueError(f"the conv glimpse network needs square glimpses >= 6, got {g}x{g2}")
-        self.conv1 = nn.Conv2d(k, channels, 3, padding=1)
+        self.conv1 = nn.Conv2d(math.prod(glimpse_shape[:-2]), channels, 3, padding=1)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
         self.conv3 = nn.Conv2d(channels, 2 * channels, 3)
         side = g // 2 - 2
@@ -114,7 +124,7 @@ class ConvGlimpseNetwork(nn.Module):
         self.where = nn.Linear(2, hidden)
 
     def forward(self, glimpse: torch.Tensor, location: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.conv2(F.relu(self.conv1(glimpse))))
+        x = F.relu(self.conv2(F.relu(self.conv1(glimpse.flatten(1, -3)))))
         x = F.relu(self.conv3(F.max_pool2d(x, 2)))
         return F.relu(self.what(x.flatten(1))) * F.relu(self.where(location))
 
@@ -145,7 +155,7 @@ class DRAM(nn.Module):
 
     def __init__(
         self,
-        glimpse_shape: tuple[int, int, int],
+        glimpse_shape: tuple[int, ...],
         context_size: int,
         sizes: RAMSizes | None = None,
         reinforce_trains_core: bool = False,
@@ -156,8 +166,9 @@ class DRAM(nn.Module):
         sizes = sizes or RAMSizes()
         if sizes.core != "lstm":
             raise ValueError(f"DRAM's layers are LSTMs; core must be 'lstm', got {sizes.core!r}")
-        k, g, g2 = glimpse_shape
         form = form or DRAMForm()
+        #: Channels of the canvas (and of the context view): ``C`` of a ``(k, C, g, g)`` glimpse.
+        self.channels = glimpse_shape[1] if len(glimpse_shape) == 4 else 1
         self.sizes = sizes
         self.form = form
         self.context_size = context_size
@@ -167,11 +178,11 @@ class DRAM(nn.Module):
                 glimpse_shape, sizes.hidden, form.conv_channels
             )
         else:
-            self.glimpse_net = GlimpseNetwork(k * g * g2, sizes)
+            self.glimpse_net = GlimpseNetwork(math.prod(glimpse_shape), sizes)
         self.bottom = nn.LSTMCell(sizes.hidden, sizes.hidden)
         self.top = nn.LSTMCell(sizes.hidden, sizes.hidden)
         self.context_net = ContextNetwork(
-            context_size, sizes.hidden, form.conv_channels, form.context_layers
+            context_size, sizes.hidden, form.conv_channels, form.context_layers, self.channels
         )
         self.location_head = nn.Linear(sizes.hidden, 2)
         self.classifier = nn.Linear(sizes.hidden, num_classes)
@@ -185,16 +196,17 @@ class DRAM(nn.Module):
                 f"{self.context_size} (observation has {sorted(observation)})"
             )
         context = observation["context"]
-        if tuple(context.shape[1:]) != (self.context_size, self.context_size):
+        planes = (self.channels,) if self.channels > 1 else ()
+        expected = (*planes, self.context_size, self.context_size)
+        if tuple(context.shape[1:]) != expected:
             raise ValueError(
-                f"context must be (N, {self.context_size}, {self.context_size}), "
-                f"got {tuple(context.shape)}"
+                f"context must be (N, {', '.join(map(str, expected))}), got {tuple(context.shape)}"
             )
         zeros = torch.zeros(context.shape[0], self.sizes.hidden, device=context.device)
         return DRAMState(zeros, zeros.clone(), self.context_net(context), zeros.clone())
 
     def observe(self, glimpse: torch.Tensor, location: torch.Tensor, state: DRAMState) -> DRAMState:
-        """Take in one glimpse ``(N, k, g, g)`` seen at ``(N, 2)``."""
+        """Take in one glimpse ``(N, k, g, g)`` (or ``(N, k, C, g, g)``) seen at ``(N, 2)``."""
         g = self.glimpse_net(glimpse, location)
         h1, c1 = self.bottom(g, (state.h1, state.c1))
         up = h1 if self.reinforce_trains_core else h1.detach()

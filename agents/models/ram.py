@@ -15,6 +15,7 @@ Locations are normalised ``(x, y)`` in ``[-1, 1]``, ``(-1, -1)`` the canvas's to
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -47,8 +48,9 @@ class RAMSizes:
 class GlimpseNetwork(nn.Module):
     """``g_t = relu(FC(relu(FC(glimpse))) + FC(relu(FC(location))))``.
 
-    Input: glimpse ``(N, k, g, g)`` intensities in [0, 1] and location ``(N, location_dim)``
-    normalised (x, y) (``location_dim`` is 2, or a multiple of 2 for stacked observations).
+    Input: glimpse ``(N, k, g, g)`` (or ``(N, k, C, g, g)``) intensities in [0, 1] and
+    location ``(N, location_dim)`` normalised (x, y) (``location_dim`` is 2, or a multiple of 2
+    for stacked observations).
     Output: ``(N, hidden)``.
     """
 
@@ -89,7 +91,8 @@ class RAM(nn.Module):
     """Recurrent Attention Model.
 
     Args:
-        glimpse_shape: ``(k, g, g)`` of one observation's glimpse.
+        glimpse_shape: ``(k, g, g)`` of one observation's glimpse, or ``(k, C, g, g)`` with
+            ``C`` channels (colour): the glimpse network reads it flattened.
         sizes: layer sizes and core type.
         reinforce_trains_core: if False (default, as most replications) the location head reads
             the detached hidden state, so the REINFORCE term trains only the location network;
@@ -99,7 +102,7 @@ class RAM(nn.Module):
 
     def __init__(
         self,
-        glimpse_shape: tuple[int, int, int],
+        glimpse_shape: tuple[int, ...],
         sizes: RAMSizes = RAMSizes(),
         reinforce_trains_core: bool = False,
         num_classes: int = NUM_CLASSES,
@@ -107,11 +110,14 @@ class RAM(nn.Module):
         super().__init__()
         if sizes.core not in CORES:
             raise ValueError(f"core must be one of {CORES}, got {sizes.core!r}")
-        k, g, g2 = glimpse_shape
-        self.glimpse_shape = (k, g, g2)
+        if len(glimpse_shape) not in (3, 4):
+            raise ValueError(
+                f"glimpse_shape must be (k, g, g) or (k, C, g, g), got {glimpse_shape}"
+            )
+        self.glimpse_shape = tuple(glimpse_shape)
         self.sizes = sizes
         self.reinforce_trains_core = reinforce_trains_core
-        self.glimpse_net = GlimpseNetwork(k * g * g2, sizes)
+        self.glimpse_net = GlimpseNetwork(math.prod(glimpse_shape), sizes)
         if sizes.core == "lstm":
             self.core: nn.Module = nn.LSTMCell(sizes.hidden, sizes.hidden)
         else:
@@ -128,7 +134,8 @@ class RAM(nn.Module):
         return CoreState(zeros, zeros.clone() if self.sizes.core == "lstm" else None)
 
     def observe(self, glimpse: torch.Tensor, location: torch.Tensor, state: CoreState) -> CoreState:
-        """Take in one observation: glimpse ``(N, k, g, g)`` seen at location ``(N, 2)``."""
+        """Take in one observation: glimpse ``(N, k, g, g)`` (or ``(N, k, C, g, g)``) seen at
+        location ``(N, 2)``."""
         g = self.glimpse_net(glimpse, location)
         if state.c is not None:
             h, c = self.core(g, (state.h, state.c))

@@ -27,13 +27,13 @@ def _task(config: TrainConfig) -> TaskConfig:
     return task_config(**config.task_kwargs())
 
 
-def build_ram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
+def build_ram(config: TrainConfig, glimpse_shape: tuple[int, ...]) -> nn.Module:
     return RAM(
         glimpse_shape, _ram_sizes(config), config.reinforce_trains_core, _task(config).num_classes
     )
 
 
-def build_dram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
+def build_dram(config: TrainConfig, glimpse_shape: tuple[int, ...]) -> nn.Module:
     task = _task(config)
     if not task.context_size:
         raise ValueError("agent 'dram' needs a coarse view: set context_size (e.g. 24)")
@@ -44,8 +44,13 @@ def build_dram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.M
     )  # fmt: skip
 
 
-def build_edram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
+def build_edram(config: TrainConfig, glimpse_shape: tuple[int, ...]) -> nn.Module:
     task = _task(config)
+    if len(glimpse_shape) != 3:
+        raise ValueError(
+            f"agent 'edram' reads grayscale canvases; this task's glimpses are {glimpse_shape} "
+            "(k, C, g, g): use RAM or DRAM for colour images"
+        )
     if task.num_digits != 1 or task.initial_location == "agent":
         raise ValueError(
             "agent 'edram' plays single-digit tasks with its own first window: got "
@@ -63,20 +68,23 @@ def build_edram(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.
 
 #: Model builders by ``config.agent``; a new agent is a model file plus an entry here (and in
 #: :data:`agents.training.objectives.OBJECTIVES` if it does not learn by the hybrid loss).
-AGENT_BUILDERS: dict[str, Callable[[TrainConfig, tuple[int, int, int]], nn.Module]] = {
+AGENT_BUILDERS: dict[str, Callable[[TrainConfig, tuple[int, ...]], nn.Module]] = {
     "ram": build_ram,
     "dram": build_dram,
     "edram": build_edram,
 }
 
 
-def glimpse_shape(config: TrainConfig) -> tuple[int, int, int]:
-    """``(k, g, g)``: the shape of one glimpse observation of the config's task."""
+def glimpse_shape(config: TrainConfig) -> tuple[int, ...]:
+    """``(k, g, g)``, or ``(k, C, g, g)`` with ``C = config.channels > 1``: the shape of one
+    glimpse observation of the config's task."""
     task = config.task_kwargs()
-    return (task["num_scales"], task["glimpse_size"], task["glimpse_size"])
+    g = task["glimpse_size"]
+    planes = (task["channels"],) if task.get("channels", 1) > 1 else ()
+    return (task["num_scales"], *planes, g, g)
 
 
-def build_agent(config: TrainConfig, glimpse_shape: tuple[int, int, int]) -> nn.Module:
+def build_agent(config: TrainConfig, glimpse_shape: tuple[int, ...]) -> nn.Module:
     """The model of ``config.agent``, initialised from ``config.seed`` without touching the
     global RNG."""
     if config.agent not in AGENT_BUILDERS:

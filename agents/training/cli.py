@@ -238,14 +238,12 @@ def _with_images(config: TrainConfig, root: Path, run_dir: Path) -> TrainConfig:
     if config.dataset_path is not None or config.classes is not None:
         raise ValueError("--image-folder sets --dataset-path and --classes itself; drop them")
     size = config.task_kwargs()["canvas_size"]
-    path, data = folder_to_dataset(root, run_dir / "images.hdf5", size, seed=config.seed)
-    print(
-        f"{root}: {len(data.labels)} images of {len(data.class_names)} classes "
-        f"({', '.join(data.class_names)}) -> {path}"
-    )
+    path, source = folder_to_dataset(root, run_dir / "images.hdf5", size, seed=config.seed)
+    print(f"{source.describe()} -> {path}")
     return TrainConfig.from_dict(
-        {**config.to_dict(), "dataset_path": str(path), "classes": len(data.class_names)}
-    )
+        {**config.to_dict(), "dataset_path": str(path), "classes": source.num_classes,
+         "channels": source.channels}
+    )  # fmt: skip
 
 
 def _publish(args: argparse.Namespace) -> int:

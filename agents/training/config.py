@@ -132,6 +132,7 @@ class TrainConfig(DictConfig):
     data_dir: str | None = None
     dataset_path: str | None = None
     classes: int | None = None
+    channels: int | None = None
 
     agent: str = "ram"
     core: str = "lstm"

@@ -18,6 +18,7 @@ checkpoint continues exactly as the uninterrupted run would have.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -97,9 +98,12 @@ class Trainer(TrainingLoop):
         self.device = torch.device(config.device)
         self.task = task_config(**config.task_kwargs())
         self.env = make_env(config, "train", config.batch_size)
+        channels = self.env.episodes.channels
+        if config.channels is None and channels > 1:  # recorded, so that loading rebuilds it
+            self.config = config = dataclasses.replace(config, channels=channels)
         #: The training environments' stream keys (those of ``reset(seed=config.seed)``).
         self.train_keys = seeded_keys(config.seed, config.batch_size)
-        self.glimpse_shape: tuple[int, int, int] = tuple(
+        self.glimpse_shape: tuple[int, ...] = tuple(
             self.env.single_observation_space["glimpse"].shape
         )
         self.model = build_agent(config, self.glimpse_shape).to(self.device)

@@ -86,7 +86,11 @@ def _parser() -> argparse.ArgumentParser:
     folder.add_argument("output", help="path of the .hdf5 file to write")
     folder.add_argument(
         "--size", type=int, required=True, help="canvas side in pixels: each image is fitted "
-        "inside it (aspect ratio kept), centred, in grayscale",
+        "inside it (aspect ratio kept), centred",
+    )  # fmt: skip
+    folder.add_argument(
+        "--channels", type=int, choices=(1, 3), default=None, help="1: grayscale, 3: RGB "
+        "(default: the images' own; grayscale and colour mixed is an error)",
     )  # fmt: skip
     folder.add_argument("--valid-fraction", type=float, default=0.1, help="held out for valid")
     folder.add_argument("--test-fraction", type=float, default=0.1, help="held out for test")
@@ -195,13 +199,15 @@ def _run(args: argparse.Namespace) -> int:
             )
     elif args.command == "from-folder":
         _check_output(args.output)
-        path, data = folder_to_dataset(
-            args.root, args.output, args.size, args.valid_fraction, args.test_fraction, args.seed
-        )
+        path, source = folder_to_dataset(
+            args.root, args.output, args.size, args.valid_fraction, args.test_fraction, args.seed,
+            args.channels,
+        )  # fmt: skip
         print(
-            f"wrote {path}: {len(data.labels)} images of {len(data.class_names)} classes "
-            f"({', '.join(data.class_names)}); serve it with gym.make(id, dataset_path="
-            f"{str(path)!r}, classes={len(data.class_names)}, canvas_size={args.size})"
+            f"wrote {path}: {len(source)} images of {source.num_classes} classes "
+            f"({', '.join(source.class_names)}), {source.channels} channel(s); serve it with "
+            f"gym.make(id, dataset_path={str(path)!r}, classes={source.num_classes}, "
+            f"canvas_size={args.size})"
         )
     elif args.command == "download":
         directory = resolve_data_dir(args.data_dir)

@@ -103,7 +103,8 @@ class CanvasBatch:
     reading order (see the module docstring).
 
     Attributes:
-        images: ``(N, H, W)`` uint8, intensity 0-255 (divide by 255 for [0, 1]).
+        images: ``(N, H, W)`` uint8, intensity 0-255 (divide by 255 for [0, 1]), or
+            ``(N, C, H, W)`` for ``C``-channel (colour) objects.
         labels: ``(N, D)`` int64 digit classes.
         bboxes: ``(N, D, 4)`` int64 pixel boxes ``(x_min, y_min, x_max, y_max)``, max exclusive.
         sources: ``(N,)`` int64 index of the example each canvas shows (its first digit's index
@@ -160,7 +161,9 @@ class CanvasGenerator:
 
     Args:
         digits: ``(M, s, s)`` uint8 source objects: ``(M, 28, 28)`` MNIST digits, or square
-            images of any side ``s`` (the clutter is cut from other objects of the split).
+            images of any side ``s`` (the clutter is cut from other objects of the split); or
+            ``(M, C, s, s)`` objects with ``C`` channels (colour), which give ``(N, C, H, W)``
+            canvases (``(N, H, W)`` when ``C == 1``).
         labels: ``(M,)`` classes.
         canvas_size: side of the square canvas in pixels (>= ``s``, >= :func:`min_canvas_size`
             of ``num_digits``).
@@ -181,9 +184,13 @@ class CanvasGenerator:
         device: str | torch.device = "cpu",
         num_digits: int = 1,
     ) -> None:
-        if digits.ndim != 3 or digits.shape[1] != digits.shape[2]:
-            raise ValueError(f"digits must be (M, s, s) square objects, got {digits.shape}")
-        side = int(digits.shape[1])
+        if digits.ndim not in (3, 4) or digits.shape[-1] != digits.shape[-2]:
+            raise ValueError(
+                f"digits must be (M, s, s) or (M, C, s, s) square objects, got {digits.shape}"
+            )
+        if digits.dtype != np.uint8:
+            raise ValueError(f"digits must be uint8 0-255, got {digits.dtype}")
+        side = int(digits.shape[-1])
         if len(digits) != len(labels) or len(digits) == 0:
             raise ValueError(f"need as many labels as digits (>0): {len(digits)} vs {len(labels)}")
         if canvas_size < side:
@@ -202,6 +209,8 @@ class CanvasGenerator:
             )
         #: Side of the square objects (28 for MNIST).
         self.object_size = side
+        #: Channels of the objects and canvases (1: grayscale).
+        self.channels = int(digits.shape[1]) if digits.ndim == 4 else 1
         self.canvas_size = canvas_size
         self.num_distractors = num_distractors
         self.distractor_size = distractor_size
@@ -210,7 +219,9 @@ class CanvasGenerator:
         self.num_sources = len(digits)
         with warnings.catch_warnings():  # the cached MNIST arrays are read-only; we never write
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            self._digits = torch.from_numpy(np.ascontiguousarray(digits)).to(self.device)
+            objects = torch.from_numpy(np.ascontiguousarray(digits)).to(self.device)
+        #: ``(M, C, s, s)``: one channel axis whatever the input, removed again on output.
+        self._digits = objects.reshape(len(digits), self.channels, side, side)
         self._labels = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(self.device)
 
     def digit_indices(self, keys: np.ndarray, episodes: np.ndarray) -> np.ndarray:
@@ -267,7 +278,9 @@ class CanvasGenerator:
         corner = draw(_STREAM_DIGIT_POSITION, 2, size - s + 1)  # (N, 2) x, y
         batch = torch.arange(n, device=self.device)
         # int16, saturated at 255 after each layer: never more than 2 x 255 before a clamp.
-        canvas = torch.zeros((n, size, size), dtype=torch.int16, device=self.device)
+        shape = (n, self.channels, size, size)
+        canvas = torch.zeros(shape, dtype=torch.int16, device=self.device)
+        every = slice(None)  # all channels
         if k > 0:
             source = draw(_STREAM_DISTRACTOR_SOURCE, k, self.num_sources)  # (N, k)
             crop = draw(_STREAM_DISTRACTOR_CROP, 2 * k, s - d + 1).view(n, k, 2)
@@ -277,23 +290,25 @@ class CanvasGenerator:
                 count = low + draw(_STREAM_DISTRACTOR_COUNT, 1, k - low + 1)  # (N, 1)
                 active = (torch.arange(k, device=self.device) < count).to(torch.int16)
             # Views of every d x d window: indexing them copies whole patches, not pixels.
-            crops = self._digits.unfold(1, d, 1).unfold(2, d, 1)  # (M, s+1-d, s+1-d, d, d)
-            slots = canvas.unfold(1, d, 1).unfold(2, d, 1)  # (N, size-d+1, size-d+1, d, d)
+            crops = self._digits.unfold(2, d, 1).unfold(3, d, 1)  # (M, C, s+1-d, s+1-d, d, d)
+            slots = canvas.unfold(2, d, 1).unfold(3, d, 1)  # (N, C, size-d+1, size-d+1, d, d)
             for j in range(k):  # one distractor slot of every canvas at a time: no overlaps
-                patch = crops[source[:, j], crop[:, j, 1], crop[:, j, 0]]
+                patch = crops[source[:, j], every, crop[:, j, 1], crop[:, j, 0]]  # (N, C, d, d)
                 if active is not None:
-                    patch = patch * active[:, j, None, None]
-                where = (batch, place[:, j, 1], place[:, j, 0])
+                    patch = patch * active[:, j, None, None, None]
+                where = (batch, every, place[:, j, 1], place[:, j, 0])
                 slots[where] = (slots[where] + patch).clamp_(max=255)
         if self.num_digits == 1:
             corners = corner[:, None]
         else:
             corners = self._extra_corners(keys, episodes, corner)
-        slots = canvas.unfold(1, s, 1).unfold(2, s, 1)
+        slots = canvas.unfold(2, s, 1).unfold(3, s, 1)
         for j in range(self.num_digits):  # non-overlapping: no digit adds onto another
-            where = (batch, corners[:, j, 1], corners[:, j, 0])
+            where = (batch, every, corners[:, j, 1], corners[:, j, 0])
             slots[where] = slots[where] + self._digits[digit_idx[:, j]]
         images = canvas.clamp_(max=255).to(torch.uint8)
+        if self.channels == 1:
+            images = images[:, 0]
         if self.num_digits > 1:  # reading order: left edge, then top edge
             order = (corners[..., 0] * size + corners[..., 1]).argsort(dim=1)
             corners = corners.gather(1, order[..., None].expand(-1, -1, 2))

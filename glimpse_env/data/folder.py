@@ -4,12 +4,15 @@ convention), made into a dataset file the environments serve.
     photos/cat/001.png  photos/cat/002.jpg  photos/dog/001.png ...
 
 :func:`read_image_folder` decodes every image once with Pillow into one in-memory array (the
-sets this is for fit in memory; a dataset file is then read as a whole too), as grayscale and at
-one stated canvas size: each image is resized to fit inside ``size x size`` keeping its aspect
-ratio and is centred on a black canvas. Classes are the sub-directory names in sorted order,
-labels their indices. :func:`folder_to_dataset` splits the images into ``train`` / ``valid`` /
-``test`` with a stated seed and writes them with :func:`glimpse_env.data.hdf5.write_dataset`;
-``gym.make(id, dataset_path=..., classes=len(class_names), canvas_size=size)`` then serves them.
+sets this is for fit in memory; a dataset file is then read as a whole too), at one stated
+canvas size: each image is resized to fit inside ``size x size`` keeping its aspect ratio and is
+centred on a black canvas. Grayscale or colour: ``channels=1`` or ``3`` converts every image;
+``None`` (default) takes the images' own, grayscale if the first is, and a later image of the
+other kind is an error naming it. Classes are the sub-directory names in sorted order, labels
+their indices. :func:`folder_to_dataset` splits the images into ``train`` / ``valid`` / ``test``
+with a stated seed (:meth:`glimpse_env.data.sources.ImageSource.from_folder`) and writes them with
+:func:`glimpse_env.data.hdf5.write_dataset`; ``gym.make(id, dataset_path=...,
+classes=len(class_names), canvas_size=size)`` then serves them.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from glimpse_env.data.hdf5 import write_dataset
+from glimpse_env.data.sources import ImageSource
 
 #: File endings read as images.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -32,7 +35,8 @@ class FolderImages:
     """Images of a class folder.
 
     Attributes:
-        images: ``(N, size, size)`` uint8 grayscale canvases.
+        images: ``(N, size, size)`` uint8 grayscale canvases, or ``(N, size, size, C)`` colour
+            ones (channels last).
         labels: ``(N,)`` int64 class indices.
         boxes: ``(N, 4)`` int64 pixel boxes ``(x_min, y_min, x_max, y_max)`` of each image on
             its canvas, max exclusive.
@@ -47,29 +51,42 @@ class FolderImages:
     files: tuple[Path, ...]
 
 
-def read_image_folder(root: str | os.PathLike, size: int) -> FolderImages:
-    """Read ``root/<class>/<image>`` as grayscale ``size x size`` canvases (see the module
-    docstring).
+def read_image_folder(
+    root: str | os.PathLike, size: int, channels: int | None = None
+) -> FolderImages:
+    """Read ``root/<class>/<image>`` as ``size x size`` canvases with ``channels`` channels
+    (1: grayscale, 3: RGB, None: the images' own; see the module docstring).
 
     Raises:
         ValueError: ``root`` is not a folder, has no class folders, a class folder has no
-            image, or a file cannot be decoded; the message names the folder or the file.
+            image, a file cannot be decoded, or (``channels=None``) grayscale and colour images
+            are mixed; the message names the folder or the file.
     """
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"{root} is not a folder of class folders")
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise ValueError(f"size must be a positive int (pixels), got {size!r}")
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be 1 (grayscale), 3 (RGB) or None, got {channels!r}")
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise ValueError(f"{root} holds no class folders (expected {root}/<class>/<image>)")
     images, labels, boxes, files = [], [], [], []
+    mode = {1: "L", 3: "RGB", None: None}[channels]
     for label, folder in enumerate(classes):
         found = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not found:
             raise ValueError(f"class folder {folder} holds no image ({', '.join(IMAGE_SUFFIXES)})")
         for path in found:
-            canvas, box = _canvas(path, size)
+            canvas, box, kind = _canvas(path, size, mode)
+            if mode is None:
+                mode = kind
+            elif channels is None and kind != mode:
+                raise ValueError(
+                    f"{path} is {'colour' if kind == 'RGB' else 'grayscale'}, {files[0]} is not: "
+                    "pass channels=1 or channels=3 (--channels) to convert every image"
+                )
             images.append(canvas)
             labels.append(label)
             boxes.append(box)
@@ -80,11 +97,19 @@ def read_image_folder(root: str | os.PathLike, size: int) -> FolderImages:
     )  # fmt: skip
 
 
-def _canvas(path: Path, size: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """One image, grayscale, fitted inside ``size x size`` and centred; and its box."""
+#: Pillow modes read as grayscale when the channels are not given.
+GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F", "P;L")
+
+
+def _canvas(
+    path: Path, size: int, mode: str | None
+) -> tuple[np.ndarray, tuple[int, int, int, int], str]:
+    """One image in ``mode`` (``"L"``, ``"RGB"``, None: its own kind), fitted inside
+    ``size x size`` and centred; its box; the mode it was read in."""
     try:
         with Image.open(path) as opened:
-            image = opened.convert("L")
+            own = "L" if opened.mode in GRAYSCALE_MODES else "RGB"
+            image = opened.convert(mode or own)
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(f"{path} is not a readable image: {error}") from None
     scale = size / max(image.width, image.height)
@@ -92,9 +117,9 @@ def _canvas(path: Path, size: int) -> tuple[np.ndarray, tuple[int, int, int, int
     height = max(1, round(image.height * scale))
     image = image.resize((width, height), Image.Resampling.BILINEAR)
     x, y = (size - width) // 2, (size - height) // 2
-    canvas = np.zeros((size, size), np.uint8)
+    canvas = np.zeros((size, size, *((3,) if image.mode == "RGB" else ())), np.uint8)
     canvas[y : y + height, x : x + width] = np.asarray(image, np.uint8)
-    return canvas, (x, y, x + width, y + height)
+    return canvas, (x, y, x + width, y + height), image.mode
 
 
 def folder_to_dataset(
@@ -104,37 +129,18 @@ def folder_to_dataset(
     valid_fraction: float = 0.1,
     test_fraction: float = 0.1,
     seed: int = 0,
-) -> tuple[Path, FolderImages]:
+    channels: int | None = None,
+) -> tuple[Path, ImageSource]:
     """Read ``root`` and write it as a dataset file with ``train`` / ``valid`` / ``test`` rows.
 
     The split is a seeded permutation of all images: the first ``test_fraction`` go to
-    ``test``, the next ``valid_fraction`` to ``valid``, the rest to ``train``; the file's
-    attributes record the classes, the fractions, the seed and the source folder.
+    ``test``, the next ``valid_fraction`` to ``valid``, the rest to ``train``
+    (:meth:`ImageSource.from_folder`); the file's attributes record the classes, the fractions,
+    the seed and the source folder.
 
     Raises:
         ValueError: see :func:`read_image_folder`; fractions outside [0, 1) or leaving no
             training image.
     """
-    if not (0 <= valid_fraction < 1 and 0 <= test_fraction < 1):
-        raise ValueError(f"fractions must be in [0, 1), got {valid_fraction}, {test_fraction}")
-    data = read_image_folder(root, size)
-    count = len(data.labels)
-    order = np.random.default_rng(seed).permutation(count)
-    n_test, n_valid = round(count * test_fraction), round(count * valid_fraction)
-    if n_test + n_valid >= count:
-        raise ValueError(f"{count} images leave none for training after the valid and test parts")
-    parts = {
-        "test": order[:n_test],
-        "valid": order[n_test : n_test + n_valid],
-        "train": order[n_test + n_valid :],
-    }
-    splits = {
-        name: (data.images[rows], data.labels[rows], data.boxes[rows])
-        for name, rows in parts.items()
-        if len(rows)
-    }
-    path = write_dataset(
-        output, splits, classes=",".join(data.class_names), source=str(root), seed=seed,
-        valid_fraction=valid_fraction, test_fraction=test_fraction,
-    )  # fmt: skip
-    return path, data
+    source = ImageSource.from_folder(root, size, channels, valid_fraction, test_fraction, seed)
+    return source.write_hdf5(output), source

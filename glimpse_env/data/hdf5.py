@@ -5,8 +5,9 @@ Schema (what :func:`write_canvas_hdf5` writes and :func:`read_canvas_hdf5` expec
 ============  ===============  =============================================================
 dataset       shape / dtype    content
 ============  ===============  =============================================================
-features      (N, 1, H, W) u8  canvases, intensities 0-255 ((N, H, W) is accepted on read)
-labels        (N,) u8          digit class ((N, 1) is accepted on read)
+features      (N, C, H, W) u8  canvases, intensities 0-255: ``C = 1`` in EDRAM's files,
+                               3 for RGB ((N, H, W) is accepted on read)
+labels        (N,) u8          class ((N, 1) is accepted on read)
 locations     (N, 6) f4        affine ``(sx, 0, tx, 0, sy, ty)``: ``sx = 28 / W``,
                                ``sy = 28 / H``, ``(tx, ty)`` the digit centre in [-1, 1]
 ============  ===============  =============================================================
@@ -39,7 +40,7 @@ from glimpse_env.keyed_random import key_from_generator
 
 SOURCES = ("features", "labels", "locations")
 SCHEMA = (
-    "datasets 'features' (N, 1, H, W) uint8 0-255, 'labels' (N,) uint8, 'locations' (N, 6) "
+    "datasets 'features' (N, C, H, W) uint8 0-255, 'labels' (N,) uint8, 'locations' (N, 6) "
     "float32 affine (sx, 0, tx, 0, sy, ty) (with D digits per canvas: (N, D) and (N, D, 6)); "
     "root attribute 'split': a Fuel split array with fields split, source, start, stop"
 )
@@ -52,7 +53,7 @@ class CanvasArrays:
     ``D`` is the number of digits per canvas (1 in EDRAM's layout).
 
     Attributes:
-        images: ``(N, H, W)`` uint8 0-255.
+        images: ``(N, H, W)`` uint8 0-255, or ``(N, C, H, W)`` for ``C > 1`` channels.
         labels: ``(N, D)`` int64.
         affine: ``(N, D, 6)`` float32 ``(sx, 0, tx, 0, sy, ty)``.
         bboxes: ``(N, D, 4)`` int64 pixel boxes ``(x_min, y_min, x_max, y_max)``, max exclusive.
@@ -69,6 +70,11 @@ class CanvasArrays:
     @property
     def num_digits(self) -> int:
         return int(self.labels.shape[1])
+
+    @property
+    def channels(self) -> int:
+        """``C``: 1 for ``(N, H, W)`` images."""
+        return int(self.images.shape[1]) if self.images.ndim == 4 else 1
 
 
 #: The data of Ablavatski et al. (2017): DeepMind's generator at 100x100 with 5 distractors
@@ -103,13 +109,13 @@ def _split_array(rows: dict[str, tuple[int, int]]) -> np.ndarray:
 
 
 def _create_layout(
-    f: h5py.File, total: int, height: int, width: int, num_digits: int
+    f: h5py.File, total: int, height: int, width: int, num_digits: int, channels: int = 1
 ) -> tuple[h5py.Dataset, h5py.Dataset, h5py.Dataset]:
     """Create the schema's ``features``, ``labels`` and ``locations`` datasets for ``total``
-    rows of ``height x width`` canvases with ``num_digits`` answers each."""
+    rows of ``channels x height x width`` canvases with ``num_digits`` answers each."""
     features = f.create_dataset(
-        "features", (total, 1, height, width), dtype=np.uint8,
-        chunks=(max(1, min(total, 256)), 1, height, width),
+        "features", (total, channels, height, width), dtype=np.uint8,
+        chunks=(max(1, min(total, 256)), channels, height, width),
     )  # fmt: skip
     per_digit = (num_digits,) if num_digits > 1 else ()
     labels = f.create_dataset("labels", (total, *per_digit), dtype=np.uint8)
@@ -137,7 +143,9 @@ def write_dataset(
     Args:
         path: the file to write (atomically: a temporary name, then a rename).
         splits: ``{"train": (images, labels[, bboxes]), "valid": ..., "test": ...}`` (any
-            subset). ``images``: ``(N, H, W)`` uint8 0-255, the same ``H x W`` in every split;
+            subset). ``images``: ``(N, H, W)`` uint8 0-255, or ``(N, H, W, C)`` with ``C``
+            channels last (as Pillow and numpy hold colour images; stored channels first), the
+            same ``H x W`` and ``C`` in every split;
             ``labels``: ``(N,)`` (or ``(N, D)`` for ``D`` objects per canvas, in reading order)
             integers 0-255; ``bboxes``: ``(N, 4)`` (or ``(N, D, 4)``) pixel boxes ``(x_min,
             y_min, x_max, y_max)``, max exclusive, of the objects (default: the whole canvas),
@@ -152,14 +160,14 @@ def write_dataset(
     if unknown or not splits:
         raise ValueError(f"splits must be among {SPLIT_ORDER}, got {sorted(splits)}")
     checked = {name: _checked_split(name, *splits[name]) for name in SPLIT_ORDER if name in splits}
-    shapes = {name: images.shape[1:] for name, (images, _, _) in checked.items()}
+    shapes = {name: images.shape[1:] for name, (images, _, _) in checked.items()}  # (C, H, W)
     digits = {name: labels.shape[1] for name, (_, labels, _) in checked.items()}
     if len(set(shapes.values())) != 1 or len(set(digits.values())) != 1:
         raise ValueError(
             f"every split needs the same canvas size and objects per canvas, got {shapes} and "
             f"{digits}"
         )
-    (height, width), num_digits = next(iter(shapes.values())), next(iter(digits.values()))
+    (channels, height, width), num_digits = next(iter(shapes.values())), next(iter(digits.values()))
     total = sum(len(labels) for _, labels, _ in checked.values())
     if total == 0:
         raise ValueError("the splits hold no rows")
@@ -167,14 +175,16 @@ def write_dataset(
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            features, labels_set, locations = _create_layout(f, total, height, width, num_digits)
+            features, labels_set, locations = _create_layout(
+                f, total, height, width, num_digits, channels
+            )
             rows, offset = {}, 0
             for name, (images, labels, bboxes) in checked.items():
                 count = len(labels)
                 rows[name] = (offset, offset + count)
                 if count:
                     block = slice(offset, offset + count)
-                    features[block] = images[:, None]
+                    features[block] = images
                     affine = bboxes_to_affine(bboxes, height, width)  # (N, D, 6)
                     one = num_digits == 1  # the single-object layout: (N,) and (N, 6)
                     labels_set[block] = (labels[:, 0] if one else labels).astype(np.uint8)
@@ -189,19 +199,15 @@ def write_dataset(
 def _checked_split(
     name: str, images: np.ndarray, labels: np.ndarray, bboxes: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(images (N, H, W) uint8, labels (N, D) int64, bboxes (N, D, 4))`` of one split, or
-    one ``ValueError`` naming the split and the array at fault."""
+    """``(images (N, C, H, W) uint8, labels (N, D) int64, bboxes (N, D, 4))`` of one split,
+    or one ``ValueError`` naming the split and the array at fault."""
     images, labels = np.asarray(images), np.asarray(labels)
-    if images.ndim == 4 and images.shape[-1] in (3, 4):
+    if images.ndim not in (3, 4) or images.dtype != np.uint8 or 0 in images.shape[1:]:
         raise ValueError(
-            f"split {name!r}: images are {images.shape} (colour); this schema holds one channel: "
-            "convert them to grayscale"
+            f"split {name!r}: images must be (N, H, W) or (N, H, W, C) uint8 0-255, got "
+            f"{images.shape} {images.dtype}"
         )
-    if images.ndim != 3 or images.dtype != np.uint8:
-        raise ValueError(
-            f"split {name!r}: images must be (N, H, W) uint8 0-255, got {images.shape} "
-            f"{images.dtype}"
-        )
+    images = images[:, None] if images.ndim == 3 else np.moveaxis(images, -1, 1)
     if labels.ndim == 1:
         labels = labels[:, None]
     if labels.ndim != 2 or len(labels) != len(images):
@@ -213,7 +219,7 @@ def _checked_split(
     if not np.issubdtype(labels.dtype, np.integer) or out_of_range:
         raise ValueError(f"split {name!r}: labels must be integers 0-255")
     count, digits = labels.shape
-    height, width = images.shape[1:]
+    height, width = images.shape[2:]
     if bboxes is None:
         return images, labels.astype(np.int64), np.tile([0, 0, width, height], (count, digits, 1))
     boxes = np.asarray(bboxes)
@@ -397,9 +403,7 @@ def read_canvas_hdf5(path: str | os.PathLike, split: str = "train") -> CanvasArr
             )
         features, labels, locations = (f[name] for name in SOURCES)
         problems = []
-        if features.dtype != np.uint8 or not (
-            (features.ndim == 4 and features.shape[1] == 1) or features.ndim == 3
-        ):
+        if features.dtype != np.uint8 or features.ndim not in (3, 4) or 0 in features.shape[1:]:
             problems.append(f"'features' is {features.dtype} {features.shape}")
         digits = labels.shape[1] if labels.ndim == 2 else 1
         if labels.ndim not in (1, 2) or digits < 1:
@@ -421,13 +425,15 @@ def read_canvas_hdf5(path: str | os.PathLike, split: str = "train") -> CanvasArr
         start, stop = split_rows(f, split)
         if not 0 <= start <= stop <= len(features):
             raise ValueError(f"{path}: split {split!r} rows [{start}, {stop}) outside the file")
-        images = features[start:stop].reshape(stop - start, *features.shape[-2:])
+        images = features[start:stop]
+        if images.ndim == 4 and images.shape[1] == 1:  # one channel: (N, H, W)
+            images = images[:, 0]
         labels_ = labels[start:stop].reshape(stop - start, digits).astype(np.int64)
         affine = locations[start:stop].astype(np.float32).reshape(stop - start, digits, 6)
-    if labels_.size and (labels_.min() < 0 or labels_.max() > 9):
-        raise ValueError(f"{path}: labels must be 0-9")
+    if labels_.size and (labels_.min() < 0 or labels_.max() > 255):
+        raise ValueError(f"{path}: labels must be 0-255 (classes)")
     check_locations(affine, path, start)
-    height, width = images.shape[1:]
+    height, width = images.shape[-2:]
     return CanvasArrays(
         images=images, labels=labels_, affine=affine, bboxes=affine_to_bboxes(affine, height, width)
     )
@@ -451,8 +457,8 @@ def write_cluttered_dataset(
     Args:
         path: the file to write.
         objects: ``{split: (images (M, s, s) uint8, labels (M,))}``: square objects of one side
-            ``s`` in every split (``glimpse_env.data.folder.read_image_folder`` makes them from
-            a folder of images).
+            ``s`` in every split, or ``(M, s, s, C)`` colour ones, channels last
+            (``glimpse_env.data.folder.read_image_folder`` makes them from a folder of images).
         counts: canvases per split, e.g. ``{"train": 20000, "valid": 2000, "test": 2000}``.
         canvas_size, num_distractors, distractor_size, num_objects: as the envs' task fields
             (:class:`glimpse_env.envs.TaskConfig`).
@@ -472,15 +478,21 @@ def write_cluttered_dataset(
         if name not in counts:
             continue
         images, labels = objects[name]
+        images = np.asarray(images)
+        if images.ndim == 4:  # channels last -> the generator's (M, C, s, s)
+            images = np.ascontiguousarray(np.moveaxis(images, -1, 1))
         generator = CanvasGenerator(
-            np.asarray(images), np.asarray(labels), canvas_size, num_distractors,
+            images, np.asarray(labels), canvas_size, num_distractors,
             distractor_size, num_digits=num_objects,
         )  # fmt: skip
         parts = []  # composed in chunks: the int16 working canvas stays small
         for start, stop in _chunks(counts[name], 1000):
             episodes = np.arange(start, stop, dtype=np.int64)
             batch = generator.generate(np.full(len(episodes), keys[name], np.uint64), episodes)
-            parts.append((batch.images.numpy(), batch.labels.numpy(), batch.bboxes.numpy()))
+            canvases = batch.images.numpy()
+            if canvases.ndim == 4:  # (N, C, H, W) -> write_dataset's channels last
+                canvases = np.moveaxis(canvases, 1, -1)
+            parts.append((canvases, batch.labels.numpy(), batch.bboxes.numpy()))
         images, labels, boxes = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
         splits[name] = (images, labels, boxes)
     return write_dataset(

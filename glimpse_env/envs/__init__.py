@@ -55,6 +55,16 @@ ENV_IDS: dict[str, dict[str, Any]] = {
     ),
 }  # fmt: skip
 
+#: Tasks on your own images (``source=`` an :class:`glimpse_env.data.sources.ImageSource` or a
+#: dataset file): each canvas is one image of the split, at its own size unless
+#: ``canvas_size`` is larger (then placed at random, among ``num_distractors`` patches of
+#: other images). Registered like :data:`ENV_IDS`, with entry points that require ``source``.
+IMAGE_ENV_IDS: dict[str, dict[str, Any]] = {
+    "Images-v0": dict(num_distractors=0, glimpse_size=8, num_scales=3, num_glimpses=6),
+}
+IMAGES_ENTRY_POINT = "glimpse_env.envs.cluttered_mnist:make_images_env"
+IMAGES_VECTOR_ENTRY_POINT = "glimpse_env.envs.vector:make_images_vector_env"
+
 
 def task_name(env_id: str) -> str:
     """The bare task name of ``"GlimpseEnv/ClutteredMNIST-v0"`` or ``"ClutteredMNIST-v0"``.
@@ -71,7 +81,7 @@ def task_name(env_id: str) -> str:
 
 
 def _ours(env_id: str) -> bool:
-    return gym.registry[env_id].entry_point == ENTRY_POINT
+    return gym.registry[env_id].entry_point in (ENTRY_POINT, IMAGES_ENTRY_POINT)
 
 
 def register_envs() -> None:
@@ -82,7 +92,12 @@ def register_envs() -> None:
     a warning naming our namespaced id; a package that registers one of our bare names later
     replaces it with Gymnasium's own override warning. The namespaced ids always stay ours.
     """
-    for name, kwargs in ENV_IDS.items():
+    tasks = [(name, kwargs, ENTRY_POINT, VECTOR_ENTRY_POINT) for name, kwargs in ENV_IDS.items()]
+    tasks += [
+        (name, kwargs, IMAGES_ENTRY_POINT, IMAGES_VECTOR_ENTRY_POINT)
+        for name, kwargs in IMAGE_ENV_IDS.items()
+    ]
+    for name, kwargs, entry_point, vector_entry_point in tasks:
         for env_id in (f"{NAMESPACE}/{name}", name):
             if env_id in gym.registry:
                 if not _ours(env_id):
@@ -95,14 +110,15 @@ def register_envs() -> None:
                 continue
             gym.register(
                 id=env_id,
-                entry_point=ENTRY_POINT,
-                vector_entry_point=VECTOR_ENTRY_POINT,
+                entry_point=entry_point,
+                vector_entry_point=vector_entry_point,
                 kwargs=dict(kwargs),
             )
 
 
 __all__ = [
     "ENV_IDS",
+    "IMAGE_ENV_IDS",
     "NAMESPACE",
     "ClutteredMNISTEnv",
     "GlimpseEpisodes",

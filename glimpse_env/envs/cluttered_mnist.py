@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import gymnasium as gym
@@ -9,24 +10,33 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from glimpse_env.envs.core import NUM_CLASSES, GlimpseEpisodes, TaskConfig, task_config
+from glimpse_env.data.sources import ImageSource
+from glimpse_env.envs.core import (
+    NUM_CLASSES,
+    GlimpseEpisodes,
+    TaskConfig,
+    resolve_images,
+    task_config,
+)
 from glimpse_env.evaluation import evaluation_options
 from glimpse_env.keyed_random import key_from_generator
 from glimpse_env.render import draw_trajectory
 
 
-def observation_space(config: TaskConfig) -> spaces.Dict:
+def observation_space(config: TaskConfig, channels: int = 1) -> spaces.Dict:
     """``Dict(glimpse=Box(0, 1, (k, g, g)), location=Box(-1, 1, (2,)), step=Box(0, 1, (1,)))``,
-    float32, plus ``context=Box(0, 1, (c, c))`` when ``config.context_size = c > 0``."""
+    float32, plus ``context=Box(0, 1, (c, c))`` when ``config.context_size = c > 0``; with
+    ``channels = C > 1`` the glimpse is ``(k, C, g, g)`` and the context ``(C, c, c)``."""
     k, g = config.num_scales, config.glimpse_size
+    planes = (channels,) if channels > 1 else ()
     entries: dict[str, spaces.Space] = {
-        "glimpse": spaces.Box(0.0, 1.0, (k, g, g), np.float32),
+        "glimpse": spaces.Box(0.0, 1.0, (k, *planes, g, g), np.float32),
         "location": spaces.Box(-1.0, 1.0, (2,), np.float32),
         "step": spaces.Box(0.0, 1.0, (1,), np.float32),
     }
     if config.context_size:
         c = config.context_size
-        entries["context"] = spaces.Box(0.0, 1.0, (c, c), np.float32)
+        entries["context"] = spaces.Box(0.0, 1.0, (*planes, c, c), np.float32)
     return spaces.Dict(entries)
 
 
@@ -212,26 +222,31 @@ class ClutteredMNISTEnv(gym.Env):
         self,
         render_mode: str | None = None,
         device: str | torch.device = "cpu",
+        source: ImageSource | str | os.PathLike | None = None,
         **task: Any,
     ) -> None:
         """``task``: any field of :class:`TaskConfig` (``canvas_size``, ``num_distractors``,
         ``glimpse_size``, ``num_scales``, ``scale_factor``, ``num_glimpses``, ``num_digits``,
         ``target``, ``split``, ``initial_location``, ``context_size``, ``data_dir``,
         ``dataset_path``); the rest keep
-        TaskConfig's defaults (the registered ids pass the papers' settings)."""
+        TaskConfig's defaults (the registered ids pass the papers' settings). ``source``: your
+        images (:class:`glimpse_env.data.sources.ImageSource` or a dataset file) instead of
+        MNIST, as ``GlimpseEnv/Images-v0`` serves them (:func:`resolve_images`)."""
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
+        images, task = resolve_images(source, task)
         self.config = task_config(**task)
         self.render_mode = render_mode
-        self.observation_space = observation_space(self.config)
+        self._episodes = GlimpseEpisodes(self.config, num_envs=1, device=device, images=images)
+        self.observation_space = observation_space(self.config, self._episodes.channels)
         self.action_space = action_space(self.config)
-        self._episodes = GlimpseEpisodes(self.config, num_envs=1, device=device)
         self._path: list[np.ndarray] = []
         self._needs_reset = True
 
     @property
     def canvas(self) -> np.ndarray:
-        """The current canvas, ``(H, W)`` uint8 0-255 (privileged)."""
+        """The current canvas, ``(H, W)`` uint8 0-255, or ``(C, H, W)`` with ``C > 1``
+        channels (privileged)."""
         return self._episodes.images[0].cpu().numpy()
 
     def _observation(self, glimpses: torch.Tensor) -> dict[str, np.ndarray]:
@@ -293,3 +308,16 @@ class ClutteredMNISTEnv(gym.Env):
         return draw_trajectory(
             self.canvas, np.asarray(self._path), c.glimpse_size, c.num_scales, c.scale_factor
         )
+
+
+def make_images_env(
+    source: ImageSource | str | os.PathLike | None = None, **kwargs: Any
+) -> ClutteredMNISTEnv:
+    """``gym.make("GlimpseEnv/Images-v0", source=...)``: the glimpse task on your images
+    (:mod:`glimpse_env.data.sources`); ``source`` is required."""
+    if source is None:
+        raise ValueError(
+            "GlimpseEnv/Images-v0 needs source=: an ImageSource (glimpse_env.data.sources) or "
+            "the path of a dataset file"
+        )
+    return ClutteredMNISTEnv(source=source, **kwargs)

@@ -27,6 +27,7 @@ from glimpse_env.data.canvas import (
 )
 from glimpse_env.data.hdf5 import read_canvas_hdf5
 from glimpse_env.data.mnist import SPLITS, load_mnist
+from glimpse_env.data.sources import ImageSource, ImageSplit
 from glimpse_env.keyed_random import permutation_index, random_uniform
 from glimpse_env.retina import (
     check_glimpse_config,
@@ -78,6 +79,9 @@ class TaskConfig:
         classes: how many classes one answer has (None: the 10 digits): set it for a dataset
             file of your own with other labels (``3`` for labels 0-2); the label action is then
             ``Discrete(classes)``, and a file label outside ``0 .. classes-1`` is an error.
+        channels: channels ``C`` of the canvases (None: the source's, 1 for MNIST, a dataset
+            file's ``C``); a number is checked against the source. With ``C > 1`` glimpses are
+            ``(k, C, g, g)`` and the context ``(C, c, c)``.
     """
 
     canvas_size: int = 60
@@ -95,6 +99,7 @@ class TaskConfig:
     data_dir: str | os.PathLike | None = None
     dataset_path: str | os.PathLike | None = None
     classes: int | None = None
+    channels: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("canvas_size", "distractor_size", "num_digits"):
@@ -106,7 +111,11 @@ class TaskConfig:
             object.__setattr__(self, "num_distractors", (low, high))
         if self.target not in TARGETS:
             raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
-        if self.dataset_path is None and self.canvas_size < min_canvas_size(self.num_digits):
+        if (  # one object: the canvas generator checks its own object size
+            self.dataset_path is None
+            and self.num_digits > 1
+            and self.canvas_size < min_canvas_size(self.num_digits)
+        ):
             raise ValueError(
                 f"{self.num_digits} non-overlapping 28x28 digits need canvas_size >= "
                 f"{min_canvas_size(self.num_digits)} pixels, got {self.canvas_size}"
@@ -129,6 +138,14 @@ class TaskConfig:
             not isinstance(self.classes, int) or isinstance(self.classes, bool) or self.classes < 2
         ):
             raise ValueError(f"classes must be an int >= 2 (or None: 10), got {self.classes!r}")
+        if self.channels is not None and (
+            not isinstance(self.channels, int)
+            or isinstance(self.channels, bool)
+            or self.channels < 1
+        ):
+            raise ValueError(
+                f"channels must be a positive int (or None: the source's), got {self.channels!r}"
+            )
         if (
             not isinstance(self.context_size, int)
             or isinstance(self.context_size, bool)
@@ -199,16 +216,63 @@ def task_config(**task: Any) -> TaskConfig:
     return TaskConfig(**task)
 
 
+def resolve_images(
+    source: ImageSource | str | os.PathLike | None, task: dict[str, Any]
+) -> tuple[ImageSource | None, dict[str, Any]]:
+    """The image source of an env made with ``source=...`` and its task arguments, with the
+    canvas size, classes and channels defaulting to the source's.
+
+    Args:
+        source: an :class:`glimpse_env.data.sources.ImageSource`, or the path of a dataset file
+            (read with :meth:`ImageSource.from_hdf5`); None: no image source (MNIST, or the
+            task's ``dataset_path``).
+        task: the env's task keyword arguments.
+
+    Raises:
+        ValueError: a folder path (build it with ``ImageSource.from_folder(root, size=...)``),
+            another type, ``dataset_path`` given too, several objects per canvas, fewer
+            ``classes`` than the source has.
+    """
+    if source is None:
+        return None, task
+    if isinstance(source, (str, os.PathLike)):
+        if os.path.isdir(source):
+            raise ValueError(
+                f"source={str(source)!r} is a folder: its images need one size, so build the "
+                "source with glimpse_env.data.sources.ImageSource.from_folder(root, size=N)"
+            )
+        source = ImageSource.from_hdf5(source)
+    if not isinstance(source, ImageSource):
+        raise ValueError(
+            "source must be a glimpse_env.data.sources.ImageSource or a dataset file path, got "
+            f"{type(source).__name__}"
+        )
+    if task.get("dataset_path") is not None:
+        raise ValueError("give either source= or dataset_path=, not both")
+    if task.get("num_digits", 1) != 1:
+        raise ValueError("an image source places one image per canvas: num_digits must be 1")
+    classes = task.get("classes")
+    if classes is not None and classes < source.num_classes:
+        raise ValueError(
+            f"classes={classes}, but the source has {source.num_classes} classes "
+            f"({', '.join(source.class_names)})"
+        )
+    defaults = dict(canvas_size=source.image_size, classes=source.num_classes)
+    return source, {**defaults, **task}
+
+
 class CanvasSource(Protocol):
     """Anything that returns canvases for ``(key, episode)`` pairs.
 
     ``num_sources`` is the number of examples the canvases are drawn from (the split's digits or
     the HDF5 split's rows); ``CanvasBatch.sources`` indexes them. ``distinct_canvases`` is how
     many different canvases the source can serve (None: unbounded, as generated canvases).
+    ``channels`` is ``C``: canvases are ``(N, H, W)`` uint8 when it is 1, else ``(N, C, H, W)``.
     """
 
     height: int
     width: int
+    channels: int
     num_sources: int
     distinct_canvases: int | None
 
@@ -216,13 +280,23 @@ class CanvasSource(Protocol):
 
 
 class GeneratedCanvases:
-    """Canvases generated on the fly from an MNIST split (see :class:`CanvasGenerator`)."""
+    """Canvases generated on the fly (see :class:`CanvasGenerator`) from the task's MNIST split,
+    or from one split of your images (``images``: a :class:`glimpse_env.data.sources.ImageSplit`).
+    """
 
-    def __init__(self, config: TaskConfig, device: torch.device) -> None:
-        mnist = load_mnist(config.split, config.data_dir)
+    def __init__(
+        self, config: TaskConfig, device: torch.device, images: ImageSplit | None = None
+    ) -> None:
+        if images is None:
+            mnist = load_mnist(config.split, config.data_dir)
+            objects, labels = mnist.images, mnist.labels
+        else:
+            objects, labels = images.channels_first(), images.labels
+            if len(labels) == 0:
+                raise ValueError(f"split {config.split!r} of the image source has no image")
         self._generator = CanvasGenerator(
-            mnist.images,
-            mnist.labels,
+            objects,
+            labels,
             config.canvas_size,
             config.num_distractors,
             config.distractor_size,
@@ -230,9 +304,16 @@ class GeneratedCanvases:
             config.num_digits,
         )
         self.height = self.width = config.canvas_size
+        self.channels = self._generator.channels
         self.num_sources = self._generator.num_sources
-        #: None: every episode is a new canvas (new positions and clutter).
-        self.distinct_canvases: int | None = None
+        as_they_are = (
+            config.canvas_size == self._generator.object_size
+            and self._generator.distractor_range == (0, 0)
+            and config.num_digits == 1
+        )
+        #: None: every episode is a new canvas (new positions and clutter); the split's size
+        #: when each canvas is an image as it is.
+        self.distinct_canvases: int | None = self.num_sources if as_they_are else None
 
     def generate(self, keys: np.ndarray, episodes: np.ndarray) -> CanvasBatch:
         return self._generator.generate(keys, episodes)
@@ -262,7 +343,8 @@ class DatasetCanvases:
         self._labels = torch.from_numpy(arrays.labels).to(device)
         self._bboxes = torch.from_numpy(arrays.bboxes).to(device)
         self._affine = torch.from_numpy(arrays.affine).to(device)
-        self.height, self.width = arrays.images.shape[1:]
+        self.height, self.width = arrays.images.shape[-2:]
+        self.channels = arrays.channels
         self.num_sources = len(self._labels)
         #: The split's rows: a pass over more episodes serves the same canvases again.
         self.distinct_canvases: int | None = len(self._labels)
@@ -279,9 +361,23 @@ class DatasetCanvases:
 
 
 def make_canvas_source(config: TaskConfig, device: torch.device) -> CanvasSource:
+    """The canvases of ``config``: its dataset file's split, or generated from MNIST."""
+    source: CanvasSource
     if config.dataset_path is not None:
-        return DatasetCanvases(config, device)
-    return GeneratedCanvases(config, device)
+        source = DatasetCanvases(config, device)
+    else:
+        source = GeneratedCanvases(config, device)
+    check_channels(config, source)
+    return source
+
+
+def check_channels(config: TaskConfig, source: CanvasSource) -> None:
+    """Raise ``ValueError`` when ``config.channels`` is set and the source has other."""
+    if config.channels is not None and config.channels != source.channels:
+        raise ValueError(
+            f"the task asks for channels={config.channels}, its source has {source.channels} "
+            f"({config.dataset_path or 'MNIST'}); leave channels=None to take the source's"
+        )
 
 
 @dataclass
@@ -289,7 +385,7 @@ class StepResult:
     """What one step of N episodes returns (tensors on the episodes' device).
 
     Attributes:
-        glimpses: ``(N, k, g, g)`` float32 in [0, 1].
+        glimpses: ``(N, k, g, g)`` float32 in [0, 1] (``(N, k, C, g, g)`` for ``C > 1``).
         locations: ``(N, 2)`` float32, where the glimpses were taken (normalised, clipped).
         rewards: ``(N,)`` float32, 1.0 for a correct label on a step that scores one, else 0.0.
         terminated: ``(N,)`` bool, True on the episode's last step.
@@ -316,16 +412,29 @@ class GlimpseEpisodes:
     ``answers`` ``(N, A)`` what the scored steps expect.
     """
 
-    def __init__(self, config: TaskConfig, num_envs: int, device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        config: TaskConfig,
+        num_envs: int,
+        device: str | torch.device = "cpu",
+        images: ImageSource | None = None,
+    ):
+        """``images``: compose the canvases from the ``config.split`` split of these images
+        instead of MNIST or the dataset file (:class:`GeneratedCanvases`)."""
         self.config = config
         self.num_envs = check_num_envs(num_envs)
         self.device = check_device(device)
-        self.source = make_canvas_source(config, self.device)
+        if images is None:
+            self.source = make_canvas_source(config, self.device)
+        else:
+            self.source = GeneratedCanvases(config, self.device, images[config.split])
+            check_channels(config, self.source)
         self.keys = np.zeros(num_envs, dtype=np.uint64)
         self.episodes = np.full(num_envs, -1, dtype=np.int64)
         n, h, w = num_envs, self.source.height, self.source.width
         d = config.num_digits
-        self.images = torch.zeros((n, h, w), dtype=torch.uint8, device=self.device)
+        planes = (self.channels,) if self.channels > 1 else ()
+        self.images = torch.zeros((n, *planes, h, w), dtype=torch.uint8, device=self.device)
         self.tables = integral_image(self.images)
         self.digit_labels = torch.zeros((n, d), dtype=torch.int64, device=self.device)
         self.digit_bboxes = torch.zeros((n, d, 4), dtype=torch.int64, device=self.device)
@@ -340,11 +449,16 @@ class GlimpseEpisodes:
         answer_steps[list(config.answer_steps)] = True
         self._answer_steps = answer_steps.to(self.device)
         cs = config.context_size
-        self.context = torch.zeros((n, cs, cs), dtype=torch.float32, device=self.device)
+        self.context = torch.zeros((n, *planes, cs, cs), dtype=torch.float32, device=self.device)
 
     @property
     def canvas_shape(self) -> tuple[int, int]:
         return self.source.height, self.source.width
+
+    @property
+    def channels(self) -> int:
+        """``C``, the canvases' channels (1: grayscale, ``(N, H, W)`` canvases)."""
+        return self.source.channels
 
     @property
     def labels(self) -> torch.Tensor:
@@ -417,7 +531,8 @@ class GlimpseEpisodes:
         return torch.from_numpy(bboxes_to_affine(self.digit_bboxes, height, width)).to(self.device)
 
     def glimpse(self, locations: torch.Tensor) -> torch.Tensor:
-        """``(N, k, g, g)`` glimpses of the current canvases at ``(N, 2)`` locations."""
+        """``(N, k, g, g)`` glimpses (``(N, k, C, g, g)`` for ``C > 1``) of the current
+        canvases at ``(N, 2)`` locations."""
         c = self.config
         glimpses = extract_glimpses(
             self.tables, locations, c.glimpse_size, c.num_scales, c.scale_factor
@@ -437,7 +552,8 @@ class GlimpseEpisodes:
                 coarse view; default: ``config.initial_location``.
 
         Returns:
-            ``(N, k, g, g)`` glimpses at the current locations of all environments.
+            ``(N, k, g, g)`` (or ``(N, k, C, g, g)``) glimpses at the current locations of all
+            environments.
         """
         mask = np.ones(self.num_envs, bool) if mask is None else np.asarray(mask, bool)
         if mask.shape != (self.num_envs,):

@@ -12,6 +12,7 @@ train in.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from glimpse_env.data.sources import ImageSource
 from glimpse_env.envs.cluttered_mnist import (
     action_space,
     check_reset_options,
@@ -27,7 +29,13 @@ from glimpse_env.envs.cluttered_mnist import (
     observation_space,
     parse_action,
 )
-from glimpse_env.envs.core import GlimpseEpisodes, check_device, check_num_envs, task_config
+from glimpse_env.envs.core import (
+    GlimpseEpisodes,
+    check_device,
+    check_num_envs,
+    resolve_images,
+    task_config,
+)
 from glimpse_env.evaluation import evaluation_options
 from glimpse_env.keyed_random import key_from_generator
 
@@ -69,6 +77,8 @@ class GlimpseVectorEnv(VectorEnv):
       dict like the observation, with ``info["final_info"]`` likewise).
     - ``output``: ``"numpy"`` or ``"torch"`` (tensors on ``device``).
     - ``device``: where canvases and glimpses live (``"cpu"``, ``"cuda"``, ...).
+    - ``source``: your images instead of MNIST (``GlimpseEnv/Images-v0``; see
+      :func:`glimpse_env.envs.core.resolve_images`).
     - ``**task``: fields of :class:`glimpse_env.envs.core.TaskConfig` (``canvas_size``,
       ``num_glimpses``, ...).
 
@@ -106,6 +116,7 @@ class GlimpseVectorEnv(VectorEnv):
         output: str = "numpy",
         device: str | torch.device = "cpu",
         render_mode: str | None = None,
+        source: ImageSource | str | os.PathLike | None = None,
         **task: Any,
     ) -> None:
         if render_mode is not None:
@@ -119,23 +130,25 @@ class GlimpseVectorEnv(VectorEnv):
         if self.autoreset_mode == AutoresetMode.DISABLED:
             raise ValueError("autoreset_mode 'Disabled' is not supported; use NextStep or SameStep")
         self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
+        images, task = resolve_images(source, task)
         self.config = task_config(**task)
         self.num_envs = check_num_envs(num_envs)
         self.output = output
         self.device = check_device(device)
-        self.single_observation_space = observation_space(self.config)
+        self._episodes = GlimpseEpisodes(self.config, num_envs, self.device, images=images)
+        self.single_observation_space = observation_space(self.config, self._episodes.channels)
         self.single_action_space = action_space(self.config)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.render_mode = None
-        self._episodes = GlimpseEpisodes(self.config, num_envs, self.device)
         self._autoreset = np.zeros(num_envs, dtype=bool)
         self._started = False
 
     # ---- accessors -------------------------------------------------------------------------
     @property
     def canvases(self) -> torch.Tensor:
-        """``(N, H, W)`` uint8 current canvases on ``device`` (privileged)."""
+        """``(N, H, W)`` uint8 current canvases on ``device`` (``(N, C, H, W)`` with ``C > 1``
+        channels; privileged)."""
         return self._episodes.images
 
     @property
@@ -300,3 +313,16 @@ class GlimpseVectorEnv(VectorEnv):
         if bool(done.any()):
             infos["is_success"] = self._out(self._episodes.succeeded() & done)
             infos["_is_success"] = self._out(done.clone())
+
+
+def make_images_vector_env(
+    num_envs: int, source: ImageSource | str | os.PathLike | None = None, **kwargs: Any
+) -> GlimpseVectorEnv:
+    """``gym.make_vec("GlimpseEnv/Images-v0", num_envs, source=...)``: the native vector env
+    on your images; ``source`` is required."""
+    if source is None:
+        raise ValueError(
+            "GlimpseEnv/Images-v0 needs source=: an ImageSource (glimpse_env.data.sources) or "
+            "the path of a dataset file"
+        )
+    return GlimpseVectorEnv(num_envs, source=source, **kwargs)
