@@ -79,7 +79,7 @@ def read_image_folder(
         if not found:
             raise ValueError(f"class folder {folder} holds no image ({', '.join(IMAGE_SUFFIXES)})")
         for path in found:
-            canvas, box, kind = _canvas(path, size, mode)
+            canvas, box, kind = _canvas(path, size, mode)  # kind: the image's own, L or RGB
             if mode is None:
                 mode = kind
             elif channels is None and kind != mode:
@@ -105,7 +105,7 @@ def _canvas(
     path: Path, size: int, mode: str | None
 ) -> tuple[np.ndarray, tuple[int, int, int, int], str]:
     """One image in ``mode`` (``"L"``, ``"RGB"``, None: its own kind), fitted inside
-    ``size x size`` and centred; its box; the mode it was read in."""
+    ``size x size`` and centred; its box; its own kind (``"L"`` or ``"RGB"``)."""
     try:
         with Image.open(path) as opened:
             own = "L" if opened.mode in GRAYSCALE_MODES else "RGB"
@@ -119,7 +119,7 @@ def _canvas(
     x, y = (size - width) // 2, (size - height) // 2
     canvas = np.zeros((size, size, *((3,) if image.mode == "RGB" else ())), np.uint8)
     canvas[y : y + height, x : x + width] = np.asarray(image, np.uint8)
-    return canvas, (x, y, x + width, y + height), image.mode
+    return canvas, (x, y, x + width, y + height), own
 
 
 def folder_to_dataset(
