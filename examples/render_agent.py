@@ -53,7 +53,7 @@ def main() -> None:
     windows = examples.windows  # EDRAM's affine windows, else None (retina squares)
     for i in range(args.episodes):
         locations = torch.from_numpy(examples.locations[i])
-        episode_canvas = canvases[i : i + 1].expand(len(locations), -1, -1)
+        episode_canvas = canvases[i : i + 1].expand(len(locations), *canvases.shape[1:])
         if windows is not None:
             size = agent.config.window_size
             theta = torch.from_numpy(windows[i]).float()
