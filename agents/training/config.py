@@ -300,8 +300,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         eval_every=1000,
         final_eval_canvases=2000,
     ),
-    # 28x28 centred MNIST, 6 glimpses of one 8x8 patch (Mnih et al. Table 1a).
-    "ram-mnist28-6g": dict(**_RAM_SESSION, env_id="MNIST-v0"),
+    # 28x28 centred MNIST, 6 glimpses of one 8x8 patch (Mnih et al. Table 1a); the first
+    # glimpse at a random place (uniform on the canvas), as the best public replication: with
+    # the centre start the valid error stopped falling at ~2.5% (docs/ram.md).
+    "ram-mnist28-6g": dict(**_RAM_SESSION, env_id="MNIST-v0", initial_location="random"),
     # 60x60 translated MNIST, 6 glimpses of 3 scales of 12x12 (Table 1b).
     "ram-translated60-6g": dict(**_RAM_SESSION, env_id="TranslatedMNIST-v0"),
     # The same with 8 glimpses (Table 1b).
