@@ -9,7 +9,11 @@ All figures come from one process, so the ratios compare like with like:
 (b) ``gymnasium.vector.SyncVectorEnv`` of N such envs;
 (c) the native ``GlimpseVectorEnv`` with N episodes (numpy output, autoreset NextStep, like b);
 (d) the bare retina, ``extract_glimpses`` on a precomputed integral image (what (c) does per step),
-    beside a batched crop-and-average alternative for comparison.
+    beside a batched crop-and-average alternative for comparison;
+(e) the native vector env on colour canvases (``C = 3``) beside the same task in grey (``C = 1``):
+    ``GlimpseEnv/Images-v0`` on the MNIST training digits, once as they are and once in three
+    random hues, with the ``--env`` task's canvas, clutter and retina, at ``--channel-size``
+    environments (canvas composition on every reset included).
 
 For (d) it also prints the bytes each glimpse reads and the bandwidth that implies, against the
 copy bandwidth of this machine measured in the same run (a large tensor clone): the fraction of
@@ -100,6 +104,32 @@ def crop_and_average(images: torch.Tensor, locations: torch.Tensor, g: int, k: i
     return torch.stack(out, 1)
 
 
+def bench_channels(env_id: str, n: int, seconds: float, device: torch.device) -> dict:
+    """(e): native steps/s of ``Images-v0`` on grey and on colour MNIST digits, the task's
+    canvas, clutter and retina otherwise; prints and returns both and their ratio."""
+    from glimpse_env.data.mnist import load_mnist
+    from glimpse_env.data.sources import ImageSource
+
+    digits = load_mnist("train").images
+    hues = np.random.default_rng(0).uniform(0.2, 1.0, (len(digits), 1, 1, 3))
+    colour = (digits[..., None] * hues).astype(np.uint8)
+    labels = load_mnist("train").labels
+    task = {key: value for key, value in gym.spec(env_id).kwargs.items() if key != "num_digits"}
+    rates = {}
+    for c, images in ((1, digits), (3, colour)):
+        source = ImageSource.from_arrays((images, labels), valid_fraction=0.01, test_fraction=0.01)
+        venv = gym.make_vec(
+            "GlimpseEnv/Images-v0", num_envs=n, source=source, device=device, **task
+        )
+        rates[c] = bench_vector(venv, n, seconds, device)
+    ratio = rates[3] / rates[1]
+    print(
+        f"(e) Images-v0 on {env_id}'s task, N={n}: C=1 {rates[1]:,.0f} glimpse-steps/s, "
+        f"C=3 {rates[3]:,.0f} glimpse-steps/s, C=3/C=1 {ratio:.2f}x"
+    )
+    return {"num_envs": n, "c1_steps_s": rates[1], "c3_steps_s": rates[3], "c3_over_c1": ratio}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="ClutteredMNIST-v0")
@@ -107,6 +137,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="device of the native env and retina")
     parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
     parser.add_argument("--skip-sync", action="store_true", help="skip (a) and (b) (slow)")
+    parser.add_argument("--channel-size", type=int, default=1024, help="N of (e)")
     parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -192,6 +223,7 @@ def main() -> None:
         f"per glimpse: integral image reads {table_entries} table entries; "
         f"a crop reads {pixels_naive} pixels"
     )
+    results["channels"] = bench_channels(args.env, args.channel_size, args.seconds, device)
     print(f"glimpse_env {glimpse_env.__version__}, torch {torch.__version__}")
     if args.json:
         with open(args.json, "w") as handle:

@@ -49,25 +49,29 @@ class IntegralImage:
 
     Attributes:
         table: ``(N, H + 1, W + 1)`` float32 or float64 sums of pixel values, or
-            ``(N, C, H + 1, W + 1)``: one table per channel of ``C``-channel images.
+            ``(N, H + 1, W + 1, P)`` for ``C``-channel images: one table per channel, channels
+            last and zero-padded to ``P`` (2 or 4 when that makes a pixel's sums 8 or 16 bytes,
+            which the retina reads as one element: one index, every channel).
         divisor: what a pixel value is divided by to give intensity (255 for uint8 images, else 1).
+        num_channels: ``C`` of ``(N, C, H, W)`` images, None for ``(N, H, W)`` ones.
     """
 
     table: torch.Tensor
     divisor: float
+    num_channels: int | None = None
 
     @property
     def height(self) -> int:
-        return int(self.table.shape[-2]) - 1
+        return int(self.table.shape[1]) - 1
 
     @property
     def width(self) -> int:
-        return int(self.table.shape[-1]) - 1
+        return int(self.table.shape[2]) - 1
 
     @property
     def channels(self) -> int | None:
         """``C`` for tables of ``(N, C, H, W)`` images, None for ``(N, H, W)`` ones."""
-        return int(self.table.shape[1]) if self.table.ndim == 4 else None
+        return self.num_channels
 
     def __len__(self) -> int:
         return int(self.table.shape[0])
@@ -85,19 +89,23 @@ def to_normalised(pixels: torch.Tensor, height: int, width: int) -> torch.Tensor
     return pixels / size * 2.0 - 1.0
 
 
-def integral_image(images: torch.Tensor | np.ndarray) -> IntegralImage:
+def integral_image(
+    images: torch.Tensor | np.ndarray, out: IntegralImage | None = None
+) -> IntegralImage:
     """Summed-area tables of ``(N, H, W)`` images, or of each channel of ``(N, C, H, W)`` ones
     (uint8 0-255, or float intensities).
 
     uint8 images give an exact integer table and intensities ``value / 255``; float images are
-    taken as intensities and summed in float64.
+    taken as intensities and summed in float64. ``out``: a table of the same shape to overwrite
+    (and return) instead of allocating one: an environment that resets every episode reuses its
+    table (a fresh allocation of tens of MB is page-faulted in on every reset).
     """
     images = torch.as_tensor(images)
     if images.ndim not in (3, 4):
         raise ValueError(
             f"images must be (N, H, W) or (N, C, H, W), got shape {tuple(images.shape)}"
         )
-    h, w = images.shape[-2:]
+    n, h, w = images.shape[0], images.shape[-2], images.shape[-1]
     if images.dtype == torch.uint8:
         exact_in_float32 = 255 * h * w < 2**24
         dtype, divisor = (torch.float32 if exact_in_float32 else torch.float64), 255.0
@@ -105,12 +113,43 @@ def integral_image(images: torch.Tensor | np.ndarray) -> IntegralImage:
         dtype, divisor = torch.float64, 1.0
     else:
         raise ValueError(f"images must be uint8 or floating point, got {images.dtype}")
-    table = torch.zeros((*images.shape[:-2], h + 1, w + 1), dtype=dtype, device=images.device)
-    table[..., 1:, 1:] = images
-    # In place, along rows first (the contiguous axis): measured fastest on CPU.
-    torch.cumsum(table, -1, out=table)
-    torch.cumsum(table, -2, out=table)
-    return IntegralImage(table=table, divisor=divisor)
+    channels = int(images.shape[1]) if images.ndim == 4 else None
+    planes = (_packed_channels(channels, dtype),) if channels is not None else ()
+    shape = (n, h + 1, w + 1, *planes)
+    if out is not None and out.table.shape == shape and out.table.dtype == dtype:
+        table = out.table  # its first row and column (and padding) are zeros and stay so
+    else:
+        table = torch.zeros(shape, dtype=dtype, device=images.device)
+    if channels is None:
+        table[:, 1:, 1:] = images
+    else:  # channels last (a copy without transposition when the images are channels_last)
+        table[:, 1:, 1:, :channels] = images.permute(0, 2, 3, 1)
+    # In place, along rows first (the contiguous axis), then down the columns: on the CPU one
+    # vectorised add per row (3.5x faster than torch.cumsum across rows for 1024 60x60 canvases,
+    # one thread; the same additions in the same order, so the same sums).
+    torch.cumsum(table, 2, out=table)
+    if table.device.type == "cpu":
+        for row in range(1, h + 1):
+            table[:, row].add_(table[:, row - 1])
+    else:
+        torch.cumsum(table, 1, out=table)
+    return IntegralImage(table=table, divisor=divisor, num_channels=channels)
+
+
+#: Element types the retina reads a pixel's channel sums as, by their size in bytes: one
+#: 8- or 16-byte element per index instead of a row of C values (measured 2.4x faster for
+#: C = 3 float32 channels padded to 4, one CPU thread).
+_PACKED = {8: torch.float64, 16: torch.complex128}
+
+
+def _packed_channels(channels: int, dtype: torch.dtype) -> int:
+    """Channels of the table: ``channels`` padded to 2 or 4 when that gives 8 or 16 bytes per
+    pixel (one packed element), else unpadded."""
+    size = torch.empty((), dtype=dtype).element_size()
+    for padded in (1, 2, 4):
+        if channels <= padded and padded * size in _PACKED:
+            return padded
+    return channels
 
 
 def patch_sizes(glimpse_size: int, num_scales: int, scale_factor: int = 2) -> list[int]:
@@ -217,12 +256,7 @@ def extract_glimpses(
         )
     if not bool(torch.isfinite(locations).all()):
         raise ValueError("locations contain NaN or inf")
-    channels = sat.channels
     table = sat.table
-    if channels is not None:  # every channel plane at its image's location, in one batch
-        table = table.reshape(n * channels, h + 1, w + 1)
-        locations = locations.repeat_interleave(channels, dim=0)
-        n = n * channels
 
     g, k = glimpse_size, num_scales
     sides, offsets, block_areas = _geometry(g, k, scale_factor, table.device)
@@ -235,15 +269,31 @@ def extract_glimpses(
     first = torch.arange(n, device=table.device) * ((h + 1) * (w + 1))
     rows = ys * (w + 1) + first[:, None, None]
     index = rows[..., :, None] + xs[..., None, :]  # (N, k, g+1, g+1)
-    corners = table.reshape(-1).index_select(0, index.view(-1)).view(n, k, g + 1, g + 1)
+    corners = _read_corners(table, index.view(-1)).view(n, k, g + 1, g + 1, -1)
     # Box sums from the corner grid: differences along y, then along x.
-    column = corners[..., 1:, :] - corners[..., :-1, :]
-    sums = column[..., 1:] - column[..., :-1]
-    denominator = (block_areas * sat.divisor).to(table.dtype).view(1, k, 1, 1)
-    glimpses = (sums / denominator).to(torch.float32)
-    if channels is not None:  # (N * C, k, g, g) -> (N, k, C, g, g)
-        glimpses = glimpses.view(-1, channels, k, g, g).transpose(1, 2).contiguous()
+    column = corners[:, :, 1:] - corners[:, :, :-1]
+    sums = column[:, :, :, 1:] - column[:, :, :, :-1]  # (N, k, g, g, P)
+    denominator = (block_areas * sat.divisor).to(table.dtype).view(1, k, 1, 1, 1)
+    if sat.channels is None:
+        glimpses = (sums[..., 0] / denominator[..., 0]).to(torch.float32)
+    else:  # the padding dropped, divided straight into the (N, k, C, g, g) layout
+        glimpses = torch.empty((n, k, sat.channels, g, g), dtype=table.dtype, device=table.device)
+        torch.div(sums[..., : sat.channels].permute(0, 1, 4, 2, 3), denominator, out=glimpses)
+        glimpses = glimpses.to(torch.float32)
     return glimpses.numpy() if as_numpy else glimpses
+
+
+def _read_corners(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``(M, P)`` table entries at ``index`` into its pixels: every channel of a pixel at once,
+    as one packed element when its ``P`` sums take 8 or 16 bytes."""
+    pixels = table.reshape(-1, table.shape[3] if table.ndim == 4 else 1)
+    if pixels.shape[1] == 1:
+        return pixels.reshape(-1).index_select(0, index)[:, None]
+    packed = _PACKED.get(pixels.shape[1] * pixels.element_size())
+    if packed is None:
+        return pixels.index_select(0, index)
+    values = pixels.view(packed).reshape(-1).index_select(0, index)
+    return values.view(pixels.dtype).view(-1, pixels.shape[1])
 
 
 def coarse_view(images: torch.Tensor, size: int) -> torch.Tensor:

@@ -320,9 +320,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Own images, the worked example: RAM on examples/colour_mnist.py's file of 48x48 RGB
     # canvases (pass --dataset-path); 6 glimpses of 3 scales of 8x8 (8 to 32 pixels).
     "ram-colour-mnist": dict(
-        env_id="ClutteredMNIST-v0", glimpse_size=8, num_scales=3, updates=12_000,
-        lr_decay_every=200, eval_every=1000, final_eval_canvases=5000,
-    ),  # fmt: skip
+        env_id="ClutteredMNIST-v0",
+        glimpse_size=8,
+        num_scales=3,
+        updates=12_000,
+        lr_decay_every=200,
+        eval_every=1000,
+        final_eval_canvases=5000,
+    ),
     # DRAM (Ba et al. 2014) in the paper's form (see _DRAM) on the single-digit tasks ...
     "dram-cluttered60-6g": dict(**_DRAM, env_id="ClutteredMNIST-v0"),
     "dram-cluttered100-8g": dict(**_DRAM, env_id="ClutteredMNIST100-v0"),

@@ -220,8 +220,12 @@ class CanvasGenerator:
         with warnings.catch_warnings():  # the cached MNIST arrays are read-only; we never write
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             objects = torch.from_numpy(np.ascontiguousarray(digits)).to(self.device)
-        #: ``(M, C, s, s)``: one channel axis whatever the input, removed again on output.
-        self._digits = objects.reshape(len(digits), self.channels, side, side)
+        #: ``(M, s, s, C)``: one channel axis whatever the input, last, so that a pixel's
+        #: channels are adjacent in memory (the integral image reads them together); removed
+        #: again on output for ``C == 1``.
+        if digits.ndim == 4:
+            objects = objects.permute(0, 2, 3, 1)
+        self._digits = objects.reshape(len(digits), side, side, self.channels).contiguous()
         self._labels = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(self.device)
 
     def digit_indices(self, keys: np.ndarray, episodes: np.ndarray) -> np.ndarray:
@@ -278,9 +282,8 @@ class CanvasGenerator:
         corner = draw(_STREAM_DIGIT_POSITION, 2, size - s + 1)  # (N, 2) x, y
         batch = torch.arange(n, device=self.device)
         # int16, saturated at 255 after each layer: never more than 2 x 255 before a clamp.
-        shape = (n, self.channels, size, size)
+        shape = (n, size, size, self.channels)  # channels last, as the objects
         canvas = torch.zeros(shape, dtype=torch.int16, device=self.device)
-        every = slice(None)  # all channels
         if k > 0:
             source = draw(_STREAM_DISTRACTOR_SOURCE, k, self.num_sources)  # (N, k)
             crop = draw(_STREAM_DISTRACTOR_CROP, 2 * k, s - d + 1).view(n, k, 2)
@@ -290,25 +293,27 @@ class CanvasGenerator:
                 count = low + draw(_STREAM_DISTRACTOR_COUNT, 1, k - low + 1)  # (N, 1)
                 active = (torch.arange(k, device=self.device) < count).to(torch.int16)
             # Views of every d x d window: indexing them copies whole patches, not pixels.
-            crops = self._digits.unfold(2, d, 1).unfold(3, d, 1)  # (M, C, s+1-d, s+1-d, d, d)
-            slots = canvas.unfold(2, d, 1).unfold(3, d, 1)  # (N, C, size-d+1, size-d+1, d, d)
+            crops = self._digits.unfold(1, d, 1).unfold(2, d, 1)  # (M, s+1-d, s+1-d, C, d, d)
+            slots = canvas.unfold(1, d, 1).unfold(2, d, 1)  # (N, size-d+1, size-d+1, C, d, d)
             for j in range(k):  # one distractor slot of every canvas at a time: no overlaps
-                patch = crops[source[:, j], every, crop[:, j, 1], crop[:, j, 0]]  # (N, C, d, d)
+                patch = crops[source[:, j], crop[:, j, 1], crop[:, j, 0]]  # (N, C, d, d)
                 if active is not None:
                     patch = patch * active[:, j, None, None, None]
-                where = (batch, every, place[:, j, 1], place[:, j, 0])
+                where = (batch, place[:, j, 1], place[:, j, 0])
                 slots[where] = (slots[where] + patch).clamp_(max=255)
         if self.num_digits == 1:
             corners = corner[:, None]
         else:
             corners = self._extra_corners(keys, episodes, corner)
-        slots = canvas.unfold(2, s, 1).unfold(3, s, 1)
+        slots = canvas.unfold(1, s, 1).unfold(2, s, 1)  # (N, size-s+1, size-s+1, C, s, s)
+        objects = self._digits.permute(0, 3, 1, 2)  # (M, C, s, s) views
         for j in range(self.num_digits):  # non-overlapping: no digit adds onto another
-            where = (batch, every, corners[:, j, 1], corners[:, j, 0])
-            slots[where] = slots[where] + self._digits[digit_idx[:, j]]
+            where = (batch, corners[:, j, 1], corners[:, j, 0])
+            slots[where] = slots[where] + objects[digit_idx[:, j]]
         images = canvas.clamp_(max=255).to(torch.uint8)
-        if self.channels == 1:
-            images = images[:, 0]
+        # (N, H, W) for one channel; else an (N, C, H, W) view of channels-last memory
+        # (torch.channels_last), which the integral image reads without a transposing copy.
+        images = images[..., 0] if self.channels == 1 else images.permute(0, 3, 1, 2)
         if self.num_digits > 1:  # reading order: left edge, then top edge
             order = (corners[..., 0] * size + corners[..., 1]).argsort(dim=1)
             corners = corners.gather(1, order[..., None].expand(-1, -1, 2))

@@ -339,7 +339,10 @@ class DatasetCanvases:
                 f"{int(arrays.labels.max())}, outside 0..{classes - 1}; pass classes=N for a file "
                 "with N classes"
             )
-        self._images = torch.from_numpy(arrays.images).to(device)
+        images = torch.from_numpy(arrays.images).to(device)
+        if images.ndim == 4:  # channels-last memory, as generated canvases (retina.integral_image)
+            images = images.contiguous(memory_format=torch.channels_last)
+        self._images = images
         self._labels = torch.from_numpy(arrays.labels).to(device)
         self._bboxes = torch.from_numpy(arrays.bboxes).to(device)
         self._affine = torch.from_numpy(arrays.affine).to(device)
@@ -435,6 +438,8 @@ class GlimpseEpisodes:
         d = config.num_digits
         planes = (self.channels,) if self.channels > 1 else ()
         self.images = torch.zeros((n, *planes, h, w), dtype=torch.uint8, device=self.device)
+        if planes:  # channels-last memory, as the canvas sources give
+            self.images = self.images.contiguous(memory_format=torch.channels_last)
         self.tables = integral_image(self.images)
         self.digit_labels = torch.zeros((n, d), dtype=torch.int64, device=self.device)
         self.digit_bboxes = torch.zeros((n, d, 4), dtype=torch.int64, device=self.device)
@@ -568,7 +573,7 @@ class GlimpseEpisodes:
                 self.sources = batch.sources
                 if batch.affine is not None:
                     self.recorded_affine = batch.affine
-                self.tables = integral_image(batch.images)
+                self.tables = integral_image(batch.images, out=self.tables)
                 if self.config.context_size:
                     self.context = coarse_view(batch.images, self.config.context_size)
             else:
