@@ -72,7 +72,8 @@ def read_image_folder(
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise ValueError(f"{root} holds no class folders (expected {root}/<class>/<image>)")
-    images, labels, boxes, files = [], [], [], []
+    images, labels, boxes = [], [], []
+    files: list[Path] = []
     mode = {1: "L", 3: "RGB", None: None}[channels]
     for label, folder in enumerate(classes):
         found = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)

@@ -278,7 +278,7 @@ class ImageSource:
             raise ValueError(
                 f"expected a datasets.Dataset or DatasetDict, got {type(dataset).__name__}"
             )
-        first = parts["train"]
+        first: Any = parts["train"]
         for column in (image_column, label_column):
             if column not in first.column_names:
                 raise ValueError(f"the dataset has no column {column!r} (has {first.column_names})")
@@ -413,7 +413,7 @@ def _hold_out(
 def _decode_images(column: Sequence[Any], channels: int | None, where: str) -> list[np.ndarray]:
     """``(H, W, C)`` uint8 arrays from PIL images or arrays, with one channel count (``channels``,
     or the first image's: a later image with another count is an error naming it)."""
-    out = []
+    out: list[np.ndarray] = []
     for index, item in enumerate(column):
         if isinstance(item, Image.Image):
             mode = {1: "L", 3: "RGB"}.get(channels or 0) or (
