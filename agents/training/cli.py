@@ -239,7 +239,11 @@ def _with_images(config: TrainConfig, root: Path, run_dir: Path) -> TrainConfig:
         raise ValueError("--image-folder sets --dataset-path and --classes itself; drop them")
     size = config.task_kwargs()["canvas_size"]
     path, source = folder_to_dataset(root, run_dir / "images.hdf5", size, seed=config.seed)
-    print(f"{source.describe()} -> {path}")
+    print(
+        f"{root}: {len(source)} images of {source.num_classes} classes "
+        f"({', '.join(source.class_names)}), {source.channels} channel(s); {source.split_note} "
+        f"-> {path}"
+    )
     return TrainConfig.from_dict(
         {**config.to_dict(), "dataset_path": str(path), "classes": source.num_classes,
          "channels": source.channels}
