@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 
 from readme_section import write_or_check
+from zoo_table import machine_text
 
 from agents.runs.final import read_final
+from agents.zoo_card import machine
 from glimpse_env.atomic import write_json_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,8 +36,11 @@ def record(run_dir: Path) -> None:
     """Write ``RECORD`` from a finished run of the ``ram-colour-mnist`` preset."""
     final = read_final(run_dir)
     command = (run_dir / "command.txt").read_text().strip()
-    machine = f"{platform.machine()}, {platform.system()}, one torch thread"
-    write_json_atomic(RECORD, {"final": final.to_dict(), "command": command, "machine": machine})
+    config = json.loads((run_dir / "config.json").read_text())
+    write_json_atomic(
+        RECORD, {"final": final.to_dict(), "command": command, "machine": machine(),
+                 "config": {"num_threads": config.get("num_threads")}},
+    )  # fmt: skip
     print(f"wrote {RECORD}")
 
 
@@ -47,7 +51,7 @@ def render() -> str:
     minutes = final["wall_clock_s"] / 60
     return (
         f"RAM on the colour canvases, `{command}`: {final['progress']:,} updates in "
-        f"{minutes:.0f} min ({data['machine']}). **Test error {final['test_error_mc']:.2f}%** "
+        f"{minutes:.0f} min ({machine_text(data)}). **Test error {final['test_error_mc']:.2f}%** "
         f"Monte-Carlo ({final['mc_samples']} paths; greedy {final['test_error_greedy']:.2f}%) on "
         f"{final['canvases']:,} test canvases; valid {final['valid_error_mc']:.2f}% "
         f"(greedy {final['valid_error_greedy']:.2f}%), the final checkpoint.\n"

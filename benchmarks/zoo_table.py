@@ -47,7 +47,7 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}%"
 
 
-def _machine(card: dict) -> str:
+def machine_text(card: dict) -> str:
     """Where the weights were trained: the GPU, or the CPU's cores and the threads used."""
     machine = card.get("machine", {})
     if machine.get("gpu"):
@@ -104,7 +104,7 @@ def render(models_dir: Path) -> str:
         lines.append(
             f"| `{name}` | `{card['env_id']}` | {paper} | {public} | {mc_text} | "
             f"{_count(card['test']['greedy'])} | {card['valid']['mc']['error_pct']:.2f}% | "
-            f"{_verdict(card, target) if target else ''} | {training} | {_machine(card)} | "
+            f"{_verdict(card, target) if target else ''} | {training} | {machine_text(card)} | "
             f"{_command(card)} |"
         )
     return "\n".join(lines) + "\n"
