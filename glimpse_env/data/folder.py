@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from glimpse_env.data.sources import ImageSource
+from glimpse_env.data.sources import ImageSource, fit_image
 
 #: File endings read as images.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -99,7 +99,7 @@ def read_image_folder(
 
 
 #: Pillow modes read as grayscale when the channels are not given.
-GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F", "P;L")
+GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
 
 def _canvas(
@@ -113,14 +113,9 @@ def _canvas(
             image = opened.convert(mode or own)
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(f"{path} is not a readable image: {error}") from None
-    scale = size / max(image.width, image.height)
-    width = max(1, round(image.width * scale))
-    height = max(1, round(image.height * scale))
-    image = image.resize((width, height), Image.Resampling.BILINEAR)
-    x, y = (size - width) // 2, (size - height) // 2
-    canvas = np.zeros((size, size, *((3,) if image.mode == "RGB" else ())), np.uint8)
-    canvas[y : y + height, x : x + width] = np.asarray(image, np.uint8)
-    return canvas, (x, y, x + width, y + height), own
+    pixels = np.asarray(image, np.uint8)
+    canvas, box = fit_image(pixels if pixels.ndim == 3 else pixels[..., None], size)
+    return (canvas if image.mode == "RGB" else canvas[..., 0]), box, own
 
 
 def folder_to_dataset(

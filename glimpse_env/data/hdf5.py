@@ -159,7 +159,7 @@ def write_dataset(
     unknown = sorted(set(splits) - set(SPLIT_ORDER))
     if unknown or not splits:
         raise ValueError(f"splits must be among {SPLIT_ORDER}, got {sorted(splits)}")
-    checked = {name: _checked_split(name, *splits[name]) for name in SPLIT_ORDER if name in splits}
+    checked = {name: checked_split(name, *splits[name]) for name in SPLIT_ORDER if name in splits}
     shapes = {name: images.shape[1:] for name, (images, _, _) in checked.items()}  # (C, H, W)
     digits = {name: labels.shape[1] for name, (_, labels, _) in checked.items()}
     if len(set(shapes.values())) != 1 or len(set(digits.values())) != 1:
@@ -196,7 +196,7 @@ def write_dataset(
     return path
 
 
-def _checked_split(
+def checked_split(
     name: str, images: np.ndarray, labels: np.ndarray, bboxes: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(images (N, C, H, W) uint8, labels (N, D) int64, bboxes (N, D, 4))`` of one split,

@@ -40,7 +40,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from glimpse_env.data.hdf5 import SPLIT_ORDER, read_canvas_hdf5, split_rows, write_dataset
+from glimpse_env.data.hdf5 import (
+    SPLIT_ORDER,
+    checked_split,
+    read_canvas_hdf5,
+    split_rows,
+    write_dataset,
+)
 
 #: The splits every source has.
 SPLITS = SPLIT_ORDER
@@ -291,7 +297,7 @@ class ImageSource:
         }
         side = size or max(max(max(im.shape[:2]) for im in images) for images in decoded.values())
         pairs = {
-            name: (np.stack([_fit(im, side)[0] for im in decoded[name]]),
+            name: (np.stack([fit_image(im, side)[0] for im in decoded[name]]),
                    np.asarray(part[label_column], dtype=np.int64))
             for name, part in parts.items() if part is not None
         }  # fmt: skip
@@ -323,28 +329,20 @@ def _has_split(f: Any, name: str) -> bool:
 
 
 def _checked_arrays(name: str, images: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``(images (N, H, W, C) uint8, labels (N,) int64)``, or one error naming the split."""
-    images, labels = np.asarray(images), np.asarray(labels)
-    if images.ndim == 3:
-        images = images[..., None]
-    if images.ndim != 4 or images.dtype != np.uint8 or 0 in images.shape[1:]:
-        raise ValueError(
-            f"split {name!r}: images must be (N, H, W) or (N, H, W, C) uint8 0-255, got "
-            f"{images.shape} {images.dtype}"
-        )
-    if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(
-            f"split {name!r}: labels must be (N,) integers with N = {len(images)}, got "
-            f"{labels.shape} {labels.dtype}"
-        )
-    if labels.size and labels.min() < 0:
-        raise ValueError(f"split {name!r}: labels must be >= 0, got {int(labels.min())}")
-    return images, labels.astype(np.int64)
+    """``(images (N, H, W, C) uint8, labels (N,) int64)``, checked as a dataset file's split
+    (:func:`glimpse_env.data.hdf5.checked_split`, so every source can be written), or one error
+    naming the split."""
+    checked, labels_, _ = checked_split(name, images, labels)
+    if labels_.shape[1] != 1:
+        raise ValueError(f"split {name!r}: labels must be (N,), one class per image")
+    return np.moveaxis(checked, 1, -1), labels_[:, 0]
 
 
-def _fit(image: np.ndarray, side: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """``(side, side, C)``: ``image`` ``(H, W, C)`` resized to fit inside the square (keeping its
-    aspect ratio; untouched when it already fits exactly) and centred on black; and its box."""
+def fit_image(image: np.ndarray, side: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """``(side, side, C)``: ``image`` ``(H, W, C)`` uint8 resized (bilinear, each channel) to fit
+    inside the square keeping its aspect ratio (untouched when it already fits exactly) and
+    centred on black; and its pixel box ``(x_min, y_min, x_max, y_max)``, max exclusive. The one
+    fitting of every source (arrays, folders, Hugging Face images)."""
     height, width, channels = image.shape
     scale = side / max(height, width)
     if scale != 1.0:
@@ -371,7 +369,7 @@ def _fitted_split(
     if (height, width) == (side, side):
         full = np.tile(np.array([0, 0, side, side], np.int64), (len(images), 1))
         return ImageSplit(images, labels, full if boxes is None else np.asarray(boxes, np.int64))
-    fitted = [_fit(image, side) for image in images]
+    fitted = [fit_image(image, side) for image in images]
     canvases = (
         np.stack([c for c, _ in fitted])
         if fitted

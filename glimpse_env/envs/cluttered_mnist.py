@@ -15,6 +15,7 @@ from glimpse_env.envs.core import (
     NUM_CLASSES,
     GlimpseEpisodes,
     TaskConfig,
+    require_source,
     resolve_images,
     task_config,
 )
@@ -315,9 +316,5 @@ def make_images_env(
 ) -> ClutteredMNISTEnv:
     """``gym.make("GlimpseEnv/Images-v0", source=...)``: the glimpse task on your images
     (:mod:`glimpse_env.data.sources`); ``source`` is required."""
-    if source is None:
-        raise ValueError(
-            "GlimpseEnv/Images-v0 needs source=: an ImageSource (glimpse_env.data.sources) or "
-            "the path of a dataset file"
-        )
+    require_source(source)
     return ClutteredMNISTEnv(source=source, **kwargs)

@@ -216,6 +216,15 @@ def task_config(**task: Any) -> TaskConfig:
     return TaskConfig(**task)
 
 
+def require_source(source: object) -> None:
+    """The ``source=`` check of ``GlimpseEnv/Images-v0``'s single and vector entry points."""
+    if source is None:
+        raise ValueError(
+            "GlimpseEnv/Images-v0 needs source=: an ImageSource (glimpse_env.data.sources) or "
+            "the path of a dataset file"
+        )
+
+
 def resolve_images(
     source: ImageSource | str | os.PathLike | None, task: dict[str, Any]
 ) -> tuple[ImageSource | None, dict[str, Any]]:

@@ -33,6 +33,7 @@ from glimpse_env.envs.core import (
     GlimpseEpisodes,
     check_device,
     check_num_envs,
+    require_source,
     resolve_images,
     task_config,
 )
@@ -320,9 +321,5 @@ def make_images_vector_env(
 ) -> GlimpseVectorEnv:
     """``gym.make_vec("GlimpseEnv/Images-v0", num_envs, source=...)``: the native vector env
     on your images; ``source`` is required."""
-    if source is None:
-        raise ValueError(
-            "GlimpseEnv/Images-v0 needs source=: an ImageSource (glimpse_env.data.sources) or "
-            "the path of a dataset file"
-        )
+    require_source(source)
     return GlimpseVectorEnv(num_envs, source=source, **kwargs)
