@@ -124,19 +124,42 @@ def test_bad_configuration_is_rejected():
         extract_glimpses(np.zeros((20, 20), np.uint8), np.zeros((1, 2)), 4, 2)
 
 
-@pytest.mark.parametrize("as_numpy", [True, False])
-def test_colour_glimpses_are_one_retina_per_channel_exactly(as_numpy):
+# Each table layout of C-channel images: packed int64 fields (uint8 up to 90x90 for C = 3),
+# side-by-side float32 sums padded to 4 (larger uint8 canvases), float64 (float images), and
+# two channels in fields of 31 bits (larger than any 3-channel packing).
+@pytest.mark.parametrize(
+    "as_numpy, channels, height, width, dtype, layout",
+    [
+        (True, 3, 37, 41, np.uint8, "packed"),
+        (False, 3, 37, 41, np.uint8, "packed"),
+        (False, 3, 90, 90, np.uint8, "packed"),
+        (False, 3, 91, 91, np.uint8, "padded"),
+        (False, 2, 120, 100, np.uint8, "packed"),
+        (False, 3, 37, 41, np.float32, "padded"),
+    ],
+)
+def test_colour_glimpses_are_one_retina_per_channel_exactly(
+    as_numpy, channels, height, width, dtype, layout
+):
     """``(N, C, H, W)`` images give ``(N, k, C, g, g)`` glimpses whose channel ``c`` equals the
-    one-channel retina of channel ``c``, bit for bit (the same integral-image method)."""
+    one-channel retina of channel ``c``, bit for bit (the same integral-image method), whatever
+    the table's layout."""
     rng = np.random.default_rng(3)
-    images = rng.integers(0, 256, (5, 3, 37, 41), dtype=np.uint8)
+    images = rng.integers(0, 256, (5, channels, height, width), dtype=np.uint8)
+    images[0] = 255  # the largest sums every field can hold
+    if dtype == np.float32:
+        images = images / np.float32(255)
     locations = rng.uniform(-1.3, 1.3, (5, 2)).astype(np.float32)  # some past the border
+    locations[0] = 0.0
     if not as_numpy:
         images, locations = torch.from_numpy(images), torch.from_numpy(locations)
-    colour = extract_glimpses(images, locations, 6, 3, 2)
-    assert tuple(colour.shape) == (5, 3, 3, 6, 6)
-    for c in range(3):
-        one = extract_glimpses(images[:, c], locations, 6, 3, 2)
-        assert (colour[:, :, c] == one).all()
+    table = integral_image(images)
+    assert (table.field_bits is not None) == (layout == "packed")
+    for source in (images, table):
+        colour = extract_glimpses(source, locations, 6, 4, 2)
+        assert tuple(colour.shape) == (5, 4, channels, 6, 6)
+        for c in range(channels):
+            one = extract_glimpses(images[:, c], locations, 6, 4, 2)
+            assert (colour[:, :, c] == one).all()
     with pytest.raises(ValueError, match="locations must be"):
         extract_glimpses(images, locations[:4], 6, 3, 2)

@@ -473,3 +473,10 @@ def test_the_training_script_trains_on_a_folder_of_images(tmp_path, capsys):
     clash = [*flags, "--classes", "3"]
     assert main("ram", "ram-cluttered60-6g", clash) == 2
     assert "--image-folder sets --dataset-path and --classes itself" in capsys.readouterr().err
+    # --channels 3 converts the grey folder to colour, and the model takes three planes.
+    assert flags[4] == "--logdir"
+    colour = [*flags[:5], str(tmp_path / "colour"), *flags[6:], "--channels", "3"]
+    assert main("ram", "ram-cluttered60-6g", colour) == 0
+    assert "30 images of 3 classes (s14, s20, s8), 3 channel(s)" in capsys.readouterr().out
+    (run,) = (tmp_path / "colour").iterdir()
+    assert json.loads((run / "config.json").read_text())["channels"] == 3

@@ -69,8 +69,9 @@ def build_parser(agent: str, default_preset: str) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--image-folder", metavar="DIR", help="train on your own images, DIR/<class>/<image>: they "
-        "are written to RUN/images.hdf5 (grayscale, fitted inside the task's canvas size, 10%% "
-        "valid and 10%% test held out, seeded by --seed) and set --dataset-path and --classes",
+        "are written to RUN/images.hdf5 (grey or colour as the images are, fitted inside the "
+        "task's canvas size, 10%% valid and 10%% test held out, seeded by --seed; --channels 1 "
+        "or 3 converts them) and set --dataset-path, --classes and --channels",
     )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     card_group = parser.add_argument_group(
@@ -232,13 +233,16 @@ def _run(
 
 def _with_images(config: TrainConfig, root: Path, run_dir: Path) -> TrainConfig:
     """``config`` training on the image folder ``root``, written into ``run_dir/images.hdf5``
-    (:func:`glimpse_env.data.folder.folder_to_dataset`) with its classes."""
+    (:func:`glimpse_env.data.folder.folder_to_dataset`; converted to ``config.channels`` when
+    set) with its classes and channels."""
     from glimpse_env.data.folder import folder_to_dataset
 
     if config.dataset_path is not None or config.classes is not None:
         raise ValueError("--image-folder sets --dataset-path and --classes itself; drop them")
     size = config.task_kwargs()["canvas_size"]
-    path, source = folder_to_dataset(root, run_dir / "images.hdf5", size, seed=config.seed)
+    path, source = folder_to_dataset(
+        root, run_dir / "images.hdf5", size, seed=config.seed, channels=config.channels
+    )
     print(
         f"{root}: {len(source)} images of {source.num_classes} classes "
         f"({', '.join(source.class_names)}), {source.channels} channel(s); {source.split_note} "
