@@ -132,10 +132,11 @@ def integral_image(
     field_bits = None
     if images.dtype == torch.uint8 and channels is not None and channels > 1:
         field_bits = _field_bits(channels, h, w)
+    planes: tuple[int, ...] = ()  # the channel axis of a table of side-by-side sums
     if field_bits is not None:
-        dtype, planes = torch.int64, ()
-    else:
-        planes = (_packed_channels(channels, dtype),) if channels is not None else ()
+        dtype = torch.int64
+    elif channels is not None:
+        planes = (_packed_channels(channels, dtype),)
     shape = (n, h + 1, w + 1, *planes)
     if out is not None and out.table.shape == shape and out.table.dtype == dtype:
         table = out.table  # its first row and column (and padding) are zeros and stay so
