@@ -16,7 +16,6 @@ from glimpse_env.data.canvas import CanvasGenerator
 from glimpse_env.data.hdf5 import read_canvas_hdf5, write_cluttered_dataset, write_dataset
 from glimpse_env.data.sources import ImageSource
 from glimpse_env.render import canvas_to_rgb, draw_trajectory
-from glimpse_env.retina import extract_glimpses, integral_image
 
 
 def _shapes(count: int, side: int, channels: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -41,24 +40,7 @@ def _folder(root, channels: int, per_class: int = 6):
     return root
 
 
-# ---- retina and generator ---------------------------------------------------------------------
-@pytest.mark.parametrize("as_numpy", [False, True])
-def test_colour_glimpses_equal_one_retina_per_channel_exactly(as_numpy):
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (5, 3, 37, 41), dtype=np.uint8)
-    locations = rng.uniform(-1.3, 1.3, (5, 2)).astype(np.float32)
-    source = images if as_numpy else torch.from_numpy(images)
-    colour = extract_glimpses(source, locations, 6, 3, 2)
-    table = extract_glimpses(
-        integral_image(torch.from_numpy(images)), torch.from_numpy(locations), 6, 3, 2
-    )
-    assert tuple(colour.shape) == (5, 3, 3, 6, 6) and isinstance(colour, np.ndarray) == as_numpy
-    for c in range(3):
-        plane = extract_glimpses(images[:, c], locations, 6, 3, 2)
-        np.testing.assert_array_equal(np.asarray(colour)[:, :, c], plane)
-        np.testing.assert_array_equal(table[:, :, c].numpy(), plane)
-
-
+# ---- generator (the retina's channels: tests/test_retina.py) ------------------------------------
 def test_colour_objects_compose_each_channel_as_the_grey_generator_does(mnist_test):
     """Three identical channels give, in each channel, exactly the one-channel canvases."""
     digits, labels = mnist_test.images[:300], mnist_test.labels[:300]
