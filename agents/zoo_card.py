@@ -95,6 +95,8 @@ TARGETS: dict[str, Target] = {
     "ram-cluttered100-8g": Target(2.68, "seed 001's RAM, 100x100 cluttered, 8 glimpses",
                                   10.83, f"{_MNIH}, Table 2b"),
     "dram-translated60-6g": Target(1.08, "the RAM target on the same task (Ba et al. give none)"),
+    "dram-cluttered60-6g": Target(2.75, "best published DRAM replication, 60x60 cluttered, "
+                                  "6 glimpses (Ba et al. give none)"),
     "dram-cluttered100-8g": Target(1.71, "seed 001's DRAM, 100x100 cluttered, 8 glimpses"),
     "dram-pairs": Target(5.0, "Ba et al. 2014, DRAM on MNIST pairs (both digits right)",
                          5.0, f"{_BA}, MNIST pairs"),
