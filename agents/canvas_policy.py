@@ -28,8 +28,9 @@ import torch
 from agents.policy import env_action
 from glimpse_env.envs.core import TaskConfig
 
-#: ``canvases (N, H, W) uint8 -> (labels (N, A), centres (N, T, 2) or None)``: a model's
-#: answers on whole canvases and, for a model that attends, its glimpse centres per step.
+#: ``canvases (N, H, W) or (N, C, H, W) uint8 -> (labels (N, A), centres (N, T, 2) or None)``:
+#: a model's answers on whole canvases and, for a model that attends, its glimpse centres per
+#: step.
 Answerer = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
 
@@ -81,7 +82,7 @@ class CanvasPolicy:
             )
         as_torch = isinstance(observation["canvas"], torch.Tensor)
         canvas = torch.as_tensor(observation["canvas"], device=self.device)
-        single = canvas.dim() == 2
+        single = np.ndim(observation["step"]) == 1  # a single env's (1,), a vector env's (N, 1)
         if single:
             canvas = canvas.unsqueeze(0)
         count = canvas.shape[0]

@@ -10,6 +10,7 @@ import torch
 from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import SyncVectorEnv
 from PIL import Image
+from torch import nn
 
 import glimpse_env  # noqa: F401  (registers the ids)
 from glimpse_env.data.canvas import CanvasGenerator
@@ -248,6 +249,45 @@ def test_ram_and_dram_train_on_colour_and_load_with_their_channels(tmp_path):
         assert greedy.total == 15 and loaded.config.channels == 3
     with pytest.raises(ValueError, match="reads grayscale canvases"):
         Trainer(TrainConfig(agent="edram", **tiny), tmp_path / "edram")
+
+
+def test_supervised_baselines_train_on_a_colour_file_of_their_own_classes(tmp_path, capsys):
+    """``train/supervised_baseline.py --dataset-path F --classes 3``: the FC and the CNN read
+    colour canvases (the CNN's first layer takes 3 planes), are matched to the RAM of the same
+    classes and channels, and score and play the file's test rows."""
+    from agents import load
+    from agents.supervised.cli import main
+    from glimpse_env.envs.wrappers import CanvasObservation, VectorCanvasObservation
+
+    images, labels = _shapes(90, 28, 3)
+    path = write_dataset(tmp_path / "rgb.hdf5", {"train": (images[:60], labels[:60]),
+                                                 "valid": (images[60:75], labels[60:75]),
+                                                 "test": (images[75:], labels[75:])})  # fmt: skip
+    for model in ("fc", "cnn"):
+        flags = ["--env-id", "MNIST-v0", "--dataset-path", str(path), "--classes", "3",
+                 "--model", model, "--updates", "3", "--batch-size", "8", "--eval-every", "0",
+                 "--eval-canvases", "15", "--final-eval-canvases", "15", "--num-threads", "1",
+                 "--logdir", str(tmp_path / model), "--no-progress"]  # fmt: skip
+        assert main(flags) == 0
+        (run,) = (tmp_path / model).iterdir()
+        policy = load(run / "best.pt")
+        first = next(m for m in policy.model.modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
+        assert first.weight.shape[1] == (3 * 28 * 28 if model == "fc" else 3)
+        assert policy.loaded.matched_to.endswith("classes=3, channels=3")
+        assert policy.evaluate("test").total == 15
+        env = CanvasObservation(
+            gym.make("MNIST-v0", dataset_path=str(path), classes=3, split="test")
+        )
+        obs, _ = env.reset(seed=0)
+        action, _ = policy.predict(obs)
+        assert 0 <= int(np.asarray(action["label"])) < 3
+        venv = VectorCanvasObservation(
+            gym.make_vec("MNIST-v0", num_envs=3, dataset_path=str(path), classes=3, split="test")
+        )
+        obs, _ = venv.reset(seed=0)
+        assert obs["canvas"].shape == (3, 3, 28, 28)
+        assert np.asarray(policy.predict(obs)[0]["label"]).shape == (3,)
+    capsys.readouterr()
 
 
 def test_sb3_glimpse_features_take_colour_glimpses(tmp_path):

@@ -33,14 +33,14 @@ from glimpse_env.envs import ENV_IDS, GlimpseVectorEnv
 def test_matched_baselines_have_rams_parameter_count(name):
     target, preset = ram_parameters("ClutteredMNIST-v0")
     assert preset == "ram-cluttered60-6g"
-    model, _ = build_baseline(name, (60, 60), Answers(1, 10), target)
+    model, _ = build_baseline(name, (1, 60, 60), Answers(1, 10), target)
     assert abs(count_parameters(model) - target) / target < 0.01
 
 
 def test_large_cnn_is_larger_than_the_matched_one():
     target, _ = ram_parameters("ClutteredMNIST-v0")
-    matched, sizes = build_baseline("cnn", (60, 60), Answers(1, 10), target)
-    large, large_sizes = build_baseline("cnn-large", (60, 60), Answers(1, 10), target)
+    matched, sizes = build_baseline("cnn", (1, 60, 60), Answers(1, 10), target)
+    large, large_sizes = build_baseline("cnn-large", (1, 60, 60), Answers(1, 10), target)
     assert large_sizes["width"] == 2 * sizes["width"]
     assert count_parameters(large) > 2 * count_parameters(matched)
 

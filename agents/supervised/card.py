@@ -21,7 +21,7 @@ import torch
 
 from agents.runs.directory import COMMAND_FILE
 from agents.runs.final import FINAL_FILE
-from agents.supervised.data import Canvases, task_of
+from agents.supervised.data import Canvases
 from agents.supervised.models import count_parameters, multiply_adds
 from agents.supervised.trainer import load_model, score
 from agents.zoo_card import git_commit, machine, score_summary
@@ -46,13 +46,11 @@ def build_card(
     loaded = load_model(checkpoint)
     config = loaded.config
     batch = config.eval_batch_size
-    valid = score(loaded.model, Canvases(task_of(config.env_id, "valid", config.data_dir)),
-                  canvases, batch, config.eval_seed, progress)  # fmt: skip
-    test = score(loaded.model, Canvases(task_of(config.env_id, "test", config.data_dir)),
-                 canvases, batch, config.eval_seed, progress)  # fmt: skip
-    task = task_of(config.env_id, "test", config.data_dir)
-    side = task.canvas_size
-    example = torch.zeros(1, 1, side, side)
+    valid_canvases, test_canvases = Canvases(config.task("valid")), Canvases(config.task("test"))
+    valid = score(loaded.model, valid_canvases, canvases, batch, config.eval_seed, progress)
+    test = score(loaded.model, test_canvases, canvases, batch, config.eval_seed, progress)
+    channels, height, width = test_canvases.shape
+    example = torch.zeros(1, channels, height, width)
     commands_file = checkpoint.parent / COMMAND_FILE
     commands = commands_file.read_text().splitlines() if commands_file.is_file() else []
     final_file = checkpoint.parent / FINAL_FILE
@@ -68,7 +66,7 @@ def build_card(
         "parameters": count_parameters(loaded.model),
         "sizes": loaded.sizes,
         "matched_to": {"parameters": loaded.matched_parameters, "model": loaded.matched_to},
-        "pixels_read": side * side,
+        "pixels_read": height * width,
         "multiply_adds": multiply_adds(loaded.model, example),
         "valid": {"greedy": score_summary(valid)},
         "test": {"greedy": score_summary(test)},

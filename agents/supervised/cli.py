@@ -26,7 +26,7 @@ from agents.runs.directory import (
     resume_checkpoint,
 )
 from agents.supervised.card import CARD_DIR, build_card, card_summary, write_card
-from agents.supervised.data import Canvases, task_of
+from agents.supervised.data import Canvases
 from agents.supervised.models import BASELINES
 from agents.supervised.trainer import (
     SupervisedConfig,
@@ -96,7 +96,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         if args.eval:
             loaded = load_model(args.eval, **given)
             config = loaded.config
-            split = Canvases(task_of(config.env_id, args.eval_split, config.data_dir))
+            split = Canvases(config.task(args.eval_split))
             print(score(loaded.model, split, canvases, config.eval_batch_size,
                         config.eval_seed, progress))  # fmt: skip
             return 0

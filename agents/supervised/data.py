@@ -13,6 +13,7 @@ index) (:class:`glimpse_env.envs.core.GeneratedCanvases`), so
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,9 +25,14 @@ from glimpse_env.envs.core import TaskConfig, make_canvas_source, task_config
 from glimpse_env.keyed_random import key_from_generator
 
 
-def task_of(env_id: str, split: str, data_dir: str | os.PathLike | None = None) -> TaskConfig:
-    """The :class:`TaskConfig` of a registered env id on ``split``."""
-    return task_config(**ENV_IDS[task_name(env_id)], split=split, data_dir=data_dir)
+def task_of(
+    env_id: str, split: str, data_dir: str | os.PathLike | None = None, **fields: Any
+) -> TaskConfig:
+    """The :class:`TaskConfig` of a registered env id on ``split``; ``fields``: task fields
+    that replace the id's (``dataset_path``, ``classes``, ``channels``; None keeps the id's)."""
+    kwargs = {**ENV_IDS[task_name(env_id)]}
+    kwargs.update({name: value for name, value in fields.items() if value is not None})
+    return task_config(**kwargs, split=split, data_dir=data_dir)
 
 
 def answers_of(task: TaskConfig) -> Answers:
@@ -38,6 +44,13 @@ def training_keys(seed: int, count: int) -> np.ndarray:
     """``(count,)`` uint64 stream keys of the training canvases, drawn from ``seed``."""
     rng = np.random.default_rng(seed)
     return np.array([key_from_generator(rng) for _ in range(count)], dtype=np.uint64)
+
+
+def canvas_inputs(canvases: torch.Tensor) -> torch.Tensor:
+    """uint8 canvases ``(N, H, W)`` or ``(N, C, H, W)`` -> ``(N, C, H, W)`` float32 in [0, 1]:
+    the baselines' input."""
+    images = canvases.to(torch.float32).div_(255.0)
+    return images.unsqueeze(1) if images.ndim == 3 else images
 
 
 class Canvases:
@@ -52,17 +65,18 @@ class Canvases:
         self.task = task
         self.device = torch.device(device)
         self.source = make_canvas_source(task, self.device)
-        self.shape = (self.source.height, self.source.width)
+        #: ``(C, H, W)``: channels and pixels of one canvas.
+        self.shape = (self.source.channels, self.source.height, self.source.width)
 
     def batch(self, keys: np.ndarray, episodes: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Canvases ``episodes[i]`` of streams ``keys[i]``.
 
         Returns:
-            ``(images, answers)``: ``(N, 1, H, W)`` float32 in [0, 1] and ``(N, A)`` int64, the
+            ``(images, answers)``: ``(N, C, H, W)`` float32 in [0, 1] and ``(N, A)`` int64, the
             digits in reading order, or their sum for ``target="sum"``.
         """
         batch = self.source.generate(np.asarray(keys, np.uint64), np.asarray(episodes, np.int64))
-        images = batch.images.to(torch.float32).div_(255.0).unsqueeze(1)
+        images = canvas_inputs(batch.images)
         answers = batch.labels
         if self.task.target == "sum":
             answers = answers.sum(1, keepdim=True)

@@ -1,6 +1,6 @@
 """Supervised full-canvas baselines: what a network that reads every pixel achieves.
 
-Two families, both mapping a whole canvas ``(N, 1, H, W)`` in [0, 1] to answer logits
+Two families, both mapping a whole canvas ``(N, C, H, W)`` in [0, 1] to answer logits
 ``(N, A, C)`` (``A`` answers per canvas, ``C`` classes; ``A = 1, C = 10`` on the single-digit
 tasks):
 
@@ -45,18 +45,18 @@ class FullCanvasFC(nn.Module):
     """Flattened canvas -> ``hidden`` -> ``hidden`` -> ``A * C`` logits (ReLU between).
 
     Args:
-        canvas_shape: ``(H, W)`` pixels.
+        canvas_shape: ``(C, H, W)``: channels and pixels.
         hidden: units of each hidden layer.
         answers: answers per canvas and classes per answer.
     """
 
-    def __init__(self, canvas_shape: tuple[int, int], hidden: int, answers: Answers) -> None:
+    def __init__(self, canvas_shape: tuple[int, int, int], hidden: int, answers: Answers) -> None:
         super().__init__()
-        height, width = canvas_shape
+        channels, height, width = canvas_shape
         self.answers = answers
         self.net = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(height * width, hidden),
+            nn.Linear(channels * height * width, hidden),
             nn.ReLU(),
             nn.Linear(hidden, hidden),
             nn.ReLU(),
@@ -64,7 +64,7 @@ class FullCanvasFC(nn.Module):
         )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """``(N, 1, H, W)`` float in [0, 1] -> ``(N, A, C)`` logits."""
+        """``(N, C, H, W)`` float in [0, 1] -> ``(N, A, classes)`` logits."""
         return self.net(images).view(-1, self.answers.count, self.answers.classes)
 
 
@@ -78,9 +78,10 @@ class FullCanvasCNN(nn.Module):
         width: channels of the first conv layer.
         hidden: units of the FC layer.
         answers: answers per canvas and classes per answer.
+        channels: ``C`` of the input canvases.
     """
 
-    def __init__(self, width: int, hidden: int, answers: Answers) -> None:
+    def __init__(self, width: int, hidden: int, answers: Answers, channels: int = 1) -> None:
         super().__init__()
         self.answers = answers
 
@@ -89,7 +90,7 @@ class FullCanvasCNN(nn.Module):
             return [conv, nn.BatchNorm2d(c_out), nn.ReLU()]
 
         self.features = nn.Sequential(
-            *block(1, width, 5, 2),
+            *block(channels, width, 5, 2),
             nn.MaxPool2d(2),
             *block(width, 2 * width, 3, 1),
             nn.MaxPool2d(2),
@@ -104,7 +105,7 @@ class FullCanvasCNN(nn.Module):
         )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """``(N, 1, H, W)`` float in [0, 1] -> ``(N, A, C)`` logits."""
+        """``(N, C, H, W)`` float in [0, 1] -> ``(N, A, classes)`` logits."""
         return self.head(self.features(images)).view(-1, self.answers.count, self.answers.classes)
 
 
@@ -126,20 +127,22 @@ def _closest_width(build: Callable[[int], nn.Module], target: int, low: int, hig
     return low if target - below <= above - target else high
 
 
-def matched_fc_hidden(canvas_shape: tuple[int, int], answers: Answers, target: int) -> int:
+def matched_fc_hidden(canvas_shape: tuple[int, int, int], answers: Answers, target: int) -> int:
     """Hidden units of the :class:`FullCanvasFC` whose parameter count is closest to
     ``target``."""
     return _closest_width(lambda h: FullCanvasFC(canvas_shape, h, answers), target, 1, 8192)
 
 
-def matched_cnn_width(answers: Answers, target: int, hidden: int = CNN_HIDDEN) -> int:
-    """First-layer channels of the :class:`FullCanvasCNN` whose parameter count is closest to
-    ``target``."""
-    return _closest_width(lambda w: FullCanvasCNN(w, hidden, answers), target, 1, 1024)
+def matched_cnn_width(
+    answers: Answers, target: int, hidden: int = CNN_HIDDEN, channels: int = 1
+) -> int:
+    """First-layer channels of the :class:`FullCanvasCNN` on ``channels``-channel canvases
+    whose parameter count is closest to ``target``."""
+    return _closest_width(lambda w: FullCanvasCNN(w, hidden, answers, channels), target, 1, 1024)
 
 
 def build_baseline(
-    name: str, canvas_shape: tuple[int, int], answers: Answers, matched_parameters: int
+    name: str, canvas_shape: tuple[int, int, int], answers: Answers, matched_parameters: int
 ) -> tuple[nn.Module, dict[str, int]]:
     """The baseline ``name`` (one of :data:`BASELINES`) sized against ``matched_parameters``.
 
@@ -151,7 +154,7 @@ def build_baseline(
     if name == "fc":
         sizes = {"hidden": matched_fc_hidden(canvas_shape, answers, matched_parameters)}
     elif name in ("cnn", "cnn-large"):
-        width = matched_cnn_width(answers, matched_parameters)
+        width = matched_cnn_width(answers, matched_parameters, channels=canvas_shape[0])
         factor = LARGE_WIDTH_FACTOR if name == "cnn-large" else 1
         sizes = {"width": width * factor, "hidden": CNN_HIDDEN}
     else:
@@ -160,15 +163,16 @@ def build_baseline(
 
 
 def build_sized(
-    name: str, canvas_shape: tuple[int, int], answers: Answers, sizes: dict[str, int]
+    name: str, canvas_shape: tuple[int, int, int], answers: Answers, sizes: dict[str, int]
 ) -> nn.Module:
-    """Rebuild baseline ``name`` with recorded ``sizes`` (see :func:`build_baseline`)."""
-    if min(canvas_shape) < 20:
-        raise ValueError(f"canvases must be at least 20x20 pixels, got {canvas_shape}")
+    """Rebuild baseline ``name`` with recorded ``sizes`` (see :func:`build_baseline`) for
+    canvases of ``canvas_shape`` ``(C, H, W)``."""
+    if min(canvas_shape[1:]) < 20:
+        raise ValueError(f"canvases must be at least 20x20 pixels, got {canvas_shape[1:]}")
     if name == "fc":
         return FullCanvasFC(canvas_shape, int(sizes["hidden"]), answers)
     if name in ("cnn", "cnn-large"):
-        return FullCanvasCNN(int(sizes["width"]), int(sizes["hidden"]), answers)
+        return FullCanvasCNN(int(sizes["width"]), int(sizes["hidden"]), answers, canvas_shape[0])
     raise ValueError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
 
 

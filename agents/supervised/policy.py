@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from agents.canvas_policy import CanvasPolicy
-from agents.supervised.data import Canvases, task_of
+from agents.supervised.data import Canvases, canvas_inputs
 from agents.supervised.trainer import EvalScore, LoadedBaseline, load_model, score
 
 
@@ -23,8 +23,7 @@ class SupervisedPolicy(CanvasPolicy):
     def __init__(self, loaded: LoadedBaseline, device: torch.device | str = "cpu") -> None:
         self.loaded = loaded
         self.model = loaded.model
-        task = task_of(loaded.config.env_id, "test", loaded.config.data_dir)
-        super().__init__(self._answer, task, device)
+        super().__init__(self._answer, loaded.config.task("test"), device)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "cpu", **changes: Any) -> SupervisedPolicy:
@@ -43,13 +42,12 @@ class SupervisedPolicy(CanvasPolicy):
         return {}
 
     def _answer(self, canvases: torch.Tensor) -> tuple[torch.Tensor, None]:
-        images = canvases.to(torch.float32).div(255.0).unsqueeze(1)
-        return self.model(images).argmax(-1), None
+        return self.model(canvas_inputs(canvases)).argmax(-1), None
 
     def evaluate(self, split: str = "test", num_canvases: int | None = None) -> EvalScore:
         """Error on canvases ``0 .. n-1`` of ``split`` (default: the config's
         ``final_eval_canvases``), as the trainer's final evaluation scores it."""
         config = self.config
-        canvases = Canvases(task_of(config.env_id, split, config.data_dir), self.device)
+        canvases = Canvases(config.task(split), self.device)
         count = num_canvases or config.final_eval_canvases
         return score(self.model, canvases, count, config.eval_batch_size, config.eval_seed)

@@ -31,6 +31,7 @@ from agents.supervised.data import Canvases, answers_of, task_of, training_keys
 from agents.supervised.models import BASELINES, build_baseline, build_sized, count_parameters
 from agents.training.config import TrainConfig, check_int
 from glimpse_env.envs import task_name
+from glimpse_env.envs.core import TaskConfig
 from glimpse_env.evaluation import check_canvas_count
 
 FORMAT = "glimpse-env-supervised-checkpoint-v1"
@@ -60,6 +61,10 @@ class SupervisedConfig(DictConfig):
 
     Attributes:
         env_id: the task whose canvases are classified (a registered id).
+        dataset_path: an HDF5 file of canvases to classify instead of the id's (your own
+            images, :mod:`glimpse_env.data.hdf5`).
+        classes: classes of one answer (None: the id's, or the dataset file's).
+        channels: channels of the canvases (None: the source's; a check when given).
         model: ``"fc"``, ``"cnn"`` (both matched in parameters to RAM) or ``"cnn-large"``.
         matched_parameters: the parameter count the sizes are matched to (None: the RAM agent's
             of this task, :func:`ram_parameters`).
@@ -84,6 +89,9 @@ class SupervisedConfig(DictConfig):
     """
 
     env_id: str = "ClutteredMNIST-v0"
+    dataset_path: str | None = None
+    classes: int | None = None
+    channels: int | None = None
     model: str = "cnn"
     matched_parameters: int | None = None
     batch_size: int = 128
@@ -126,10 +134,20 @@ class SupervisedConfig(DictConfig):
         """``<model>-<task>``, e.g. ``cnn-ClutteredMNIST-v0``: the run directories' prefix."""
         return f"{self.model}-{task_name(self.env_id)}"
 
+    def task(self, split: str) -> TaskConfig:
+        """The task of this config on ``split``."""
+        return task_of(
+            self.env_id, split, self.data_dir, dataset_path=self.dataset_path,
+            classes=self.classes, channels=self.channels,
+        )  # fmt: skip
 
-def ram_parameters(env_id: str) -> tuple[int, str]:
+
+def ram_parameters(
+    env_id: str, classes: int | None = None, channels: int | None = None
+) -> tuple[int, str]:
     """``(parameters, preset)``: the size of the RAM agent the baselines are matched to on
-    ``env_id`` (its zoo preset; the RAM of ``ClutteredMNIST-v0``'s preset on the other ids)."""
+    ``env_id`` (its zoo preset; the RAM of ``ClutteredMNIST-v0``'s preset on the other ids),
+    with ``classes`` answers and ``channels``-channel glimpses when given (your own images)."""
     from agents.models.registry import build_agent, glimpse_shape
     from agents.training.config import preset_config
 
@@ -140,6 +158,10 @@ def ram_parameters(env_id: str) -> tuple[int, str]:
     else:
         config = TrainConfig(env_id=name, agent="ram")
         preset = f"ram (default sizes) on {name}"
+    if classes is not None or channels is not None:
+        config = TrainConfig.from_dict({**config.to_dict(), "classes": classes,
+                                        "channels": channels})  # fmt: skip
+        preset += f" with classes={classes}, channels={channels}"
     return count_parameters(build_agent(config, glimpse_shape(config))), preset
 
 
@@ -183,13 +205,15 @@ class SupervisedTrainer(TrainingLoop):
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         self.device = torch.device(config.device)
-        self.train_canvases = Canvases(
-            task_of(config.env_id, "train", config.data_dir), self.device
-        )
+        self.train_canvases = Canvases(config.task("train"), self.device)
         self._eval_canvases: dict[str, Canvases] = {}
         self.answers = answers_of(self.train_canvases.task)
         if config.matched_parameters is None:
-            self.matched_parameters, self.matched_to = ram_parameters(config.env_id)
+            channels = self.train_canvases.shape[0]
+            own = config.dataset_path is not None
+            self.matched_parameters, self.matched_to = ram_parameters(
+                config.env_id, self.answers.classes if own else None, channels if own else None
+            )
         else:
             self.matched_parameters, self.matched_to = config.matched_parameters, "given"
         with torch.random.fork_rng(devices=[]):
@@ -273,8 +297,7 @@ class SupervisedTrainer(TrainingLoop):
         if split not in ("valid", "test"):
             raise ValueError(f"evaluation split must be 'valid' or 'test', got {split!r}")
         if split not in self._eval_canvases:
-            task = task_of(self.config.env_id, split, self.config.data_dir)
-            self._eval_canvases[split] = Canvases(task, self.device)
+            self._eval_canvases[split] = Canvases(self.config.task(split), self.device)
         return self._eval_canvases[split]
 
     def evaluate(self, split: str, num_canvases: int, progress: bool = False) -> EvalScore:
@@ -371,9 +394,8 @@ def load_model(
     evaluation fields (``data_dir``, ``eval_batch_size``, ``device``...)."""
     payload = load_supervised_checkpoint(path)
     config = SupervisedConfig.from_dict({**payload["config"], **changes})
-    task = task_of(config.env_id, "train", config.data_dir)
-    shape = _canvas_shape(task.canvas_size)
-    model = build_sized(config.model, shape, answers_of(task), payload["sizes"])
+    canvases = Canvases(config.task("train"))
+    model = build_sized(config.model, canvases.shape, answers_of(canvases.task), payload["sizes"])
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as error:
@@ -384,7 +406,3 @@ def load_model(
         float(payload["wall_clock_s"]), int(payload["matched_parameters"]),
         str(payload["matched_to"]),
     )  # fmt: skip
-
-
-def _canvas_shape(canvas_size: int) -> tuple[int, int]:
-    return (canvas_size, canvas_size)

@@ -108,7 +108,8 @@ class GridActions(gym.ActionWrapper):
 
 
 class CanvasObservation(gym.ObservationWrapper):
-    """Adds the whole canvas to the observation: ``canvas: Box(0, 255, (H, W), uint8)``.
+    """Adds the whole canvas to the observation: ``canvas: Box(0, 255, (H, W), uint8)``, or
+    ``(C, H, W)`` for ``C``-channel canvases.
 
     For models that read the full image rather than glimpses (the supervised FC/CNN baselines,
     EDRAM's spatial transformer), so that they run through the same ``predict`` loop as the
@@ -127,9 +128,9 @@ class CanvasObservation(gym.ObservationWrapper):
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
-        height, width = env.unwrapped.canvas.shape  # type: ignore[attr-defined]
+        shape = env.unwrapped.canvas.shape  # type: ignore[attr-defined]
         self.observation_space = spaces.Dict(
-            {**env.observation_space, "canvas": _canvas_space(height, width)}  # type: ignore[dict-item]
+            {**env.observation_space, "canvas": _canvas_space(shape)}  # type: ignore[dict-item]
         )
 
     def observation(self, observation: dict[str, Any]) -> dict[str, Any]:
@@ -137,8 +138,8 @@ class CanvasObservation(gym.ObservationWrapper):
 
 
 class VectorCanvasObservation(gym.vector.VectorObservationWrapper):
-    """:class:`CanvasObservation` for the native vector env: ``canvas`` is ``(N, H, W)`` uint8,
-    numpy or torch like the env's other observations.
+    """:class:`CanvasObservation` for the native vector env: ``canvas`` is ``(N, H, W)`` uint8
+    (``(N, C, H, W)`` for ``C`` channels), numpy or torch like the env's other observations.
 
     Example:
         >>> import gymnasium as gym
@@ -153,9 +154,8 @@ class VectorCanvasObservation(gym.vector.VectorObservationWrapper):
     def __init__(self, env: gym.vector.VectorEnv) -> None:
         super().__init__(env)
         canvases = env.unwrapped.canvases  # type: ignore[attr-defined]
-        _, height, width = canvases.shape
         single = spaces.Dict(
-            {**env.single_observation_space, "canvas": _canvas_space(height, width)}  # type: ignore[dict-item]
+            {**env.single_observation_space, "canvas": _canvas_space(canvases.shape[1:])}  # type: ignore[dict-item]
         )
         self.single_observation_space = single
         self.observation_space = gym.vector.utils.batch_space(single, env.num_envs)
@@ -167,5 +167,6 @@ class VectorCanvasObservation(gym.vector.VectorObservationWrapper):
         return {**observations, "canvas": canvases}
 
 
-def _canvas_space(height: int, width: int) -> spaces.Box:
-    return spaces.Box(0, 255, (height, width), np.uint8)
+def _canvas_space(shape: tuple[int, ...]) -> spaces.Box:
+    """uint8 canvases of ``shape``, ``(H, W)`` or ``(C, H, W)``."""
+    return spaces.Box(0, 255, tuple(int(side) for side in shape), np.uint8)
