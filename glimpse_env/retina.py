@@ -104,6 +104,11 @@ def to_normalised(pixels: torch.Tensor, height: int, width: int) -> torch.Tensor
     return pixels / size * 2.0 - 1.0
 
 
+#: Bytes of integral table built per block on the CPU (see :func:`integral_image`): small
+#: enough for the processor's cache (docs/own-images.md has the measurement).
+_BLOCK_BYTES = 2 * 1024 * 1024
+
+
 def integral_image(
     images: torch.Tensor | np.ndarray, out: IntegralImage | None = None
 ) -> IntegralImage:
@@ -142,9 +147,8 @@ def integral_image(
         table = out.table  # its first row and column (and padding) are zeros and stay so
     else:
         table = torch.zeros(shape, dtype=dtype, device=images.device)
-    # On the CPU in blocks of canvases whose table takes about 2 MiB, so that the fill and both
-    # prefix sums of a block stay in cache (17% more colour steps/s than whole-batch passes at
-    # N = 1024, 60x60; the grey env unchanged); other devices take the batch as one block.
+    # On the CPU in blocks of canvases whose table takes about _BLOCK_BYTES, so that the fill and
+    # both prefix sums of a block stay in cache; other devices take the batch as one block.
     entry_bytes = table.element_size() * (planes[0] if planes else 1)
     block = n
     if table.device.type == "cpu":
@@ -178,9 +182,6 @@ def _pack_channels(images: torch.Tensor, bits: int, out: torch.Tensor) -> None:
     for c in range(top):
         out.add_(images[:, c].to(torch.int64), alpha=1 << (bits * c))
 
-
-#: Bytes of integral table built per block on the CPU (see :func:`integral_image`).
-_BLOCK_BYTES = 2 * 1024 * 1024
 
 #: Element types the retina reads a pixel's channel sums as, by their size in bytes: one
 #: 8- or 16-byte element per index instead of a row of C values (measured 2.4x faster for
@@ -315,13 +316,14 @@ def extract_glimpses(
     first = torch.arange(n, device=table.device) * ((h + 1) * (w + 1))
     rows = ys * (w + 1) + first[:, None, None]
     index = rows[..., :, None] + xs[..., None, :]  # (N, k, g+1, g+1)
-    if sat.field_bits is not None:
-        glimpses = _packed_glimpses(sat, index, block_areas)
-        return glimpses.numpy() if as_numpy else glimpses
     corners = _read_corners(table, index.view(-1)).view(n, k, g + 1, g + 1, -1)
-    # Box sums from the corner grid: differences along y, then along x.
+    # Box sums from the corner grid: differences along y, then along x (of every field at once
+    # in a packed table).
     column = corners[:, :, 1:] - corners[:, :, :-1]
     sums = column[:, :, :, 1:] - column[:, :, :, :-1]  # (N, k, g, g, P)
+    if sat.field_bits is not None:
+        glimpses = _unpacked_glimpses(sums[..., 0], sat, block_areas)
+        return glimpses.numpy() if as_numpy else glimpses
     denominator = (block_areas * sat.divisor).to(table.dtype).view(1, k, 1, 1, 1)
     if sat.channels is None:
         glimpses = (sums[..., 0] / denominator[..., 0]).to(torch.float32)
@@ -332,25 +334,22 @@ def extract_glimpses(
     return glimpses.numpy() if as_numpy else glimpses
 
 
-def _packed_glimpses(
-    sat: IntegralImage, index: torch.Tensor, block_areas: torch.Tensor
+def _unpacked_glimpses(
+    sums: torch.Tensor, sat: IntegralImage, block_areas: torch.Tensor
 ) -> torch.Tensor:
-    """``(N, k, C, g, g)`` float32 glimpses from a packed int64 table: box sums of every field
-    at once, then each field taken out and divided by its block's area (exactly as a float32
-    one-channel table divides)."""
-    n, k, side = index.shape[0], index.shape[1], index.shape[2] - 1
+    """``(N, k, C, g, g)`` float32 glimpses from the ``(N, k, g, g)`` box sums of a packed int64
+    table: each channel's field taken out and divided by its block's area in float32, exactly as
+    a one-channel float32 table divides."""
+    n, k, side = sums.shape[0], sums.shape[1], sums.shape[2]
     channels, bits = int(sat.num_channels or 1), int(sat.field_bits or 0)
-    corners = sat.table.view(-1).index_select(0, index.view(-1)).view(n, k, side + 1, side + 1)
-    column = corners[:, :, 1:] - corners[:, :, :-1]
-    sums = column[:, :, :, 1:] - column[:, :, :, :-1]  # (N, k, g, g), every field at once
     denominator = (block_areas * sat.divisor).to(torch.float32).view(1, k, 1, 1)
-    glimpses = torch.empty((n, k, channels, side, side), device=index.device)
+    glimpses = torch.empty((n, k, channels, side, side), device=sums.device)
     mask = (1 << bits) - 1
     for c in range(channels):
         field = sums >> (bits * c) if c else sums
         if c < channels - 1:
             field = field & mask
-        torch.div(field, denominator, out=glimpses[:, :, c])  # in float32, as the float table
+        torch.div(field, denominator, out=glimpses[:, :, c])
     return glimpses
 
 
