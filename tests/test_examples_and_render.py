@@ -190,8 +190,10 @@ def test_collect_results_writes_one_table_per_family(tmp_path):
     final = json.loads((Path(runs[0]) / "final.json").read_text())
     assert dram["dram-cluttered60-6g"]["test_errors_mc"] == final["test_errors_mc"]
     assert dram["dram-cluttered60-6g"]["context_size"] == 24
+    assert dram["dram-cluttered60-6g"]["valid_error"] == final["valid_error_mc"]
     table = (results / "dram.md").read_text()
     assert "2.75% (missed by" in table and table.rstrip().endswith("Hand-written DRAM notes.")
+    assert f"| {final['valid_error_mc']:.2f}% |" in table
     assert (results / "dram-cluttered60-6g.png").stat().st_size > 0
     curves = results / "curves.png"
     plot = ["benchmarks/plot_curves.py", *runs, "--labels", "dram", "ram", "--out", str(curves)]
