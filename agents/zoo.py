@@ -26,8 +26,9 @@ Usage::
 
     from agents import zoo
     agent = zoo.load("ram-cluttered60-6g")      # or a path to any zoo file or checkpoint.pt
-    greedy, mc = agent.evaluate("test", num_canvases=10_000)
-    print(greedy, mc, sep="\\n")
+    result = agent.evaluate("test", num_canvases=10_000)   # unpacks as greedy, mc
+    print(result.greedy, result.mc, sep="\\n")
+    paths = agent.trajectories(8)                # the greedy glimpse paths of 8 test canvases
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors.torch import save_file
@@ -48,7 +49,7 @@ from agents.runs.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from agents.runs.checkpoint import load_checkpoint
 from agents.runs.directory import COMMAND_FILE, LINEAGE_FILE
 from agents.training.config import TrainConfig
-from agents.training.evaluate import EvalResult
+from agents.training.evaluate import Trajectories
 from agents.weights import (
     WeightsMismatchError,
     check_sha256,
@@ -58,6 +59,10 @@ from agents.weights import (
     state_dict_sha256,
 )
 from glimpse_env.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from agents.training.scorer import GreedyAndMC, Scorer
+    from glimpse_env.envs.core import TaskConfig
 
 FORMAT = "glimpse-env-zoo-v2"
 #: The first zoo format: a ``torch.save`` dict of float32 weights (``models/<name>.pt``).
@@ -337,6 +342,22 @@ class ZooAgent:
 
         return AttentionPolicy(self.model, task, self.config.location_std)
 
+    @property
+    def task(self) -> TaskConfig:
+        """The task the agent plays: canvas, glimpse size and scales, number of glimpses, ..."""
+        from glimpse_env.envs.core import task_config
+
+        return task_config(**self.config.task_kwargs())
+
+    def _scorer(self, **changes: int | None) -> Scorer:
+        """A scorer of the model with evaluation fields of the config changed (None: kept)."""
+        from agents.training.objectives import OBJECTIVES
+        from agents.training.scorer import Scorer
+
+        changed = {k: v for k, v in changes.items() if v is not None}
+        config = TrainConfig.from_dict({**self.config.to_dict(), **changed})
+        return Scorer(config, self.model, OBJECTIVES[config.agent])
+
     def evaluate(
         self,
         split: str = "test",
@@ -344,22 +365,27 @@ class ZooAgent:
         eval_seed: int | None = None,
         mc_samples: int | None = None,
         progress: bool = False,
-    ) -> tuple[EvalResult, EvalResult]:
+    ) -> GreedyAndMC:
         """Greedy and Monte-Carlo error on canvases ``0 .. num_canvases-1`` of ``split``
-        (default: the config's ``final_eval_canvases``, ``eval_seed`` and ``mc_samples``)."""
-        from agents.training.objectives import OBJECTIVES
-        from agents.training.scorer import Scorer
-
-        changes = {
-            "final_eval_canvases": num_canvases,
-            "eval_seed": eval_seed,
-            "mc_samples": mc_samples,
-        }
-        config = TrainConfig.from_dict(
-            {**self.config.to_dict(), **{k: v for k, v in changes.items() if v is not None}}
+        (default: the config's ``final_eval_canvases``, ``eval_seed`` and ``mc_samples``), as
+        the trainer's final evaluation and the model card score them. Unpacks as
+        ``greedy, mc``."""
+        scorer = self._scorer(
+            final_eval_canvases=num_canvases, eval_seed=eval_seed, mc_samples=mc_samples
         )
-        scorer = Scorer(config, self.model, OBJECTIVES[config.agent])
-        return scorer.greedy_and_mc(split, config.final_eval_canvases, progress)
+        return scorer.greedy_and_mc(split, scorer.config.final_eval_canvases, progress)
+
+    def trajectories(self, num_canvases: int = 8, split: str = "test") -> Trajectories:
+        """The greedy policy's glimpse paths on canvases ``0 .. num_canvases-1`` of ``split``
+        (the evaluation's fixed canvases): canvases, locations ``(n, T, 2)`` in normalised
+        coordinates, labels, answers and, for EDRAM, its affine windows. For pictures
+        (``examples/render_agent.py``)."""
+        if num_canvases < 1:
+            raise ValueError(f"num_canvases must be at least 1, got {num_canvases}")
+        scorer = self._scorer(eval_batch_size=num_canvases)
+        examples = scorer.evaluate("greedy", split, num_canvases).examples
+        assert examples is not None  # the first evaluation batch always keeps its paths
+        return examples
 
 
 def load(name_or_path: str | os.PathLike, device: str = "cpu", **config_changes: Any) -> ZooAgent:

@@ -20,8 +20,6 @@ import torch
 from PIL import Image
 
 from agents import zoo
-from agents.training.objectives import OBJECTIVES
-from agents.training.scorer import Scorer
 from glimpse_env.affine_sensor import affine_glimpse
 from glimpse_env.atomic import atomic_path
 from glimpse_env.render import image_grid, save_gif, trajectory_frames
@@ -40,14 +38,11 @@ def main() -> None:
         sys.exit(f"error: --out must be a .gif (the .png goes beside it), got {args.out}")
 
     try:
-        agent = zoo.load(args.model, eval_batch_size=args.episodes)
+        agent = zoo.load(args.model)
+        examples = agent.trajectories(args.episodes, "test")
     except (ValueError, FileNotFoundError) as error:
         sys.exit(f"error: {error}")
-    scorer = Scorer(agent.config, agent.model, OBJECTIVES[agent.config.agent])
-    result = scorer.evaluate("greedy", "test", args.episodes)
-    examples = result.examples
-    assert examples is not None
-    task = scorer.env("greedy", "test").episodes.config
+    task = agent.task
     canvases = torch.from_numpy(examples.canvases)
     per_episode = []
     windows = examples.windows  # EDRAM's affine windows, else None (retina squares)
@@ -83,7 +78,8 @@ def main() -> None:
     png = args.out.with_suffix(".png")
     with atomic_path(png) as tmp:
         Image.fromarray(np.asarray(frames[-1])).save(tmp, format="PNG")
-    print(f"{result} on these {args.episodes} canvases; wrote {args.out} and {png}")
+    wrong = int((examples.predictions != examples.labels).sum())
+    print(f"greedy: {wrong}/{args.episodes} of these test canvases wrong; wrote {args.out}, {png}")
 
 
 if __name__ == "__main__":
