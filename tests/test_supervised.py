@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from agents.supervised import trainer as supervised_trainer
 from agents.supervised.cli import main
 from agents.supervised.data import Canvases, answers_of, task_of
 from agents.supervised.models import (
@@ -23,6 +24,7 @@ from agents.supervised.trainer import (
     SupervisedConfig,
     SupervisedTrainer,
     load_model,
+    load_supervised_checkpoint,
     ram_parameters,
 )
 from agents.training import evaluate
@@ -130,7 +132,7 @@ def test_config_errors_name_the_field():
         SupervisedConfig(lr=float("nan"))
 
 
-def test_command_line_trains_scores_and_writes_a_card(tmp_path, mnist_dir, capsys):
+def test_command_line_trains_scores_and_writes_a_card(tmp_path, mnist_dir, capsys, monkeypatch):
     common = ["--num-threads", "1", "--data-dir", str(mnist_dir), "--no-progress"]
     status = main([
         "--env-id", "TranslatedMNIST-v0", "--model", "fc", "--updates", "4", "--batch-size", "16",
@@ -155,6 +157,19 @@ def test_command_line_trains_scores_and_writes_a_card(tmp_path, mnist_dir, capsy
     assert card["matched_to"]["model"] == "ram-translated60-6g"
     assert card["samples"] == card["updates"] * 16
     assert card["command_chain"][0].startswith("python train/supervised_baseline.py --env")
+    # Loading reads the canvas shape the checkpoint records, not the training split ...
+    with monkeypatch.context() as patch:
+        patch.setattr(supervised_trainer, "Canvases", None)  # any use would raise
+        assert load_model(run / "best.pt").sha256 == loaded.sha256
+    # ... a checkpoint written before the shape was recorded still loads ...
+    payload = load_supervised_checkpoint(run / "best.pt")
+    assert payload.pop("canvas_shape") == [1, 60, 60]
+    torch.save(payload, tmp_path / "old.pt")
+    assert load_model(tmp_path / "old.pt").sha256 == loaded.sha256
+    # ... and a damaged shape is one clear error.
+    torch.save({**payload, "canvas_shape": [1, 60]}, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="canvas_shape must be three positive integers"):
+        load_model(tmp_path / "bad.pt")
 
 
 def test_command_line_errors_are_one_line(tmp_path, capsys):

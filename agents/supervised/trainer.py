@@ -235,6 +235,7 @@ class SupervisedTrainer(TrainingLoop):
         record = {
             "config": self.config.to_dict(),
             "sizes": dict(self.sizes),
+            "canvas_shape": list(self.train_canvases.shape),
             "matched_parameters": self.matched_parameters,
             "matched_to": self.matched_to,
             "update": self.update,
@@ -387,6 +388,19 @@ class LoadedBaseline:
     matched_to: str
 
 
+def canvas_shape_of(value: Any, path: str | Path) -> tuple[int, int, int]:
+    """The ``(C, H, W)`` recorded in checkpoint ``path``, checked."""
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 3
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    ):
+        raise ValueError(
+            f"{path}: canvas_shape must be three positive integers (C, H, W), got {value!r}"
+        )
+    return (value[0], value[1], value[2])
+
+
 def load_model(
     path: str | Path, device: str | torch.device = "cpu", **changes: Any
 ) -> LoadedBaseline:
@@ -394,8 +408,12 @@ def load_model(
     evaluation fields (``data_dir``, ``eval_batch_size``, ``device``...)."""
     payload = load_supervised_checkpoint(path)
     config = SupervisedConfig.from_dict({**payload["config"], **changes})
-    canvases = Canvases(config.task("train"))
-    model = build_sized(config.model, canvases.shape, answers_of(canvases.task), payload["sizes"])
+    task = config.task("train")
+    if "canvas_shape" in payload:
+        shape = canvas_shape_of(payload["canvas_shape"], path)
+    else:  # checkpoints written before the shape was recorded: ask the canvases
+        shape = Canvases(task).shape
+    model = build_sized(config.model, shape, answers_of(task), payload["sizes"])
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as error:
