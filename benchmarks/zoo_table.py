@@ -4,9 +4,12 @@
   paper's figure, the best public replication's, ours (Monte-Carlo and greedy test error,
   validation error), the training it took, on which machine, and the command that made it;
 - ``README.md``: the same rows, short, with the best full-canvas or SB3 baseline of each task
-  (the baseline cards in ``results/baselines/``).
+  (the baseline cards in ``results/baselines/``);
+- ``results/zoo_valid_curves.png``: the validation curve each card keeps (greedy error on the
+  ``valid`` canvases of the periodic evaluations, against updates counted over the whole chain
+  of warm starts; for a chain, its last run only).
 
-    python benchmarks/zoo_table.py            # rewrite both tables between their markers
+    python benchmarks/zoo_table.py            # rewrite both tables and the figure
     python benchmarks/zoo_table.py --check    # exit 1 if either is stale
     python benchmarks/zoo_table.py --print    # print the full table
 
@@ -20,6 +23,7 @@ import json
 import sys
 from pathlib import Path
 
+from figures import pyplot, save_png
 from readme_section import write_or_check
 
 from agents.training.config import PRESETS
@@ -146,12 +150,40 @@ def render_summary(models_dir: Path, baselines_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot_valid_curves(models_dir: Path, out: Path) -> int:
+    """Draw every card's ``valid_curve`` in ``models_dir`` into ``out`` (log-scale error against
+    updates, one line per model, the final test MC error as a star); the number of curves."""
+    cards = {p.stem: json.loads(p.read_text()) for p in sorted(models_dir.glob("*.json"))}
+    curves = {name: card for name, card in cards.items() if card.get("valid_curve")}
+    if not curves:
+        return 0
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for name, card in curves.items():
+        points = card["valid_curve"]
+        (line,) = ax.plot([p[0] for p in points], [p[2] for p in points], lw=1.2, label=name)
+        ax.plot([card["updates"]], [card["test"]["mc"]["error_pct"]], "*",
+                color=line.get_color(), ms=10)  # fmt: skip
+    ax.set_yscale("log")
+    ax.set_xlabel("update (over the whole chain of warm starts)")
+    ax.set_ylabel("error (%)")
+    ax.set_title("Zoo models: greedy valid error during training (lines), test MC error (stars)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    save_png(fig, out)
+    return len(curves)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--baselines-dir", type=Path, default=ROOT / "results" / "baselines")
     parser.add_argument("--page", type=Path, default=ROOT / "docs" / "zoo.md")
     parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument(
+        "--curves", type=Path, default=ROOT / "results" / "zoo_valid_curves.png",
+        help="the figure of the cards' validation curves (not written by --check)",
+    )  # fmt: skip
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="fail if a table is stale")
     mode.add_argument("--print", action="store_true", help="print the full table only")
@@ -162,6 +194,8 @@ def main() -> int:
         return 0
     script = Path(__file__).name
     summary = render_summary(args.models_dir, args.baselines_dir)
+    if not args.check:
+        plot_valid_curves(args.models_dir, args.curves)
     return max(
         write_or_check(args.page, START, END, table, "zoo table", script, args.check),
         write_or_check(
