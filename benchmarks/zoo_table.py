@@ -127,26 +127,34 @@ def best_baselines(cards_dir: Path) -> dict[str, tuple[str, float]]:
 
 
 def render_summary(models_dir: Path, baselines_dir: Path) -> str:
-    """The README's table: each paper row, ours, and the task's best baseline."""
+    """The README's table: each paper row, ours (MC and greedy test error, the training, the
+    machine and the command of the zoo model), and the task's best baseline."""
     cards = {p.stem: json.loads(p.read_text()) for p in sorted(models_dir.glob("*.json"))}
     baselines = best_baselines(baselines_dir)
     lines = [
-        "| model | task | paper | best public | ours (test, MC) | best baseline (test) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| model | paper | best public | ours: test MC | ours: test greedy | training, machine "
+        "| command | best baseline (test) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, target in TARGETS.items():
         card = cards.get(name)
         env_id = card["env_id"] if card else PRESETS.get(name, {}).get("env_id", "")
-        ours = "not trained yet"
-        if card is not None:
-            score = card["test"]["greedy"] if card.get("deterministic") else card["test"]["mc"]
-            ours = f"**{score['error_pct']:.2f}%**"
         baseline = baselines.get(env_id)
         base = f"{baseline[1]:.2f}% (`{baseline[0]}`)" if baseline else "—"
-        lines.append(
-            f"| `{name}` | `{env_id}` | {_pct(target.paper)} | {_pct(target.best_public)} | "
-            f"{ours} | {base} |"
+        row = f"| `{name}` | {_pct(target.paper)} | {_pct(target.best_public)} | "
+        if card is None:
+            lines.append(row + f"not trained yet | | | | {base} |")
+            continue
+        greedy = f"{card['test']['greedy']['error_pct']:.2f}%"
+        mc = (
+            "= greedy"
+            if card.get("deterministic")
+            else f"**{card['test']['mc']['error_pct']:.2f}%**"
         )
+        training = (
+            f"{card['updates']:,} updates, {_minutes(card['wall_clock_s'])}, {machine_text(card)}"
+        )
+        lines.append(row + f"{mc} | {greedy} | {training} | {_command(card)} | {base} |")
     return "\n".join(lines) + "\n"
 
 

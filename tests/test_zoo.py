@@ -180,7 +180,14 @@ def test_zoo_tables_are_generated_from_the_cards(tmp_path, models):
     assert "| `ram-mnist28-6g` | `MNIST-v0` | 1.29% | 1.08% | not trained yet |" in text
     summary = readme.read_text()
     ours = json.loads((models / "ram-translated60-6g.json").read_text())["test"]["mc"]
-    assert f"| **{ours['error_pct']:.2f}%** | 0.72% (`cnn-mnist28`) |" in summary  # the baseline
+    row = next(line for line in summary.splitlines() if line.startswith("| `ram-translated60-6g`"))
+    assert row.startswith(
+        f"| `ram-translated60-6g` | 1.86% | 1.08% | **{ours['error_pct']:.2f}%** |"
+    )
+    assert "| 3 updates, " in row and " 1 thread |" in row  # the training and the machine
+    assert row.endswith(
+        "| `python train/ram_agent.py --run a` | 0.72% (`cnn-mnist28`) |"
+    )  # baseline
     fresh = subprocess.run([*script, "--check"], cwd=REPO)
     assert fresh.returncode == 0
 
