@@ -15,7 +15,12 @@ ratios compare like with like:
    are not counted), so ``FLOPs / peak`` is the compute floor of one update;
 3. **the full training update** (``Trainer.train_step``: env reset + rollout + loss + Adam), its
    GFLOP/s and their fraction of the peak, the time spent inside the environment, and for the
-   agents that step the env (RAM, DRAM) the environment alone and the model alone;
+   agents that step the env (RAM, DRAM) the environment alone and the model alone; on the CPU,
+   the share of the update's time inside the matrix-product and convolution kernels
+   (``torch.profiler``, self time; the profiler's per-call overhead falls on the many small
+   operations, so this share is a lower bound) and the rate those kernels reach (the counted
+   FLOPs over that share of the update, against the peak: how close the products themselves
+   run to the machine's limit, which no change outside them can raise);
 4. with ``--parallel``, **two single-thread runs at once against one**: the aggregate throughput
    of two ``--num-threads 1`` trainings side by side (what a background training next to a
    second job, or a 2-trial sweep, gets) divided by one such run alone, and one two-thread run for
@@ -176,6 +181,27 @@ def model_alone(trainer: Trainer):
     return one_update
 
 
+#: The kernels that do the counted FLOPs (matrix products and convolutions), by profiler name.
+PRODUCT_KERNELS = (
+    "aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::mkldnn_convolution",
+    "aten::convolution_backward", "aten::_slow_conv2d_forward", "aten::_slow_conv2d_backward",
+)  # fmt: skip
+
+
+def product_share(fn, updates: int) -> float:
+    """The fraction of ``updates`` calls' CPU time spent inside the product kernels
+    (:data:`PRODUCT_KERNELS`, self time, so nested calls count once), by ``torch.profiler``."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(updates):
+            fn()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    products = sum(e.self_cpu_time_total for e in events if e.key in PRODUCT_KERNELS)
+    return products / total if total else float("nan")
+
+
 def measure_preset(preset: str, args: argparse.Namespace, peak: float) -> dict:
     """Every figure of one preset (see the module docstring)."""
     config = preset_config(
@@ -201,6 +227,11 @@ def measure_preset(preset: str, args: argparse.Namespace, peak: float) -> dict:
         "fraction_of_peak": flops / update / 1e9 / peak,
         "floor_ms": flops / peak / 1e6,
     }
+    if device.type == "cpu":
+        share = product_share(trainer.train_step, args.updates)
+        record["product_time_fraction"] = share
+        # The products' own rate: their FLOPs over the part of the update they take.
+        record["product_fraction_of_peak"] = flops / (update * share) / 1e9 / peak
     if hasattr(trainer.model, "observe"):  # agents that step the env (RAM, DRAM)
         alone = env_alone(trainer, [0])
         record["env_alone_ms"] = blocks(alone, args.updates, args.repeats, device)[0] * 1e3
@@ -298,15 +329,19 @@ def main() -> None:
     records = [measure_preset(preset, args, peak) for preset in args.presets]
     header = (f"{'preset':26s} {'GFLOP/upd':>9s} {'floor ms':>8s} {'ms/upd':>7s} {'fastest':>7s} "
               f"{'GFLOP/s':>7s} {'of peak':>7s} {'env ms':>6s} {'env alone':>9s} "
-              f"{'model alone':>11s}")  # fmt: skip
+              f"{'model alone':>11s} {'in products':>11s} {'their rate':>10s}")  # fmt: skip
     print(header)
     for r in records:
         alone = f"{r['env_alone_ms']:9.1f}" if "env_alone_ms" in r else f"{'-':>9s}"
         model = f"{r['model_alone_ms']:11.1f}" if "model_alone_ms" in r else f"{'-':>11s}"
+        products = f"{'-':>11s} {'-':>10s}"
+        if "product_time_fraction" in r:
+            products = (f"{r['product_time_fraction']:11.0%} "
+                        f"{r['product_fraction_of_peak']:8.0%} ~")  # fmt: skip
         print(f"{r['preset']:26s} {r['flops_per_update'] / 1e9:9.2f} {r['floor_ms']:8.1f} "
               f"{r['ms_per_update']:7.1f} {r['ms_per_update_fastest']:7.1f} "
               f"{r['gflops_achieved']:7.1f} {r['fraction_of_peak']:7.0%} "
-              f"{r['env_ms_per_update']:6.1f} {alone} {model}")  # fmt: skip
+              f"{r['env_ms_per_update']:6.1f} {alone} {model} {products}")  # fmt: skip
 
     parallel = None
     if args.parallel:
