@@ -196,6 +196,12 @@ def main() -> int:
     mode.add_argument("--check", action="store_true", help="fail if a table is stale")
     mode.add_argument("--print", action="store_true", help="print the full table only")
     args = parser.parse_args()
+    for option, directory in (
+        ("--models-dir", args.models_dir),
+        ("--baselines-dir", args.baselines_dir),
+    ):
+        if not directory.is_dir():
+            parser.error(f"{option}: no directory at {directory}")
     table = render(args.models_dir)
     if args.print:
         print(table, end="")
