@@ -285,9 +285,10 @@ _DRAM: dict[str, Any] = dict(
 #: 55,000 updates, x0.97 every 600 updates, so the rate reaches its 1e-4 floor at update 45,400
 #: and stays there for the last 9,600. Evaluated on 2,000 valid canvases every 2,500 updates.
 _RAM_SESSION: dict[str, Any] = dict(updates=55_000, lr_decay_every=600, eval_every=2500)
-#: The longer schedule of the 6-glimpse 60x60 rows, chosen on ``valid`` against the one above
-#: (results/ram_notes.md): 100,000 updates, x0.97 every 1,000 (the floor at update 75,600, the
-#: last 24,400 there); about 2 h on one thread beside another run, so still one session.
+#: The longer schedule of the 60x60 rows, chosen on ``valid`` against the one above for each of
+#: the four (results/ram_notes.md): 100,000 updates, x0.97 every 1,000 (the floor at update
+#: 75,600, the last 24,400 there); about 2-2.1 h on one thread beside another run, so still one
+#: session.
 _RAM_SESSION_LONG: dict[str, Any] = dict(updates=100_000, lr_decay_every=1000, eval_every=2500)
 #: Named presets: the papers' tasks with the replication's optimiser. Each is a set of field
 #: values over the :class:`TrainConfig` defaults (Adam 1e-3, x0.97 every 1,750 updates, floor
@@ -311,11 +312,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 60x60 translated MNIST, 6 glimpses of 3 scales of 12x12 (Table 1b).
     "ram-translated60-6g": dict(**_RAM_SESSION_LONG, env_id="TranslatedMNIST-v0"),
     # The same with 8 glimpses (Table 1b).
-    "ram-translated60-8g": dict(**_RAM_SESSION, env_id="TranslatedMNIST-v0", num_glimpses=8),
+    "ram-translated60-8g": dict(**_RAM_SESSION_LONG, env_id="TranslatedMNIST-v0", num_glimpses=8),
     # 60x60 cluttered MNIST, 4 distractors, 6 glimpses of 3 scales (Table 2a).
     "ram-cluttered60-6g": dict(**_RAM_SESSION_LONG, env_id="ClutteredMNIST-v0"),
     # The same with 8 glimpses (Table 2a).
-    "ram-cluttered60-8g": dict(**_RAM_SESSION, env_id="ClutteredMNIST-v0", num_glimpses=8),
+    "ram-cluttered60-8g": dict(**_RAM_SESSION_LONG, env_id="ClutteredMNIST-v0", num_glimpses=8),
     # 100x100 cluttered MNIST, 8 distractors, 6 or 8 glimpses of 4 scales (Table 2b): the
     # replication's full schedule, more than one session of one core (continue with
     # --init-from; the card explains the chain).
