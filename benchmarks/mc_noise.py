@@ -14,10 +14,12 @@ answer), not from paths that find the digit where the mean path misses it.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 import torch
 
 from agents import zoo
+from agents.training.config import TrainConfig
 
 
 def main() -> None:
@@ -35,9 +37,9 @@ def main() -> None:
     trained = zoo.load(args.model)
     rows = []
     for std in args.stds:
-        agent = zoo.load(args.model, location_std=std)
-        result = agent.evaluate(args.split, num_canvases=args.canvases)
-        rows.append((f"{std:g}", agent.config.mc_samples, result.mc))
+        config = TrainConfig.from_dict({**trained.config.to_dict(), "location_std": std})
+        result = replace(trained, config=config).evaluate(args.split, num_canvases=args.canvases)
+        rows.append((f"{std:g}", config.mc_samples, result.mc))
     one = trained.evaluate(args.split, num_canvases=args.canvases, mc_samples=1)
     rows.append((f"{trained.config.location_std:g} (trained)", 1, one.mc))
     print(

@@ -81,10 +81,14 @@ def _verdict(card: dict, target: Target) -> str:
     return "; ".join(parts)
 
 
-def render(models_dir: Path) -> str:
+def read_cards(models_dir: Path) -> dict[str, dict]:
+    """``{name: card}`` of every ``<name>.json`` in ``models_dir``, by name."""
+    return {p.stem: json.loads(p.read_text()) for p in sorted(models_dir.glob("*.json"))}
+
+
+def render(cards: dict[str, dict]) -> str:
     """The results table: every row of :data:`agents.zoo_card.TARGETS` (the papers' tables) with
-    its zoo card in ``models_dir``, or marked as not trained yet; then any other card."""
-    cards = {p.stem: json.loads(p.read_text()) for p in sorted(models_dir.glob("*.json"))}
+    its card (``cards``: :func:`read_cards`), or marked as not trained yet; then any other card."""
     lines = [
         "| model | task | paper | best public | ours: test MC (10 paths) | ours: test greedy | "
         "valid MC | against paper / best public | training | machine | command |",
@@ -126,10 +130,9 @@ def best_baselines(cards_dir: Path) -> dict[str, tuple[str, float]]:
     return best
 
 
-def render_summary(models_dir: Path, baselines_dir: Path) -> str:
+def render_summary(cards: dict[str, dict], baselines_dir: Path) -> str:
     """The README's table: each paper row, ours (MC and greedy test error, the training, the
     machine and the command of the zoo model), and the task's best baseline."""
-    cards = {p.stem: json.loads(p.read_text()) for p in sorted(models_dir.glob("*.json"))}
     baselines = best_baselines(baselines_dir)
     lines = [
         "| model | paper | best public | ours: test MC | ours: test greedy | training, machine "
@@ -158,10 +161,9 @@ def render_summary(models_dir: Path, baselines_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_valid_curves(models_dir: Path, out: Path) -> int:
-    """Draw every card's ``valid_curve`` in ``models_dir`` into ``out`` (log-scale error against
+def plot_valid_curves(cards: dict[str, dict], out: Path) -> int:
+    """Draw every card's ``valid_curve`` into ``out`` (log-scale error against
     updates, one line per model, the final test MC error as a star); the number of curves."""
-    cards = {p.stem: json.loads(p.read_text()) for p in sorted(models_dir.glob("*.json"))}
     curves = {name: card for name, card in cards.items() if card.get("valid_curve")}
     if not curves:
         return 0
@@ -202,14 +204,15 @@ def main() -> int:
     ):
         if not directory.is_dir():
             parser.error(f"{option}: no directory at {directory}")
-    table = render(args.models_dir)
+    cards = read_cards(args.models_dir)
+    table = render(cards)
     if args.print:
         print(table, end="")
         return 0
     script = Path(__file__).name
-    summary = render_summary(args.models_dir, args.baselines_dir)
+    summary = render_summary(cards, args.baselines_dir)
     if not args.check:
-        plot_valid_curves(args.models_dir, args.curves)
+        plot_valid_curves(cards, args.curves)
     return max(
         write_or_check(args.page, START, END, table, "zoo table", script, args.check),
         write_or_check(
