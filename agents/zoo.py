@@ -48,6 +48,7 @@ from torch import nn
 from agents.runs.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from agents.runs.checkpoint import load_checkpoint
 from agents.runs.directory import COMMAND_FILE, LINEAGE_FILE
+from agents.runs.log import valid_curve as logged_valid_curve
 from agents.training.config import TrainConfig
 from agents.training.evaluate import Trajectories
 from agents.weights import (
@@ -161,6 +162,28 @@ def run_lineage(run_dir: Path, updates: int, batch_size: int, wall_clock_s: floa
         "samples": int(parent["samples"]) + int(updates) * int(batch_size),
         "wall_clock_s": round(float(parent["wall_clock_s"]) + float(wall_clock_s), 1),
     }
+
+
+def run_valid_curve(source: Path) -> list[list[float]]:
+    """The validation curve of the run that wrote checkpoint ``source``:
+    ``[[updates, wall_clock_s, greedy valid error %], ...]``, counted over the whole lineage.
+
+    It is the parent's curve (kept in ``lineage.json`` by a warm start on the same task)
+    followed by every report of the run's ``metrics.jsonl``, also those after a ``best.pt``.
+    Empty for a file outside a run directory."""
+    parent: dict[str, Any] = {"updates": 0, "wall_clock_s": 0.0}
+    if (source.parent / LINEAGE_FILE).is_file():
+        parent = json.loads((source.parent / LINEAGE_FILE).read_text())
+    own = logged_valid_curve(source.parent, offset=(parent["updates"], parent["wall_clock_s"]))
+    return [*parent.get("valid_curve", []), *own]
+
+
+def lineage_valid_curve(weights: Weights) -> list[list[float]]:
+    """The validation curve that led to ``weights``: a zoo file's card curve, or a checkpoint's
+    run's (:func:`run_valid_curve`), without the reports made after the weights' own update (a
+    run goes on after writing ``best.pt``)."""
+    curve = weights.card.get("valid_curve", []) if weights.card else run_valid_curve(weights.source)
+    return [list(point) for point in curve if point[0] <= weights.lineage["updates"]]
 
 
 def read_weights(path: str | os.PathLike) -> Weights:

@@ -11,7 +11,7 @@ plus greedy on the first 1,000 test canvases (what the CI check re-measures). Th
 all of it with the configuration, the command chain, the work that went into the weights, the
 machine, the torch version, the commit, and the run's validation curve (``valid_curve``:
 ``[[updates, wall_clock_s, greedy valid error %], ...]``, as the SB3 cards' with updates for
-env steps).
+env steps; over the whole chain when each warm start stayed on the same task).
 
 ``--if-better`` replaces an existing zoo model only if the new one has a lower **validation**
 error (Monte-Carlo; greedy for deterministic agents): selection never reads the test split.
@@ -39,8 +39,6 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from agents.models.registry import build_agent, glimpse_shape
-from agents.runs.directory import LINEAGE_FILE
-from agents.runs.log import valid_curve as logged_valid_curve
 from agents.training.evaluate import EvalResult
 from agents.weights import check_sha256, load_safetensors
 from agents.zoo import (
@@ -52,6 +50,7 @@ from agents.zoo import (
     models_dir,
     read_card,
     read_weights,
+    run_valid_curve,
     save_zoo_model,
 )
 from glimpse_env.atomic import atomic_path, exclusive_lock, write_json_atomic
@@ -180,17 +179,6 @@ def target_summary(name: str, test_mc_pct: float) -> dict[str, Any] | None:
 def selection_error(card: dict[str, Any]) -> float:
     """The validation error a card is compared on (Monte-Carlo)."""
     return float(card["valid"]["mc"]["error_pct"])
-
-
-def run_valid_curve(source: Path) -> list[list[float]]:
-    """The validation reports of the run that wrote checkpoint ``source`` (all of them, also
-    those after a ``best.pt``): ``[[updates, wall_clock_s, greedy valid error %], ...]`` from
-    its ``metrics.jsonl``, with updates and wall-clock counted over the whole lineage (a warm
-    start's parent included). Empty for a file outside a run directory."""
-    parent = {"updates": 0, "wall_clock_s": 0.0}
-    if (source.parent / LINEAGE_FILE).is_file():
-        parent = json.loads((source.parent / LINEAGE_FILE).read_text())
-    return logged_valid_curve(source.parent, offset=(parent["updates"], parent["wall_clock_s"]))
 
 
 def build_card(

@@ -128,7 +128,8 @@ def test_if_better_keeps_the_model_with_the_lower_validation_error(tmp_path, mod
 
 
 def test_warm_start_continues_from_the_weights_and_extends_the_chain(tmp_path, models):
-    publish(_train(tmp_path / "a"), "parent", progress=False, canvases=100)
+    publish(_train(tmp_path / "a", eval_every=2, eval_canvases=20), "parent", progress=False,
+            canvases=100)  # fmt: skip
     parent_file = models / "parent.safetensors"
     config = TrainConfig(
         **{**SMALL, "updates": 2, "seed": 1, "init_from": str(parent_file), "eval_every": 1,
@@ -147,12 +148,29 @@ def test_warm_start_continues_from_the_weights_and_extends_the_chain(tmp_path, m
         "python train/ram_agent.py --child",
     ]
     assert card["updates"] == 3 + 2 and card["samples"] == 5 * 16
-    # the run's validation reports, counted over the lineage (the parent's 3 updates first)
-    assert [row[0] for row in card["valid_curve"]] == [4, 5]
+    # the parent's validation reports (at its updates 2 and 3), then the run's, counted over
+    # the lineage: the run's first report is at update 3 + 1
+    parent_curve = zoo.read_card(models / "parent.json")["valid_curve"]
+    assert [row[0] for row in parent_curve] == [2, 3]
+    assert card["valid_curve"][:2] == parent_curve
+    assert [row[0] for row in card["valid_curve"]] == [2, 3, 4, 5]
     assert all(0 <= row[2] <= 100 for row in card["valid_curve"])
+    # a warm start on another task (3 glimpses, not 2) starts a curve of its own
+    moved = TrainConfig(**{**config.to_dict(), "num_glimpses": 3})
+    Trainer(moved, tmp_path / "moved", progress=False).train()
+    assert [row[0] for row in zoo.run_valid_curve(tmp_path / "moved" / "checkpoint.pt")] == [4, 5]
     other = TrainConfig(**{**SMALL, "hidden": 32, "init_from": str(parent_file)})
     with pytest.raises(ValueError, match="other settings \\(hidden\\)"):
         Trainer(other, tmp_path / "c", progress=False)
+
+
+def test_a_parents_curve_ends_at_its_weights(tmp_path):
+    # a best.pt taken at update 4 of a run that reported at 2, 4 and 6: the curve behind it
+    curve = [[2, 10.0, 30.0], [4, 20.0, 20.0], [6, 30.0, 25.0]]
+    lineage = {"commands": [], "updates": 4, "samples": 64, "wall_clock_s": 20.0}
+    weights = zoo.Weights(TrainConfig(**SMALL), {}, "0" * 64, lineage, tmp_path / "m.safetensors",
+                          {"valid_curve": curve})  # fmt: skip
+    assert zoo.lineage_valid_curve(weights) == curve[:2]
 
 
 def test_zoo_tables_are_generated_from_the_cards(tmp_path, models):

@@ -35,7 +35,7 @@ from agents.training.config import TrainConfig
 from agents.training.evaluate import EvalResult, trajectory_grid
 from agents.training.objectives import OBJECTIVES, TrainingBatch
 from agents.training.scorer import Scorer, make_env
-from agents.zoo import load, read_weights
+from agents.zoo import lineage_valid_curve, load, read_weights
 from glimpse_env.envs.core import task_config
 from glimpse_env.keyed_random import seeded_keys
 
@@ -187,10 +187,14 @@ class Trainer(TrainingLoop):
             self.model.load_state_dict(state)
         except RuntimeError as error:
             raise ValueError(f"--init-from {path}: the weights do not fit: {error}") from None
+        task = {**self.config.task_kwargs(), "data_dir": None}  # where MNIST lies: no matter
+        same_task = {**parent.task_kwargs(), "data_dir": None} == task
         self.parent_lineage = {
             "parent": str(path),
             "parent_sha256": weights.sha256,
             **weights.lineage,
+            # the parent's validation curve continues into this run's only on the same task
+            "valid_curve": lineage_valid_curve(weights) if same_task else [],
         }
 
     def _restore(self, payload: dict[str, Any]) -> None:
