@@ -14,41 +14,71 @@ answer), not from paths that find the digit where the mean path misses it.
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import NamedTuple
 
 import torch
 
 from agents import zoo
 from agents.training.config import TrainConfig
+from agents.training.evaluate import EvalResult
+from agents.zoo import ZooAgent
 
 
-def main() -> None:
+class NoiseRow(NamedTuple):
+    """One row of the table: the location std (normalised units), the paths per canvas and
+    the Monte-Carlo error they give."""
+
+    std: float
+    paths: int
+    mc: EvalResult
+
+
+def noise_rows(
+    trained: ZooAgent, stds: Sequence[float], split: str, canvases: int
+) -> tuple[EvalResult, list[NoiseRow]]:
+    """Score ``trained`` on the first ``canvases`` canvases of ``split``: its greedy error, then
+    its MC error with the card's ``mc_samples`` paths at each std of ``stds``, and one sampled
+    path at the trained std (the last row)."""
+    rows = []
+    for std in stds:
+        config = TrainConfig.from_dict({**trained.config.to_dict(), "location_std": std})
+        result = replace(trained, config=config).evaluate(split, num_canvases=canvases)
+        rows.append(NoiseRow(std, config.mc_samples, result.mc))
+    one = trained.evaluate(split, num_canvases=canvases, mc_samples=1)
+    rows.append(NoiseRow(trained.config.location_std, 1, one.mc))
+    return one.greedy, rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="a zoo name, a zoo file or a training checkpoint.pt")
     parser.add_argument("--stds", type=float, nargs="+", default=[0.005, 0.02, 0.05, 0.11, 0.2])
     parser.add_argument("--canvases", type=int, default=1000)
     parser.add_argument("--split", choices=("valid", "test"), default="valid")
     parser.add_argument("--num-threads", type=int, default=1)
-    args = parser.parse_args()
-    if any(std <= 0 for std in args.stds):
+    args = parser.parse_args(argv)
+    if any(not std > 0 for std in args.stds):
         parser.error(f"--stds must be positive, got {args.stds}")
+    if args.canvases < 1:
+        parser.error(f"--canvases must be at least 1, got {args.canvases}")
     torch.set_num_threads(args.num_threads)
+    try:
+        trained = zoo.load(args.model)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"mc_noise.py: {error}", file=sys.stderr)
+        return 2
 
-    trained = zoo.load(args.model)
-    rows = []
-    for std in args.stds:
-        config = TrainConfig.from_dict({**trained.config.to_dict(), "location_std": std})
-        result = replace(trained, config=config).evaluate(args.split, num_canvases=args.canvases)
-        rows.append((f"{std:g}", config.mc_samples, result.mc))
-    one = trained.evaluate(args.split, num_canvases=args.canvases, mc_samples=1)
-    rows.append((f"{trained.config.location_std:g} (trained)", 1, one.mc))
-    print(
-        f"{args.model}, {args.canvases} {args.split} canvases: greedy {one.greedy.error_pct:.2f}%"
-    )
+    greedy, rows = noise_rows(trained, args.stds, args.split, args.canvases)
+    print(f"{args.model}, {args.canvases} {args.split} canvases: greedy {greedy.error_pct:.2f}%")
     print("| location std | paths | MC error |\n| --- | --- | --- |")
-    for std, paths, mc in rows:
-        print(f"| {std} | {paths} | {mc.error_pct:.2f}% ({mc.errors}/{mc.total}) |")
+    for row in rows:
+        std = f"{row.std:g}" + (" (trained)" if row.paths == 1 else "")
+        print(f"| {std} | {row.paths} | {row.mc.error_pct:.2f}% ({row.mc.errors}/{row.mc.total}) |")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
