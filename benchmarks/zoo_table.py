@@ -7,7 +7,7 @@
   (the baseline cards in ``results/baselines/``);
 - ``results/zoo_valid_curves.png``: the validation curve each card keeps (greedy error on the
   ``valid`` canvases of the periodic evaluations, against updates counted over the whole chain
-  of warm starts; for a chain, its last run only).
+  of warm starts; every link of it where each warm start kept its parent's curve).
 
     python benchmarks/zoo_table.py            # rewrite both tables and the figure
     python benchmarks/zoo_table.py --check    # exit 1 if either is stale
