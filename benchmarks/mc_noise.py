@@ -74,8 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     greedy, rows = noise_rows(trained, args.stds, args.split, args.canvases)
     print(f"{args.model}, {args.canvases} {args.split} canvases: greedy {greedy.error_pct:.2f}%")
     print("| location std | paths | MC error |\n| --- | --- | --- |")
-    for row in rows:
-        std = f"{row.std:g}" + (" (trained)" if row.paths == 1 else "")
+    for i, row in enumerate(rows):
+        std = f"{row.std:g}" + (" (trained)" if i == len(rows) - 1 else "")
         print(f"| {std} | {row.paths} | {row.mc.error_pct:.2f}% ({row.mc.errors}/{row.mc.total}) |")
     return 0
 

@@ -128,7 +128,7 @@ def main() -> int:
     parser.add_argument("--num-threads", type=int, default=1)
     parser.add_argument("--page", type=Path, default=ROOT / "docs" / "zoo.md")
     parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
-    parser.add_argument("--check", action="store_true", help="fail if the page is stale")
+    parser.add_argument("--check", action="store_true", help="fail if either output is stale")
     args = parser.parse_args()
     if args.convert:
         torch.set_num_threads(args.num_threads)
