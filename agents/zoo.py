@@ -372,7 +372,7 @@ class ZooAgent:
 
         return task_config(**self.config.task_kwargs())
 
-    def _scorer(self, **changes: int | None) -> Scorer:
+    def _scorer(self, **changes: float | None) -> Scorer:
         """A scorer of the model with evaluation fields of the config changed (None: kept)."""
         from agents.training.objectives import OBJECTIVES
         from agents.training.scorer import Scorer
@@ -388,13 +388,17 @@ class ZooAgent:
         eval_seed: int | None = None,
         mc_samples: int | None = None,
         progress: bool = False,
+        location_std: float | None = None,
     ) -> GreedyAndMC:
         """Greedy and Monte-Carlo error on canvases ``0 .. num_canvases-1`` of ``split``
-        (default: the config's ``final_eval_canvases``, ``eval_seed`` and ``mc_samples``), as
-        the trainer's final evaluation and the model card score them. Unpacks as
-        ``greedy, mc``."""
+        (default: the config's ``final_eval_canvases``, ``eval_seed``, ``mc_samples`` and
+        ``location_std``, the spread of the sampled paths in normalised units), as the
+        trainer's final evaluation and the model card score them. Unpacks as ``greedy, mc``."""
         scorer = self._scorer(
-            final_eval_canvases=num_canvases, eval_seed=eval_seed, mc_samples=mc_samples
+            final_eval_canvases=num_canvases,
+            eval_seed=eval_seed,
+            mc_samples=mc_samples,
+            location_std=location_std,
         )
         return scorer.greedy_and_mc(split, scorer.config.final_eval_canvases, progress)
 

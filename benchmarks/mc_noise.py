@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import NamedTuple
 
 import torch
 
 from agents import zoo
-from agents.training.config import TrainConfig
 from agents.training.evaluate import EvalResult
 from agents.zoo import ZooAgent
 
@@ -44,9 +42,8 @@ def noise_rows(
     path at the trained std (the last row)."""
     rows = []
     for std in stds:
-        config = TrainConfig.from_dict({**trained.config.to_dict(), "location_std": std})
-        result = replace(trained, config=config).evaluate(split, num_canvases=canvases)
-        rows.append(NoiseRow(std, config.mc_samples, result.mc))
+        result = trained.evaluate(split, num_canvases=canvases, location_std=std)
+        rows.append(NoiseRow(std, trained.config.mc_samples, result.mc))
     one = trained.evaluate(split, num_canvases=canvases, mc_samples=1)
     rows.append(NoiseRow(trained.config.location_std, 1, one.mc))
     return one.greedy, rows

@@ -109,12 +109,13 @@ def render_summary(records: list[dict]) -> str:
 
     names = ", ".join(f"`{r['name']}`" for r in compared)
     canvases = compared[0]["float16"]["test"]["mc"]["canvases"] if compared else 0
-    saved = sum(r["float32_bytes"] - r["float16_bytes"] for r in compared) / 2**20
+    before = sum(r["float32_bytes"] for r in compared) / 2**20
+    after = sum(r["float16_bytes"] for r in compared) / 2**20
     return (
         f"Zoo weights are stored as float16 and upcast to float32 to run. Measured on one model "
         f"per family ({names}) on the same {canvases:,} test canvases, float16 changed the test "
         f"errors by {shifts('test', 'mc')} digits (MC) and {shifts('test', 'greedy')} (greedy), "
-        f"and saved {saved:.2f} MiB of {sum(r['float32_bytes'] for r in compared) / 2**20:.2f}; "
+        f"and saved {before - after:.2f} MiB of {before:.2f}; "
         "per split and mode in [docs/zoo.md](docs/zoo.md).\n"
     )
 

@@ -27,6 +27,7 @@ from figures import pyplot, save_png
 from readme_section import write_or_check
 
 from agents.training.config import PRESETS
+from agents.zoo import read_card
 from agents.zoo_card import TARGETS, Target
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,8 +83,9 @@ def _verdict(card: dict, target: Target) -> str:
 
 
 def read_cards(models_dir: Path) -> dict[str, dict]:
-    """``{name: card}`` of every ``<name>.json`` in ``models_dir``, by name."""
-    return {p.stem: json.loads(p.read_text()) for p in sorted(models_dir.glob("*.json"))}
+    """``{name: card}`` of every ``<name>.json`` in ``models_dir``, by name (one clear error
+    for a file that is not a card: :func:`agents.zoo.read_card`)."""
+    return {p.stem: read_card(p) for p in sorted(models_dir.glob("*.json"))}
 
 
 def render(cards: dict[str, dict]) -> str:
@@ -204,7 +206,10 @@ def main() -> int:
     ):
         if not directory.is_dir():
             parser.error(f"{option}: no directory at {directory}")
-    cards = read_cards(args.models_dir)
+    try:
+        cards = read_cards(args.models_dir)
+    except ValueError as error:  # a JSON file that is not a model card
+        parser.error(str(error))
     table = render(cards)
     if args.print:
         print(table, end="")

@@ -213,6 +213,10 @@ def test_zoo_tables_are_generated_from_the_cards(tmp_path, models):
     )  # baseline
     fresh = subprocess.run([*script, "--check"], cwd=REPO)
     assert fresh.returncode == 0
+    (models / "notes.json").write_text('{"about": "not a card"}')  # one error, no traceback
+    bad = subprocess.run([*script, "--check"], cwd=REPO, capture_output=True, text=True)
+    assert bad.returncode == 2 and "notes.json is not a model card" in bad.stderr
+    assert "Traceback" not in bad.stderr
 
 
 # ---- the shipped zoo -------------------------------------------------------------------------
