@@ -37,6 +37,7 @@ import functools
 import importlib.util
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,6 +91,18 @@ def models_dir() -> Path:
     if spec is not None and spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations)))
     return root / "models"
+
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+
+
+def check_name(name: str) -> None:
+    """A zoo name is a file name stem: lower-case letters, digits, ``.``, ``_``, ``-``."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        raise ValueError(
+            f"zoo name {name!r} must be lower-case letters, digits, '.', '_' and '-' (no "
+            "directories), e.g. ram-cluttered60-6g"
+        )
 
 
 def resolve(name_or_path: str | os.PathLike) -> Path:

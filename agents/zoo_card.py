@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import signal
 import subprocess
 import sys
@@ -38,6 +37,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from agents import zoo_retire
 from agents.models.registry import build_agent, glimpse_shape
 from agents.training.evaluate import EvalResult
 from agents.weights import check_sha256, load_safetensors
@@ -46,6 +46,7 @@ from agents.zoo import (
     LEGACY_SUFFIX,
     SUFFIX,
     card_path,
+    check_name,
     load,
     models_dir,
     read_card,
@@ -240,6 +241,9 @@ def publish(
     notes: str = "",
     progress: bool = True,
     canvases: int = 10_000,
+    retire_as: str | None = None,
+    why: str = "",
+    retired_dir: Path | None = None,
 ) -> tuple[bool, dict[str, Any]]:
     """Write ``<directory>/<name>.safetensors`` and ``.json`` from a checkpoint or zoo file.
 
@@ -249,6 +253,10 @@ def publish(
     ``canvases``: valid and test canvases scored (10,000: every digit of each split once).
     Returns ``(written, card)``. With ``if_better``, an existing model with a lower or equal
     validation error is kept (``written`` is False and ``card`` is the candidate's).
+
+    ``retire_as``: when the new model replaces an existing one, that one is retired as
+    ``<name>-<retire_as>`` with the reason ``why`` (:mod:`agents.zoo_retire`: its card and a
+    restore command to ``retired_dir``, default ``results/retired/``); checked before scoring.
     """
     check_name(name)
     directory = Path(directory or models_dir())
@@ -256,7 +264,13 @@ def publish(
         raise ValueError(f"--models-dir {directory} is not a directory")
     directory.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(directory / f".{name}.lock", f"publishing {name!r} into {directory}"):
-        return _publish(source, name, directory, if_better, notes, progress, canvases)
+        retirement = None
+        if retire_as is not None:
+            retirement = zoo_retire.plan(name, retire_as, why, directory, retired_dir)
+        written, card = _publish(source, name, directory, if_better, notes, progress, canvases)
+        if written and retirement is not None:
+            retirement.record()
+        return written, card
 
 
 def _publish(
@@ -308,16 +322,6 @@ def _publish(
 
 #: Metadata key of the card embedded in a zoo file.
 CARD_KEY = "card"
-_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
-
-
-def check_name(name: str) -> None:
-    """A zoo name is a file name stem: lower-case letters, digits, ``.``, ``_``, ``-``."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
-        raise ValueError(
-            f"zoo name {name!r} must be lower-case letters, digits, '.', '_' and '-' (no "
-            "directories), e.g. ram-cluttered60-6g"
-        )
 
 
 def embed_card(model_path: str | os.PathLike) -> None:
@@ -368,8 +372,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--if-better", action="store_true", help="replace only on a lower validation error"
     )
     parser.add_argument("--notes", default="", help="free text for the card")
+    parser.add_argument(
+        "--retire-as",
+        metavar="LABEL",
+        help="retire the model this one replaces as <name>-LABEL (results/retired/: its card and "
+        "the command that restores it from git history); needs --why",
+    )
+    parser.add_argument("--why", default="", help="with --retire-as: one line, why it leaves")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.retire_as is not None and not args.why.strip():
+        parser.error("--retire-as needs --why")
     # `kill` ends a publish like Ctrl-C: the scratch directory and the lock are cleaned up.
     signal.signal(signal.SIGTERM, _interrupt)
     if args.sync_card:
@@ -384,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         written, card = publish(
             args.source, args.name, args.models_dir, args.if_better, args.notes,
-            progress=not args.no_progress,
+            progress=not args.no_progress, retire_as=args.retire_as, why=args.why,
         )  # fmt: skip
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -400,6 +413,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({t['greedy']['errors']}/{t['greedy']['canvases']})"
     )
     print("written" if written else "not written: the zoo model has an equal or lower valid error")
+    if written and args.retire_as is not None:
+        print(f"retired the model it replaced as {args.name}-{args.retire_as} (results/retired/)")
     return 0
 
 

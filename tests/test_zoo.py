@@ -334,3 +334,5 @@ def test_the_training_script_publishes_through_the_one_publisher(monkeypatch, ca
     assert main("ram", "ram-cluttered60-6g", [*argv, "--lr", "0.1"]) == 2
     assert "--lr cannot be applied with --card" in capsys.readouterr().err
     assert len(seen) == 1
+    assert main("ram", "ram-cluttered60-6g", [*argv, "--retire-as", "s0", "--why", "seed"]) == 0
+    assert seen[1][-4:] == ["--retire-as", "s0", "--why", "seed"]

@@ -86,6 +86,11 @@ def build_parser(agent: str, default_preset: str) -> argparse.ArgumentParser:
         "--if-better", action="store_true", help="replace a zoo model only on a lower valid error"
     )
     card_group.add_argument("--card-notes", default="", help="free text for the card")
+    card_group.add_argument(
+        "--retire-as", metavar="LABEL", help="retire the zoo model this one replaces as "
+        "<name>-LABEL (results/retired/, restorable from git history); needs --why",
+    )  # fmt: skip
+    card_group.add_argument("--why", default="", help="with --retire-as: why it leaves the zoo")
     config_group = parser.add_argument_group(
         "config fields (default: the preset's value; `python -c \"from agents.training.config "
         "import preset_config; print(preset_config('NAME'))\"` shows a preset)"
@@ -267,6 +272,8 @@ def _publish(args: argparse.Namespace) -> int:
         return 2
     argv = [args.card, "--name", args.name, "--notes", args.card_notes]
     argv += ["--if-better"] * args.if_better + ["--no-progress"] * args.no_progress
+    if args.retire_as is not None:
+        argv += ["--retire-as", args.retire_as, "--why", args.why]
     return zoo_card.main(argv)
 
 
