@@ -9,13 +9,16 @@ several families may be given at once. Each run directory must hold ``config.jso
 scripts). ``results/<family>.md`` is the generated table followed by the hand-written
 ``results/<family>_notes.md``. Entries of runs not named on the command line stay in
 ``results/<family>.json`` as they were, so runs can be added one at a time. The key of an entry is
-the run's preset, or ``preset + label`` with ``--label`` (for ablations on the same preset).
+the run's preset, or ``preset + label`` with ``--label`` (for ablations on the same preset). A
+new run of a preset replaces its entry; ``--keep-as +seed1`` keeps the old one as
+``preset+seed1`` (with its curve image), e.g. when another seed of the same command takes the key.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -164,16 +167,42 @@ def write_markdown(
         tmp.write_text("\n".join(lines))
 
 
+def curve_png(results_dir: Path, key: str) -> Path:
+    """The learning-curve image of entry ``key`` (``+`` becomes ``_`` in the file name)."""
+    return results_dir / f"{key.replace('+', '_')}.png"
+
+
+def keep_entry(results: dict[str, Any], key: str, new_key: str, results_dir: Path) -> None:
+    """Move entry ``key`` (and its curve image) to ``new_key``, making room for a new run."""
+    results[new_key] = results.pop(key)
+    if curve_png(results_dir, key).exists():
+        curve_png(results_dir, key).replace(curve_png(results_dir, new_key))
+    print(f"{key}: the previous entry is kept as {new_key}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="*", type=Path,
                         help="finished run directories (none: rewrite every family's table "
                         "from its JSON)")  # fmt: skip
     parser.add_argument("--label", default="", help="suffix of the entries' keys, e.g. +core")
+    parser.add_argument(
+        "--keep-as",
+        metavar="SUFFIX",
+        help="keep an entry that a new run's key already holds as KEY+SUFFIX (e.g. +seed1; its "
+        "curve PNG is renamed with it) instead of replacing it",
+    )
     parser.add_argument("--results", type=Path, default=Path("results"))
     args = parser.parse_args()
+    if args.keep_as is not None and not args.keep_as.startswith("+"):
+        parser.error(f"--keep-as {args.keep_as!r}: a key suffix starts with '+', e.g. +seed1")
     collected = [collect(run_dir, args.label) for run_dir in args.runs]
     families = {family for family, _, _ in collected}
+    for family, key, _ in collected:  # before anything is written
+        json_path = args.results / f"{family}.json"
+        taken = json.loads(json_path.read_text()) if json_path.exists() else {}
+        if args.keep_as and key in taken and key + args.keep_as in taken:
+            sys.exit(f"error: --keep-as: {key + args.keep_as!r} is taken; choose another suffix")
     if not args.runs:
         families = {family for family in FAMILIES if (args.results / f"{family}.json").exists()}
     for family in sorted(families):
@@ -182,9 +211,11 @@ def main() -> None:
         for run_dir, (run_family, key, entry) in zip(args.runs, collected, strict=True):
             if run_family != family:
                 continue
+            if args.keep_as and key in results:
+                keep_entry(results, key, key + args.keep_as, args.results)
             results[key] = entry
             plot_curve(run_dir, f"{key}: {entry['test_error']:.2f}% test error (MC)",
-                       args.results / f"{key.replace('+', '_')}.png")  # fmt: skip
+                       curve_png(args.results, key))  # fmt: skip
             print(f"{key}: {entry['test_error']:.2f}% MC, {entry['test_error_greedy']:.2f}% greedy")
         write_json_atomic(json_path, results, sort_keys=True)
         write_markdown(

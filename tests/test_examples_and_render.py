@@ -199,6 +199,19 @@ def test_collect_results_writes_one_table_per_family(tmp_path):
     plot = ["benchmarks/plot_curves.py", *runs, "--labels", "dram", "ram", "--out", str(curves)]
     subprocess.run([sys.executable, *plot], cwd=REPO, capture_output=True, text=True, check=True)
     assert Image.open(curves).size[0] > 100
+    # Another run of the same preset takes the key; --keep-as keeps the previous entry beside it.
+    again = [sys.executable, "benchmarks/collect_results.py", runs[0], "--results", str(results)]
+    again += ["--keep-as", "+first"]
+    subprocess.run(again, cwd=REPO, capture_output=True, text=True, check=True)
+    dram = json.loads((results / "dram.json").read_text())
+    assert set(dram) == {"dram-cluttered60-6g", "dram-cluttered60-6g+first"}
+    assert (results / "dram-cluttered60-6g_first.png").is_file()
+    assert (results / "dram-cluttered60-6g.png").is_file()
+    assert "| dram-cluttered60-6g+first |" in (results / "dram.md").read_text()
+    before = (results / "dram.json").read_text()
+    taken = subprocess.run(again, cwd=REPO, capture_output=True, text=True)
+    assert taken.returncode != 0 and "'dram-cluttered60-6g+first' is taken" in taken.stderr
+    assert (results / "dram.json").read_text() == before
     unfinished = Path(runs[1])
     (unfinished / "final.json").unlink()
     failed = subprocess.run(
