@@ -167,6 +167,11 @@ def write_markdown(
         tmp.write_text("\n".join(lines))
 
 
+def read_table(json_path: Path) -> dict[str, Any]:
+    """The entries of ``results/<family>.json`` ({} before the family's first run)."""
+    return json.loads(json_path.read_text()) if json_path.exists() else {}
+
+
 def curve_png(results_dir: Path, key: str) -> Path:
     """The learning-curve image of entry ``key`` (``+`` becomes ``_`` in the file name)."""
     return results_dir / f"{key.replace('+', '_')}.png"
@@ -198,16 +203,15 @@ def main() -> None:
         parser.error(f"--keep-as {args.keep_as!r}: a key suffix starts with '+', e.g. +seed1")
     collected = [collect(run_dir, args.label) for run_dir in args.runs]
     families = {family for family, _, _ in collected}
-    for family, key, _ in collected:  # before anything is written
-        json_path = args.results / f"{family}.json"
-        taken = json.loads(json_path.read_text()) if json_path.exists() else {}
-        if args.keep_as and key in taken and key + args.keep_as in taken:
-            sys.exit(f"error: --keep-as: {key + args.keep_as!r} is taken; choose another suffix")
     if not args.runs:
         families = {family for family in FAMILIES if (args.results / f"{family}.json").exists()}
+    tables = {family: read_table(args.results / f"{family}.json") for family in families}
+    for family, key, _ in collected:  # before anything is written
+        if args.keep_as and key in tables[family] and key + args.keep_as in tables[family]:
+            sys.exit(f"error: --keep-as: {key + args.keep_as!r} is taken; choose another suffix")
     for family in sorted(families):
         json_path = args.results / f"{family}.json"
-        results = json.loads(json_path.read_text()) if json_path.exists() else {}
+        results = tables[family]
         for run_dir, (run_family, key, entry) in zip(args.runs, collected, strict=True):
             if run_family != family:
                 continue
