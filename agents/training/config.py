@@ -282,12 +282,12 @@ _DRAM: dict[str, Any] = dict(
 )  # fmt: skip
 #: The schedule of the RAM rows on 28x28 and 60x60, sized so that one run ends on one CPU thread
 #: within a 3-hour session (65-90 ms per update with 6-8 glimpses, two runs sharing two cores):
-#: 55,000 updates, x0.97 every 600 updates, so the rate reaches its 1e-4 floor at update 45,400
-#: and stays there for the last 9,600. Evaluated on 2,000 valid canvases every 2,500 updates.
+#: 55,000 updates, x0.97 every 600 updates, so the rate reaches its 1e-4 floor at update 45,600
+#: and stays there for the last 9,400. Evaluated on 2,000 valid canvases every 2,500 updates.
 _RAM_SESSION: dict[str, Any] = dict(updates=55_000, lr_decay_every=600, eval_every=2500)
 #: The longer schedule of the 60x60 rows, chosen on ``valid`` against the one above for each of
 #: the four (results/ram_notes.md): 100,000 updates, x0.97 every 1,000 (the floor at update
-#: 75,600, the last 24,400 there); about 2-2.1 h on one thread beside another run, so still one
+#: 76,000, the last 24,000 there); about 2-2.1 h on one thread beside another run, so still one
 #: session.
 _RAM_SESSION_LONG: dict[str, Any] = dict(updates=100_000, lr_decay_every=1000, eval_every=2500)
 #: Named presets: the papers' tasks with the replication's optimiser. Each is a set of field
@@ -316,7 +316,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 60x60 cluttered MNIST, 4 distractors, 6 glimpses of 3 scales (Table 2a).
     "ram-cluttered60-6g": dict(**_RAM_SESSION_LONG, env_id="ClutteredMNIST-v0"),
     # The same with 8 glimpses (Table 2a), decaying more slowly (x0.97 every 1,300 updates, the
-    # floor at update 98,300): chosen on ``valid`` against every 1,000 (results/ram_notes.md).
+    # floor at update 98,800): chosen on ``valid`` against every 1,000 (results/ram_notes.md).
     "ram-cluttered60-8g": {
         **_RAM_SESSION_LONG,
         "lr_decay_every": 1300,
