@@ -14,7 +14,9 @@ machine, the torch version, the commit, and the run's validation curve (``valid_
 env steps; over the whole chain when each warm start stayed on the same task).
 
 ``--if-better`` replaces an existing zoo model only if the new one has a lower **validation**
-error (Monte-Carlo; greedy for deterministic agents): selection never reads the test split.
+error (Monte-Carlo; greedy for deterministic agents): selection never reads the test split. A
+candidate is scored on ``valid`` first, and on ``test`` only once it is to be written, so the test
+error of a model the zoo does not keep is never computed.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from agents.zoo import (
     FORMAT,
     LEGACY_SUFFIX,
     SUFFIX,
+    ZooAgent,
     card_path,
     check_name,
     load,
@@ -182,22 +185,32 @@ def selection_error(card: dict[str, Any]) -> float:
     return float(card["valid"]["mc"]["error_pct"])
 
 
+def score_split(agent: ZooAgent, split: str, canvases: int, progress: bool) -> dict[str, Any]:
+    """``{"greedy": ..., "mc": ...}`` (:func:`score_summary` each) of a loaded zoo agent on the
+    first ``canvases`` canvases of ``split``."""
+    greedy, mc = agent.evaluate(split, canvases, progress=progress)
+    return {"greedy": score_summary(greedy), "mc": score_summary(mc)}
+
+
 def build_card(
     name: str,
     model_path: Path,
     notes: str = "",
     progress: bool = True,
     valid_curve: list[list[float]] | None = None,
+    valid: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Score the zoo file at ``model_path`` and return its card (see the module docstring).
 
     The valid and test figures use the file's ``final_eval_canvases`` (10,000 for the zoo).
-    ``valid_curve``: the training run's validation reports (:func:`run_valid_curve`)."""
+    ``valid_curve``: the training run's validation reports (:func:`run_valid_curve`).
+    ``valid``: the file's :func:`score_split` on ``valid`` when it is already measured."""
     agent = load(model_path)
     config, lineage = agent.config, agent.weights.lineage
     canvases = config.final_eval_canvases
-    valid_greedy, valid_mc = agent.evaluate("valid", canvases, progress=progress)
-    test_greedy, test_mc = agent.evaluate("test", canvases, progress=progress)
+    if valid is None:
+        valid = score_split(agent, "valid", canvases, progress)
+    test = score_split(agent, "test", canvases, progress)
     check, _ = agent.evaluate("test", min(CHECK_CANVASES, canvases))
     card: dict[str, Any] = {
         "format": CARD_FORMAT,
@@ -211,13 +224,13 @@ def build_card(
         "weights_sha256": agent.weights.sha256,
         "weights_bytes": model_path.stat().st_size,
         "parameters": sum(p.numel() for p in agent.model.parameters()),
-        "valid": {"greedy": score_summary(valid_greedy), "mc": score_summary(valid_mc)},
-        "test": {"greedy": score_summary(test_greedy), "mc": score_summary(test_mc)},
+        "valid": valid,
+        "test": test,
         "check": {"split": "test", "mode": "greedy", **score_summary(check)},
         "eval_seed": config.eval_seed,
         "mc_samples": config.mc_samples,
         "deterministic": config.agent == "edram",
-        "target": target_summary(name, test_mc.error_pct),
+        "target": target_summary(name, test["mc"]["error_pct"]),
         "updates": lineage["updates"],
         "samples": lineage["samples"],
         "wall_clock_s": lineage["wall_clock_s"],
@@ -252,7 +265,8 @@ def publish(
 
     ``canvases``: valid and test canvases scored (10,000: every digit of each split once).
     Returns ``(written, card)``. With ``if_better``, an existing model with a lower or equal
-    validation error is kept (``written`` is False and ``card`` is the candidate's).
+    validation error is kept: ``written`` is False and ``card`` is the candidate's
+    ``{"name", "valid"}`` only, as its test split is not scored.
 
     ``retire_as``: when the new model replaces an existing one, that one is retired as
     ``<name>-<retire_as>`` with the reason ``why`` (:mod:`agents.zoo_retire`: its card and a
@@ -294,12 +308,13 @@ def _publish(
     with tempfile.TemporaryDirectory(dir=directory, prefix=".publishing-") as scratch:
         candidate = Path(scratch) / f"{name}{SUFFIX}"
         save_zoo_model(candidate, name, config, model, weights.lineage)
+        valid = score_split(load(candidate), "valid", canvases, progress)
+        if current is not None and selection_error({"valid": valid}) >= selection_error(current):
+            return False, {"name": name, "valid": valid}
         curve = run_valid_curve(Path(source))
         if not curve and weights.card:  # republishing a zoo file: its run's curve
             curve = weights.card.get("valid_curve", [])
-        card = build_card(name, candidate, notes, progress, curve)
-        if current is not None and selection_error(card) >= selection_error(current):
-            return False, card
+        card = build_card(name, candidate, notes, progress, curve, valid)
         facts = {
             "valid_mc_error_pct": card["valid"]["mc"]["error_pct"],
             "test_mc_error_pct": card["test"]["mc"]["error_pct"],
@@ -405,15 +420,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: {args.name} was not published; the zoo is as it was", file=sys.stderr)
         return 130
-    v, t = card["valid"], card["test"]
+    v = card["valid"]
     print(
-        f"{args.name}: valid MC {v['mc']['error_pct']:.2f}% greedy {v['greedy']['error_pct']:.2f}%;"
-        f" test MC {t['mc']['error_pct']:.2f}% ({t['mc']['errors']}/{t['mc']['canvases']}), "
-        f"greedy {t['greedy']['error_pct']:.2f}% "
-        f"({t['greedy']['errors']}/{t['greedy']['canvases']})"
+        f"{args.name}: valid MC {v['mc']['error_pct']:.2f}% ({v['mc']['errors']}/"
+        f"{v['mc']['canvases']}), greedy {v['greedy']['error_pct']:.2f}%"
     )
-    print("written" if written else "not written: the zoo model has an equal or lower valid error")
-    if written and args.retire_as is not None:
+    if not written:
+        print("not written: the zoo model has an equal or lower valid error (test not scored)")
+        return 0
+    mc, greedy = card["test"]["mc"], card["test"]["greedy"]
+    print(
+        f"written; test MC {mc['error_pct']:.2f}% ({mc['errors']}/{mc['canvases']}), "
+        f"greedy {greedy['error_pct']:.2f}% ({greedy['errors']}/{greedy['canvases']})"
+    )
+    if args.retire_as is not None:
         print(f"retired the model it replaced as {args.name}-{args.retire_as} (results/retired/)")
     return 0
 

@@ -127,6 +127,34 @@ def test_if_better_keeps_the_model_with_the_lower_validation_error(tmp_path, mod
     assert json.loads((models / "m.json").read_text())["weights_sha256"] == first["weights_sha256"]
 
 
+def test_if_better_never_scores_test_for_a_candidate_it_does_not_write(
+    tmp_path, models, monkeypatch, capsys
+):
+    """Selection reads ``valid`` only: a rejected candidate's test error is not computed (nor
+    printed), and a written one is scored on ``test`` after ``valid``."""
+    from agents.zoo_card import main
+
+    good = _train(tmp_path / "good", updates=60, lr=3e-3)
+    bad = _train(tmp_path / "bad", updates=1)
+    splits: list[str] = []
+    evaluate = zoo.ZooAgent.evaluate
+
+    def recording(self, split, *args, **kwargs):
+        splits.append(split)
+        return evaluate(self, split, *args, **kwargs)
+
+    monkeypatch.setattr(zoo.ZooAgent, "evaluate", recording)
+    written, first = publish(good, "m", progress=False, canvases=200, if_better=True)
+    assert written and splits[0] == "valid" and "test" in splits and "test" in first
+    splits.clear()
+    written, second = publish(bad, "m", progress=False, canvases=200, if_better=True)
+    assert not written and splits == ["valid"] and set(second) == {"name", "valid"}
+    capsys.readouterr()
+    assert main([str(bad), "--name", "m", "--if-better", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "not written" in out and "test" not in out.replace("test not scored", "")
+
+
 def test_warm_start_continues_from_the_weights_and_extends_the_chain(tmp_path, models):
     publish(_train(tmp_path / "a", eval_every=2, eval_canvases=20), "parent", progress=False,
             canvases=100)  # fmt: skip
