@@ -10,6 +10,7 @@ file must exist, and an anchor (``#...``) must be the GitHub id of a heading in 
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -20,12 +21,14 @@ HEADING = re.compile(r"^#{1,6} (.+?)\s*$", re.MULTILINE)
 FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 
 
-def heading_ids(markdown: str) -> set[str]:
-    """GitHub's ids of the headings: lower case, punctuation dropped, spaces as hyphens."""
-    ids = set()
-    for heading in HEADING.findall(FENCE.sub("", markdown)):
-        ids.add(re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-"))
-    return ids
+@cache
+def heading_ids(path: Path) -> frozenset[str]:
+    """GitHub's ids of the headings of ``path``: lower case, punctuation dropped, spaces as
+    hyphens (read once per file, however many links point into it)."""
+    headings = HEADING.findall(FENCE.sub("", path.read_text(encoding="utf-8")))
+    return frozenset(
+        re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings
+    )
 
 
 def broken_links(path: Path) -> list[str]:
@@ -39,7 +42,7 @@ def broken_links(path: Path) -> list[str]:
         if not destination.exists():
             broken.append(f"{target} (no such file)")
         elif anchor and destination.suffix == ".md":
-            if anchor not in heading_ids(destination.read_text(encoding="utf-8")):
+            if anchor not in heading_ids(destination.resolve()):
                 broken.append(f"{target} (no such heading)")
     return broken
 
