@@ -25,6 +25,10 @@ Gradient routing: the top layer and the context network exist to emit locations,
 REINFORCE gradient always trains them (and the location head). ``reinforce_trains_core``
 decides whether it also flows down into the bottom layer and the glimpse network (default: no,
 the top layer reads the bottom layer's state detached), as RAM's option does.
+``baseline_trains_core`` lets the baseline's regression loss into the top layer and the context
+network (default: no, the baseline head reads the top state detached), so the context network
+also learns to predict the reward from the coarse view; with ``reinforce_trains_core`` it also
+reaches the bottom layer, as in PrincipalComponent/ram's DRAM.
 
 Sizes are this project's (CPU-sized), not the paper's: its glimpse network had 3 conv layers
 of 64-64-128 5x5/3x3 filters and 1024-unit pathways, its LSTMs 512 units.
@@ -149,6 +153,8 @@ class DRAM(nn.Module):
             ``"lstm"``).
         reinforce_trains_core: let the REINFORCE gradient into the bottom layer and the glimpse
             network too (see the module docstring).
+        baseline_trains_core: let the baseline's loss into the top layer and the context network
+            (see the module docstring).
         num_classes: outputs of the classifier (10 digits; 19 sums of two digits).
         form: the paper's networks or RAM's glimpse network (:class:`DRAMForm`).
     """
@@ -161,6 +167,7 @@ class DRAM(nn.Module):
         reinforce_trains_core: bool = False,
         num_classes: int = NUM_CLASSES,
         form: DRAMForm | None = None,
+        baseline_trains_core: bool = False,
     ) -> None:
         super().__init__()
         sizes = sizes or RAMSizes()
@@ -173,6 +180,7 @@ class DRAM(nn.Module):
         self.form = form
         self.context_size = context_size
         self.reinforce_trains_core = reinforce_trains_core
+        self.baseline_trains_core = baseline_trains_core
         if form.glimpse_network == "conv":
             self.glimpse_net: nn.Module = ConvGlimpseNetwork(
                 glimpse_shape, sizes.hidden, form.conv_channels
@@ -218,8 +226,9 @@ class DRAM(nn.Module):
         return torch.tanh(self.location_head(state.h2))
 
     def baseline(self, state: DRAMState) -> torch.Tensor:
-        """``(N,)`` expected reward from the detached top state (trained by its MSE only)."""
-        return self.baseline_head(state.h2.detach()).squeeze(-1)
+        """``(N,)`` expected reward from the top state, detached unless ``baseline_trains_core``."""
+        h2 = state.h2 if self.baseline_trains_core else state.h2.detach()
+        return self.baseline_head(h2).squeeze(-1)
 
     def classify(self, state: DRAMState) -> torch.Tensor:
         """``(N, num_classes)`` class logits from the bottom layer."""

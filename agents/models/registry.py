@@ -40,7 +40,7 @@ def build_dram(config: TrainConfig, glimpse_shape: tuple[int, ...]) -> nn.Module
     form = DRAMForm(config.glimpse_network, config.context_layers, config.dram_channels)
     return DRAM(
         glimpse_shape, task.context_size, _ram_sizes(config), config.reinforce_trains_core,
-        task.num_classes, form,
+        task.num_classes, form, config.baseline_trains_core,
     )  # fmt: skip
 
 

@@ -30,7 +30,8 @@ _REINFORCE_FIELDS = frozenset({
 })  # fmt: skip
 AGENT_FIELDS: dict[str, frozenset[str]] = {
     "ram": _REINFORCE_FIELDS,
-    "dram": _REINFORCE_FIELDS | {"glimpse_network", "context_layers", "dram_channels"},
+    "dram": _REINFORCE_FIELDS
+    | {"glimpse_network", "context_layers", "dram_channels", "baseline_trains_core"},
     "edram": frozenset(
         {"window_size", "conv_channels", "features", "classifier_hidden", "affine_loss_weight"}
     ),
@@ -71,6 +72,8 @@ class TrainConfig(DictConfig):
             is 1).
         reinforce_trains_core: let the REINFORCE gradient into the core and glimpse network
             (default: location network only).
+        baseline_trains_core: DRAM only: let the baseline's loss into the top layer and the
+            context network (default: the baseline head reads the top state detached).
         glimpse_network, context_layers, dram_channels: DRAM's form
             (:class:`agents.models.dram.DRAMForm`): ``"conv"`` (the paper's multiplicative conv
             glimpse network) or ``"fc"`` (RAM's), 2 or 3 context conv layers, and the channels of
@@ -141,6 +144,7 @@ class TrainConfig(DictConfig):
     hidden: int = 256
     location_std: float = 0.11
     reinforce_trains_core: bool = False
+    baseline_trains_core: bool = False
     glimpse_network: str = "fc"
     context_layers: int = 2
     dram_channels: int = 32
