@@ -1,8 +1,10 @@
 """Reference agents built on :mod:`glimpse_env`.
 
 - :mod:`agents.models`: the networks (RAM, DRAM, EDRAM) and the registry name -> builder;
-- :mod:`agents.training`: trainer, objectives, rollout, losses, checkpoints, run log,
+- :mod:`agents.training`: the attention agents' trainer, objectives, rollout, losses,
   configuration and presets, command line, evaluation;
+- :mod:`agents.runs`: what every trainer shares: run directory, run log, checkpoints, the loop;
+- :mod:`agents.supervised`: the FC/CNN full-canvas baselines;
 - :mod:`agents.sb3`: the SB3 adapter, feature extractor and PPO / RecurrentPPO baselines (the
   only place that imports stable-baselines3);
 - :mod:`agents.zoo` (load a trained model by name), :mod:`agents.zoo_card` (publish one) and

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
-from agents.policy import env_action
+from agents.policy import Policy
 from glimpse_env.envs.core import TaskConfig
 
 #: ``canvases (N, H, W) or (N, C, H, W) uint8 -> (labels (N, A), centres (N, T, 2) or None)``:
@@ -42,8 +41,8 @@ class CanvasState:
     centres: torch.Tensor | None
 
 
-class CanvasPolicy:
-    """``predict(obs, state, episode_start, deterministic)`` for a whole-canvas model.
+class CanvasPolicy(Policy):
+    """The policy of a whole-canvas model (:class:`agents.policy.Policy`).
 
     Args:
         answer: the model's answers on a batch of canvases (:data:`Answerer`).
@@ -63,46 +62,26 @@ class CanvasPolicy:
              for s in range(1, task.episode_length + 1)]
         )  # fmt: skip
 
-    @torch.no_grad()
-    def predict(
+    def _predict(
         self,
-        observation: dict[str, Any],
-        state: CanvasState | None = None,
-        episode_start: Any = None,
-        deterministic: bool = True,
-    ) -> tuple[dict[str, Any], CanvasState]:
-        """The env action for ``observation`` (a single env's or a vector env's, numpy or
-        torch) and the new state; ``deterministic`` is accepted for SB3's signature (these
-        models are deterministic)."""
-        if "canvas" not in observation:
-            raise ValueError(
-                "this model reads the whole canvas: wrap the env in "
-                "glimpse_env.envs.wrappers.CanvasObservation (VectorCanvasObservation for a "
-                "vector env) so the observation holds 'canvas'"
-            )
-        as_torch = isinstance(observation["canvas"], torch.Tensor)
-        canvas = torch.as_tensor(observation["canvas"], device=self.device)
-        single = np.ndim(observation["step"]) == 1  # a single env's (1,), a vector env's (N, 1)
-        if single:
-            canvas = canvas.unsqueeze(0)
+        observation: dict[str, torch.Tensor],
+        state: CanvasState | None,
+        episode_start: torch.Tensor,
+        deterministic: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor, CanvasState]:
+        """Answers of new episodes from their canvases, then this step's location and label;
+        ``deterministic`` is accepted for SB3's signature (these models are deterministic)."""
+        canvas = observation["canvas"]
         count = canvas.shape[0]
-        start = (
-            torch.ones(count, dtype=torch.bool, device=self.device)
-            if state is None or episode_start is None
-            else torch.as_tensor(np.asarray(episode_start), device=self.device)
-            .reshape(-1)
-            .expand(count)
-            .bool()
-        )
-        if state is None or bool(start.any()):
-            labels, centres = self.answer(canvas.to(torch.uint8))
+        if state is None or bool(episode_start.any()):
+            labels, centres = self.answer(canvas)
             if state is not None:
-                keep = ~start
+                keep = ~episode_start
                 labels = torch.where(keep[:, None], state.labels, labels)
                 if centres is not None and state.centres is not None:
                     centres = torch.where(keep[:, None, None], state.centres, centres)
             state = CanvasState(labels, centres)
-        step = torch.as_tensor(np.asarray(observation["step"]), device=self.device).reshape(count)
+        step = observation["step"].reshape(count)
         taken = (
             (step * self.task.episode_length).round().long().clamp(0, self.task.episode_length - 1)
         )
@@ -113,4 +92,4 @@ class CanvasPolicy:
         else:
             upcoming = (taken + 1).clamp(max=state.centres.shape[1] - 1)
             location = state.centres[torch.arange(count, device=self.device), upcoming]
-        return env_action(location.clamp(-1.0, 1.0).float(), label, single, as_torch), state
+        return location, label, state

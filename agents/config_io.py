@@ -20,7 +20,27 @@ from collections.abc import Collection, Sequence
 from typing import Any, TypeVar
 
 Config = TypeVar("Config", bound="DictConfig")
-_PARSERS = {"int": int, "float": float, "str": str}
+
+
+def parse_count_range(text: str) -> int | list[int]:
+    """A count flag's value: ``"4"`` -> 4, or a range ``"2-8"`` / ``"2,8"`` -> ``[2, 8]``
+    (inclusive; e.g. ``--num-distractors 2-8``, a clutter count drawn per canvas)."""
+    parts = re.split(r"[,-]", text.strip())
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an int or a range LOW-HIGH, got {text!r}"
+        ) from None
+    if len(values) == 1:
+        return values[0]
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError(f"expected an int or a range LOW-HIGH, got {text!r}")
+    return values
+
+
+#: Annotation text -> the argparse ``type`` of its flag. ``CountRange`` is ``int | (low, high)``.
+_PARSERS: dict[str, Any] = {"int": int, "float": float, "str": str, "CountRange": parse_count_range}
 
 
 class DictConfig:

@@ -24,9 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,13 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
 from agents import zoo_retire
-from agents.models.registry import build_agent, glimpse_shape
-from agents.training.evaluate import EvalResult
+from agents.provenance import git_commit, machine
+from agents.training.registry import build_agent, glimpse_shape
 from agents.weights import check_sha256, load_safetensors
 from agents.zoo import (
     FORMAT,
@@ -114,54 +111,6 @@ CHECK_CANVASES = 1000
 CARD_FORMAT = "glimpse-env-zoo-card-v1"
 
 
-def machine() -> dict[str, Any]:
-    """Cores, CPU model, GPU (if any) and software versions of this machine."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cores": os.cpu_count(),
-        "cpu": cpu,
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-
-
-def git_commit() -> str | None:
-    """``HEAD`` of this checkout, with ``+dirty`` when tracked files differ from it."""
-    root = Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return head + ("+dirty" if dirty else "")
-
-
-def score_summary(result: EvalResult) -> dict[str, Any]:
-    """The ``{"error_pct", "errors", "canvases"}`` a card records for one evaluation."""
-    return {
-        "error_pct": round(result.error_pct, 2),
-        "errors": int(result.errors),
-        "canvases": int(result.total),
-    }
-
-
 def target_summary(name: str, test_mc_pct: float) -> dict[str, Any] | None:
     """The card's ``target`` entry: the row's best public and paper figures, and whether the
     Monte-Carlo test error ``test_mc_pct`` beats each (None for a name without a target)."""
@@ -186,10 +135,10 @@ def selection_error(card: dict[str, Any]) -> float:
 
 
 def score_split(agent: ZooAgent, split: str, canvases: int, progress: bool) -> dict[str, Any]:
-    """``{"greedy": ..., "mc": ...}`` (:func:`score_summary` each) of a loaded zoo agent on the
-    first ``canvases`` canvases of ``split``."""
+    """``{"greedy": ..., "mc": ...}`` (:meth:`agents.evaluation.EvalResult.summary` each) of a
+    loaded zoo agent on the first ``canvases`` canvases of ``split``."""
     greedy, mc = agent.evaluate(split, canvases, progress=progress)
-    return {"greedy": score_summary(greedy), "mc": score_summary(mc)}
+    return {"greedy": greedy.summary(), "mc": mc.summary()}
 
 
 def build_card(
@@ -226,7 +175,7 @@ def build_card(
         "parameters": sum(p.numel() for p in agent.model.parameters()),
         "valid": valid,
         "test": test,
-        "check": {"split": "test", "mode": "greedy", **score_summary(check)},
+        "check": {"split": "test", "mode": "greedy", **check.summary()},
         "eval_seed": config.eval_seed,
         "mc_samples": config.mc_samples,
         "deterministic": config.agent == "edram",

@@ -19,8 +19,8 @@ from pathlib import Path
 from readme_section import write_or_check
 from zoo_table import machine_text
 
+from agents.provenance import machine
 from agents.runs.final import read_final
-from agents.zoo_card import machine
 from glimpse_env.atomic import write_json_atomic
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ comparison of every agent from the cards, ``results/comparison.*``, is
 
 Each argument is a finished run directory of ``train/ram_agent.py`` (or ``dram_agent.py``,
 ``edram_agent.py``) or of ``train/ppo_baseline.py``; the kind and the task are read from its
-``config.json``. All runs are scored on the same fixed test canvases (``agents.training.evaluate``).
+``config.json``. All runs are scored on the same fixed test canvases (``agents.evaluation``).
 
 Definitions (the same for every agent):
 

@@ -109,8 +109,8 @@ def glimpse_pixels(config: TrainConfig) -> tuple[int, int]:
 def episode_multiply_adds(config: TrainConfig) -> int:
     """Multiply-adds of one greedy episode of the agent ``config`` builds, on one valid canvas."""
     from agents.compute import MultiplyAddCounter
-    from agents.models.registry import build_agent, glimpse_shape
     from agents.training.objectives import OBJECTIVES
+    from agents.training.registry import build_agent, glimpse_shape
     from agents.training.scorer import Scorer
 
     one = TrainConfig.from_dict({**config.to_dict(), "eval_batch_size": 1, "device": "cpu"})

@@ -31,10 +31,10 @@ import numpy as np
 import torch
 from figures import pyplot, save_png
 
-from agents.training.evaluate import test_stream_key
 from agents.training.scorer import make_env
 from agents.zoo import load
 from glimpse_env.atomic import write_json_atomic
+from glimpse_env.evaluation import evaluation_key
 
 PARAMS = ("sx", "b", "tx", "c", "sy", "ty")
 
@@ -60,7 +60,7 @@ def glimpse_report(
 ) -> GlimpseReport:
     """Score EDRAM ``model`` on canvases ``0 .. num_canvases-1`` of the fixed evaluation stream
     of ``env`` (a torch-output :class:`GlimpseVectorEnv` of the model's task, the split's)."""
-    key = test_stream_key(eval_seed)
+    key = evaluation_key(eval_seed)
     was_training = model.training
     model.eval()
     totals: tuple[torch.Tensor, ...] | None = None

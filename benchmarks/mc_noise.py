@@ -4,7 +4,7 @@
 
 The Monte-Carlo evaluation plays ``mc_samples`` paths per canvas with the location drawn from a
 Gaussian of std ``location_std`` around the policy's mean, and averages the class probabilities
-(:mod:`agents.training.evaluate`). This scores one model on the same fixed canvases with other
+(:mod:`agents.evaluation`). This scores one model on the same fixed canvases with other
 stds (normalised units: 0.01 is half a pixel on a 100-pixel canvas) and with one sampled path, so
 that the gap between the greedy and the MC error can be read: if a tiny std already closes most
 of it, the gain comes from averaging many slightly different paths (an ensemble over a brittle
@@ -21,7 +21,7 @@ from typing import NamedTuple
 import torch
 
 from agents import zoo
-from agents.training.evaluate import EvalResult
+from agents.evaluation import EvalResult
 from agents.zoo import ZooAgent
 
 

@@ -24,7 +24,7 @@ import torch
 from readme_section import write_or_check
 
 from agents import zoo
-from agents.zoo_card import publish, score_summary
+from agents.zoo_card import publish
 from glimpse_env.atomic import write_json_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ def _scores(agent: zoo.ZooAgent, canvases: int) -> dict:
     scores = {}
     for split in ("valid", "test"):
         greedy, mc = agent.evaluate(split, canvases)
-        scores[split] = {"greedy": score_summary(greedy), "mc": score_summary(mc)}
+        scores[split] = {"greedy": greedy.summary(), "mc": mc.summary()}
     return scores
 
 

@@ -54,6 +54,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from glimpse_env.checks import check_int
+
 
 @dataclass(frozen=True)
 class IntegralImage:
@@ -205,15 +207,12 @@ def patch_sizes(glimpse_size: int, num_scales: int, scale_factor: int = 2) -> li
 
 
 def check_glimpse_config(glimpse_size: int, num_scales: int, scale_factor: int) -> None:
-    if not isinstance(glimpse_size, int) or glimpse_size < 1:
-        raise ValueError(f"glimpse_size must be a positive int (pixels), got {glimpse_size!r}")
-    if not isinstance(num_scales, int) or num_scales < 1:
-        raise ValueError(f"num_scales must be a positive int, got {num_scales!r}")
-    if not isinstance(scale_factor, int) or scale_factor < 1:
-        raise ValueError(
-            f"scale_factor must be a positive int (patch i has side g * s**i and is averaged over "
-            f"s**i x s**i blocks), got {scale_factor!r}"
-        )
+    check_int("glimpse_size", glimpse_size, note="pixels")
+    check_int("num_scales", num_scales)
+    check_int(
+        "scale_factor", scale_factor,
+        note="patch i has side g * s**i and is averaged over s**i x s**i blocks",
+    )  # fmt: skip
 
 
 @functools.lru_cache(maxsize=64)

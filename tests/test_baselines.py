@@ -74,7 +74,7 @@ def test_bad_configuration_is_rejected():
     with pytest.raises(ValueError, match="unknown env id"):
         BaselineConfig(env_id="Pong-v5")
     for budget in (0, -5):
-        with pytest.raises(ValueError, match="timesteps must be a positive integer"):
+        with pytest.raises(ValueError, match="timesteps must be a positive int"):
             BaselineConfig(timesteps=budget)
     with pytest.raises(FileNotFoundError, match="no saved model"):
         load_model("/nonexistent/model.zip", BaselineConfig())
@@ -85,7 +85,7 @@ def test_compare_agents_tabulates_attention_and_sb3_runs(tmp_path):
     import sys
     from pathlib import Path
 
-    from agents.training.cli import main
+    from agents.cli.attention import main
 
     repo = Path(__file__).resolve().parents[1]
     flags = ["--env-id", "MNIST-v0", "--hidden", "16", "--glimpse-hidden", "8"]
@@ -142,7 +142,7 @@ def test_a_task_with_tuned_settings_starts_from_them_and_the_command_line_overri
 ):
     import copy
 
-    from agents.sb3 import cli
+    from agents.cli import sb3 as cli
     from agents.sb3.baselines import HYPER, TASK_HYPER, preset_hyper
 
     before = copy.deepcopy(HYPER)
@@ -197,10 +197,20 @@ def test_glimpse_features_see_stacked_and_single_observations():
         GlimpseFeatures(spaces.Dict(glimpse=spaces.Box(0, 1, (3, 12, 12))))
 
 
-def test_attention_curve_uses_logged_clock_or_rebuilds_it_from_throughput(monkeypatch):
-    from pathlib import Path
+def test_the_comparison_curve_reads_the_logged_clock_with_the_lineage_offset(tmp_path):
+    """The wall-clock curves of ``benchmarks/compare_agents.py`` (``valid_curve``)."""
+    import json
 
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from agents.runs.log import EVAL_KEY, METRICS_FILE, valid_curve
+
+    records = [
+        {"update": 100, "train/accuracy": 0.5},
+        {"update": 100, EVAL_KEY: 40.0, "time/wall_clock_s": 3.04},
+        {"update": 200, EVAL_KEY: 20.0, "time/wall_clock_s": 7.0},
+    ]
+    (tmp_path / METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert valid_curve(tmp_path) == [[100, 3.0, 40.0], [200, 7.0, 20.0]]
+    assert valid_curve(tmp_path, up_to=150, offset=(1000, 60.0)) == [[1100, 63.0, 40.0]]
 
 
 def test_resume_continues_the_checkpoint_to_the_requested_steps(tmp_path):
@@ -292,8 +302,8 @@ def test_compare_agents_names_runs_made_with_other_settings_than_the_preset(monk
 
 
 def test_card_scores_a_checkpoint_and_records_its_budget(tmp_path):
+    from agents.cli.sb3 import main
     from agents.sb3.card import build_card, write_card
-    from agents.sb3.cli import main
 
     config = _config("recurrent-ppo")
     run = tmp_path / "run"

@@ -49,7 +49,8 @@ def test_retina_on_device_equals_cpu(device="cuda"):
 @pytest.mark.parametrize("agent", ["ram", "dram", "edram"])
 def test_training_and_resume_on_device(tmp_path, agent, device="cuda"):
     from agents.training.config import TrainConfig
-    from agents.training.trainer import Trainer, evaluate_checkpoint
+    from agents.training.trainer import Trainer
+    from agents.zoo import evaluate_checkpoint
 
     config = TrainConfig(
         agent=agent, env_id="ClutteredMNIST-v0", context_size=24 if agent == "dram" else None,

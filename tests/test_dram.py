@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from agents.cli.attention import main
 from agents.models.dram import DRAM, ConvGlimpseNetwork, DRAMForm
 from agents.models.ram import RAMSizes
-from agents.models.registry import build_agent, glimpse_shape
-from agents.training.cli import main
 from agents.training.config import TrainConfig, preset_config
 from agents.training.hybrid_loss import hybrid_loss
+from agents.training.registry import build_agent, glimpse_shape
 from agents.training.rollout import rollout
 from agents.training.trainer import Trainer
 from glimpse_env.envs.vector import GlimpseVectorEnv

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from agents.models.registry import build_agent, glimpse_shape
+from agents.evaluation import evaluate
 from agents.training.config import TrainConfig
-from agents.training.evaluate import evaluate
-from agents.training.evaluate import test_stream_key as evaluation_stream_key
 from agents.training.objectives import OBJECTIVES
+from agents.training.registry import build_agent, glimpse_shape
 from agents.training.scorer import make_env
+from glimpse_env.evaluation import evaluation_key as evaluation_stream_key
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.training.evaluate import evaluate
+from agents.evaluation import evaluate
 from agents.training.hybrid_loss import hybrid_loss
 from agents.training.rollout import Rollout, rollout
 from glimpse_env.envs.vector import GlimpseVectorEnv
@@ -152,6 +152,6 @@ def test_monte_carlo_evaluation_puts_each_canvas_in_m_environments():
 
 
 def result_key() -> int:
-    from agents.training.evaluate import test_stream_key
+    from glimpse_env.evaluation import evaluation_key
 
-    return test_stream_key(20140624)
+    return evaluation_key(20140624)

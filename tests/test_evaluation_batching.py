@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from agents import zoo
+from agents.evaluation import CanvasNoise
 from agents.training.config import TrainConfig
-from agents.training.rollout import CanvasNoise
 from agents.training.trainer import Trainer
 from glimpse_env.keyed_random import random_normal
 

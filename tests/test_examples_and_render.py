@@ -166,7 +166,7 @@ def test_render_agent_draws_edram_windows(tmp_path):
 
 
 def test_collect_results_writes_one_table_per_family(tmp_path):
-    from agents.training.cli import main
+    from agents.cli.attention import main
 
     small = ["--hidden", "16", "--glimpse-hidden", "8", "--location-hidden", "8", "--updates", "2"]
     small += ["--batch-size", "8", "--final-eval-canvases", "20", "--eval-batch-size", "20"]

@@ -308,8 +308,8 @@ def test_scoring_more_canvases_than_a_file_split_has_is_refused(tmp_path):
 
 def test_a_file_with_three_classes_gets_a_three_way_label(tmp_path):
     """``classes=3``: the label action, the agents' classifiers and SB3's grid action follow."""
-    from agents.models.registry import build_agent, glimpse_shape
     from agents.training.config import TrainConfig
+    from agents.training.registry import build_agent, glimpse_shape
     from glimpse_env.data.hdf5 import write_dataset
     from glimpse_env.envs.wrappers import GridActions
 
@@ -348,7 +348,8 @@ def _image_folder(root, per_class: int = 5):
 
 
 def test_an_image_folder_becomes_a_dataset_the_env_serves(tmp_path, capsys):
-    from glimpse_env.data.folder import folder_to_dataset, read_image_folder
+    from glimpse_env.data.folder import read_image_folder
+    from glimpse_env.data.sources import folder_to_dataset
 
     root = _image_folder(tmp_path / "shapes")
     data = read_image_folder(root, 32, channels=1)
@@ -370,7 +371,8 @@ def test_an_image_folder_becomes_a_dataset_the_env_serves(tmp_path, capsys):
 
 
 def test_image_folder_errors_name_the_folder_or_the_file(tmp_path):
-    from glimpse_env.data.folder import folder_to_dataset, read_image_folder
+    from glimpse_env.data.folder import read_image_folder
+    from glimpse_env.data.sources import folder_to_dataset
 
     with pytest.raises(ValueError, match="is not a folder"):
         read_image_folder(tmp_path / "nowhere", 32)

@@ -95,14 +95,14 @@ def workspace(tmp_path):
 CKPT = "{w}/run/checkpoint.pt"
 TRAIN_CLI_CASES = {
     "negative max grad norm": (["--max-grad-norm", "-1"], "max_grad_norm must be > 0"),
-    "zero hidden": (["--hidden", "0"], "hidden must be a positive integer"),
-    "negative eval every": (["--eval-every", "-1"], "eval_every must be an integer >= 0"),
+    "zero hidden": (["--hidden", "0"], "hidden must be a positive int"),
+    "negative eval every": (["--eval-every", "-1"], "eval_every must be an int >= 0"),
     "unknown preset": (["--preset", "ram-nope"], "unknown preset 'ram-nope'"),
     "nan loss weight": (["--location-loss-weight", "nan"], "location_loss_weight must be a finite"),
     "inf lr": (["--lr", "inf"], "lr must be a finite number"),
-    "negative seed": (["--seed", "-1"], "seed must be an integer >= 0"),
+    "negative seed": (["--seed", "-1"], "seed must be an int >= 0"),
     "huge seed": (["--seed", "99999999999999999999"], "seed must be below 2**63"),
-    "negative eval seed": (["--eval-seed", "-1"], "eval_seed must be an integer >= 0"),
+    "negative eval seed": (["--eval-seed", "-1"], "eval_seed must be an int >= 0"),
     "absurd thread count": (["--num-threads", "100000"], "num_threads must be at most"),
     "unknown device": (["--device", "foo"], "device must be 'cpu', 'cuda' or 'cuda:N'"),
     "unknown glimpse network": (["--glimpse-network", "bogus"], "glimpse_network must be one of"),
@@ -138,7 +138,7 @@ TRAIN_CLI_CASES = {
 
 @pytest.mark.parametrize("case", sorted(TRAIN_CLI_CASES))
 def test_training_cli_rejects(case, workspace, capsys):
-    from agents.training.cli import main
+    from agents.cli.attention import main
 
     argv, message = TRAIN_CLI_CASES[case]
     argv = [a.format(w=workspace) for a in argv]
@@ -181,11 +181,11 @@ def test_data_cli_rejects(case, workspace, capsys):
 
 
 PPO_CLI_CASES = {
-    "zero timesteps": (["--timesteps", "0"], "timesteps must be a positive integer"),
+    "zero timesteps": (["--timesteps", "0"], "timesteps must be a positive int"),
     "grid of one": (["--grid-size", "1"], "grid_size must be >= 2"),
     "zero frame stack": (
         ["--algo", "ppo", "--frame-stack", "0"],
-        "frame_stack must be a positive integer",
+        "frame_stack must be a positive int",
     ),
     "unknown env": (["--env-id", "Pong-v5"], "unknown env id 'Pong-v5'"),
     "resume with a learning rate": (
@@ -214,7 +214,7 @@ PPO_CLI_CASES = {
 
 @pytest.mark.parametrize("case", sorted(PPO_CLI_CASES))
 def test_ppo_cli_rejects(case, workspace, capsys):
-    from agents.sb3.cli import main
+    from agents.cli.sb3 import main
 
     argv, message = PPO_CLI_CASES[case]
     argv = [a.format(w=workspace) for a in argv]
@@ -231,7 +231,7 @@ def test_a_second_process_cannot_train_in_the_same_run_directory(workspace, caps
     """Two ``--resume`` of one checkpoint at once: the second is refused before it writes."""
     import fcntl
 
-    from agents.training.cli import RUN_LOCK, main
+    from agents.cli.attention import RUN_LOCK, main
 
     run = workspace / "run"
     with (run / RUN_LOCK).open("a") as held:

@@ -187,7 +187,7 @@ def test_sb3_adapter_offers_the_sums_as_labels():
 
 
 def test_an_episode_counts_as_right_only_when_every_digit_is():
-    from agents.training.evaluate import evaluate
+    from agents.evaluation import evaluate
     from glimpse_env.envs.vector import GlimpseVectorEnv
 
     env = GlimpseVectorEnv(

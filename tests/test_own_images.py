@@ -256,7 +256,7 @@ def test_supervised_baselines_train_on_a_colour_file_of_their_own_classes(tmp_pa
     colour canvases (the CNN's first layer takes 3 planes), are matched to the RAM of the same
     classes and channels, and score and play the file's test rows."""
     from agents import load
-    from agents.supervised.cli import main
+    from agents.cli.supervised import main
     from glimpse_env.envs.wrappers import CanvasObservation, VectorCanvasObservation
 
     images, labels = _shapes(90, 28, 3)

@@ -3,6 +3,7 @@ in a plain loop scores exactly what the project's evaluation scores on the same 
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -230,3 +231,39 @@ def test_a_canvas_policy_names_each_answer_at_the_step_that_scores_it():
         obs, reward, done, _, _ = venv.step(action)
         total += reward
     assert total.sum() < 8  # the order matters
+
+
+def test_every_family_predicts_through_the_one_base_predict():
+    """``predict`` is written once (:class:`agents.policy.Policy`); families give ``_predict``."""
+    from agents.canvas_policy import CanvasPolicy
+    from agents.policy import AttentionPolicy, Policy
+    from agents.supervised.policy import SupervisedPolicy
+
+    families = [AttentionPolicy, CanvasPolicy, SupervisedPolicy]
+    if importlib.util.find_spec("sb3_contrib") is not None:
+        from agents.sb3.policy import SB3Policy
+
+        families.append(SB3Policy)
+    for family in families:
+        assert family.predict is Policy.predict, family
+        assert family._predict is not Policy._predict, family
+
+
+def test_predict_refuses_what_it_cannot_play():
+    agent = zoo.load("ram-cluttered60-6g")
+    venv = gym.make_vec("ClutteredMNIST-v0", num_envs=3, split="valid")
+    obs, _ = venv.reset(options={"evaluation_canvases": [0, 1, 2]})
+    single = {key: value[0] for key, value in obs.items()}
+    _, one_state = agent.predict(single)
+    with pytest.raises(ValueError, match="state holds 1 environments, the observation 3"):
+        agent.predict(obs, one_state, episode_start=np.zeros(3, bool))
+    with pytest.raises(ValueError, match="episode_start has 2 entries for 3 environments"):
+        agent.predict(obs, None, episode_start=np.ones(2, bool))
+    with pytest.raises(ValueError, match="glimpse is uint8"):
+        agent.predict({**obs, "glimpse": (obs["glimpse"] * 255).astype(np.uint8)})
+    broken = obs["glimpse"].copy()
+    broken[1, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="'glimpse' holds NaN"):
+        agent.predict({**obs, "glimpse": broken})
+    with pytest.raises(ValueError, match="disagree on the number of rows"):
+        agent.predict({**obs, "location": obs["location"][:2]})

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from agents.config_io import add_config_flags, given_fields
+from agents.evaluation import EvalResult
 from agents.runs.directory import resume_checkpoint
 from agents.runs.final import (
     AGENT_FAMILIES,
@@ -22,7 +23,6 @@ from agents.runs.final import (
     write_final,
 )
 from agents.runs.log import valid_curve
-from agents.training.evaluate import EvalResult
 
 
 def _attention_run(run_dir: Path) -> None:

@@ -90,7 +90,7 @@ def test_without_the_switch_the_policy_is_sb3s():
 def test_recurrent_ppo_preset_counts_the_label_at_scored_steps_and_the_flag_can_turn_it_off():
     import argparse
 
-    from agents.sb3.cli import hyper_overrides
+    from agents.cli.sb3 import hyper_overrides
 
     def hyper(algo: str, switch: bool | None) -> dict:
         flags = dict.fromkeys(("learning_rate", "ent_coef", "n_epochs", "gae_lambda", "n_steps"))

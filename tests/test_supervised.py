@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
+from agents.cli.supervised import main
 from agents.supervised import trainer as supervised_trainer
-from agents.supervised.cli import main
 from agents.supervised.data import Canvases, answers_of, task_of
 from agents.supervised.models import (
     Answers,
@@ -27,8 +27,8 @@ from agents.supervised.trainer import (
     load_supervised_checkpoint,
     ram_parameters,
 )
-from agents.training import evaluate
 from glimpse_env.envs import ENV_IDS, GlimpseVectorEnv
+from glimpse_env.evaluation import evaluation_key
 
 
 @pytest.mark.parametrize("name", ["fc", "cnn"])
@@ -65,12 +65,12 @@ def test_multi_digit_tasks_get_one_head_per_answer(mnist_dir):
 
 @pytest.mark.parametrize("split", ["valid", "test"])
 def test_baselines_are_scored_on_the_attention_agents_canvases(mnist_dir, split):
-    """The evaluation canvases are the ones agents.training.evaluate gives every agent."""
+    """The evaluation canvases are the ones agents.evaluation gives every agent."""
     task = task_of("ClutteredMNIST-v0", split, mnist_dir)
     images, answers = next(Canvases(task).evaluation_batches(32, 32, eval_seed=20140624))
     task = {**ENV_IDS["ClutteredMNIST-v0"], "data_dir": str(mnist_dir)}
     env = GlimpseVectorEnv(32, output="torch", split=split, **task)
-    env.reset_to(evaluate.test_stream_key(20140624), np.arange(32))
+    env.reset_to(evaluation_key(20140624), np.arange(32))
     assert torch.equal((images[:, 0] * 255).round().to(torch.uint8), env.canvases)
     assert torch.equal(answers[:, 0], env.episodes.labels)
 
@@ -126,7 +126,7 @@ def test_resume_refuses_changes_that_alter_training(tmp_path, mnist_dir):
 def test_config_errors_name_the_field():
     with pytest.raises(ValueError, match="model must be one of"):
         SupervisedConfig(model="resnet")
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
         SupervisedConfig(batch_size=0)
     with pytest.raises(ValueError, match="lr must be a positive number"):
         SupervisedConfig(lr=float("nan"))

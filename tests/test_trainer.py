@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from agents.cli.attention import main
 from agents.runs.checkpoint import load_checkpoint
 from agents.runs.log import read_metrics
-from agents.training.cli import main
 from agents.training.config import PRESETS, TrainConfig, preset_config
-from agents.training.trainer import Trainer, TrainingDiverged, evaluate_checkpoint
+from agents.training.trainer import Trainer, TrainingDiverged
+from agents.zoo import evaluate_checkpoint
 from glimpse_env.envs.vector import GlimpseVectorEnv
 
 #: A small, fast configuration: centred 28x28 MNIST, 4 glimpses of one 8x8 patch.
@@ -186,7 +187,7 @@ def test_config_validation_and_presets():
         preset_config("ram-nope")
     with pytest.raises(ValueError, match="unknown config fields"):
         TrainConfig.from_dict({"lerning_rate": 1})
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
         TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="unknown env id"):
         TrainConfig(env_id="CIFAR-v0")
@@ -254,7 +255,7 @@ def test_evaluate_checkpoint_matches_the_trainer(tmp_path):
 
 
 def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path):
-    from agents.training.cli import new_run_dir
+    from agents.cli.attention import new_run_dir
 
     first, second = new_run_dir(tmp_path, "p"), new_run_dir(tmp_path, "p")
     assert first != second and first.is_dir() and second.is_dir()
@@ -264,11 +265,11 @@ def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path):
     "field,value,message",
     [
         ("max_grad_norm", -1.0, "max_grad_norm must be > 0"),
-        ("hidden", 0, "hidden must be a positive integer"),
-        ("eval_every", -1, "eval_every must be an integer >= 0"),
+        ("hidden", 0, "hidden must be a positive int"),
+        ("eval_every", -1, "eval_every must be an int >= 0"),
         ("reinforce_weight", -0.5, "reinforce_weight must be >= 0"),
-        ("canvas_size", 60.5, "canvas_size must be a positive integer"),
-        ("num_distractors", -2, "num_distractors must be an integer >= 0"),
+        ("canvas_size", 60.5, "canvas_size must be a positive int"),
+        ("num_distractors", -2, "num_distractors must be an int >= 0"),
     ],
 )
 def test_numeric_fields_are_range_checked_when_the_config_is_built(field, value, message):
@@ -302,9 +303,9 @@ def test_kill_sigterm_saves_a_checkpoint_and_stops_like_ctrl_c(tmp_path):
 
 
 def test_interrupted_runs_exit_130_in_every_script(tmp_path, monkeypatch):
-    import agents.sb3.cli as sb3_cli
+    import agents.cli.sb3 as sb3_cli
+    from agents.evaluation import EvalResult
     from agents.sb3.baselines import BaselineResult
-    from agents.training.evaluate import EvalResult
 
     result = EvalResult("deterministic", 1, 10)
     monkeypatch.setattr(
@@ -403,7 +404,7 @@ def test_the_last_update_is_evaluated_even_off_the_eval_grid(tmp_path, updates, 
 def test_every_config_flag_has_help_text_and_no_doubled_default():
     import dataclasses
 
-    from agents.training.cli import build_parser
+    from agents.cli.attention import build_parser
     from agents.training.config import TrainConfig
 
     text = build_parser("ram", "ram-cluttered60-6g").format_help()
@@ -423,8 +424,8 @@ def test_every_config_flag_has_help_text_and_no_doubled_default():
 def test_ctrl_c_during_the_final_evaluation_says_how_to_score_the_weights(
     tmp_path, monkeypatch, capsys
 ):
+    from agents.cli.attention import main
     from agents.training import trainer as trainer_module
-    from agents.training.cli import main
 
     def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt

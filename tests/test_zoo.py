@@ -14,7 +14,7 @@ from PIL import Image
 from safetensors import safe_open
 
 from agents import zoo
-from agents.training.cli import main
+from agents.cli.attention import main
 from agents.training.config import TrainConfig
 from agents.training.trainer import Trainer
 from agents.zoo_card import CHECK_CANVASES, TARGETS, publish
@@ -349,7 +349,7 @@ def test_a_zoo_entry_is_one_unit_locked_while_published_and_its_card_restorable(
 def test_the_training_script_publishes_through_the_one_publisher(monkeypatch, capsys):
     """``train/ram_agent.py --card CHECKPOINT --name NAME`` is ``python -m agents.zoo_card``."""
     from agents import zoo_card
-    from agents.training.cli import main
+    from agents.cli.attention import main
 
     seen = []
     monkeypatch.setattr(zoo_card, "main", lambda argv: seen.append(argv) or 0)

@@ -12,7 +12,7 @@ Run ``python train/dram_agent.py --help`` for every flag; presets are in
 
 import sys
 
-from agents.training.cli import main
+from agents.cli.attention import main
 
 if __name__ == "__main__":
     sys.exit(main(agent="dram", default_preset="dram-cluttered60-6g"))

@@ -12,7 +12,7 @@ Run ``python train/edram_agent.py --help`` for every flag; presets are in
 
 import sys
 
-from agents.training.cli import main
+from agents.cli.attention import main
 
 if __name__ == "__main__":
     sys.exit(main(agent="edram", default_preset="edram-cluttered100-small"))

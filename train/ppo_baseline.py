@@ -4,12 +4,12 @@
     python train/ppo_baseline.py --eval runs/<run>/model.zip
 
 The same as the console command ``glimpse-ppo``; ``--help`` lists the flags
-(:mod:`agents.sb3.cli`).
+(:mod:`agents.cli.sb3`).
 """
 
 import sys
 
-from agents.sb3.cli import main
+from agents.cli.sb3 import main
 
 if __name__ == "__main__":
     sys.exit(main())

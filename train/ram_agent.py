@@ -12,7 +12,7 @@ Run ``python train/ram_agent.py --help`` for every flag; presets are in
 
 import sys
 
-from agents.training.cli import main
+from agents.cli.attention import main
 
 if __name__ == "__main__":
     sys.exit(main(agent="ram", default_preset="ram-cluttered60-6g"))

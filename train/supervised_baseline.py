@@ -12,7 +12,7 @@ Run ``python train/supervised_baseline.py --help`` for every flag.
 
 import sys
 
-from agents.supervised.cli import main
+from agents.cli.supervised import main
 
 if __name__ == "__main__":
     sys.exit(main())

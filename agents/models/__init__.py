@@ -1,6 +1,6 @@
-"""The networks: RAM (:mod:`.ram`), DRAM (:mod:`.dram`), EDRAM (:mod:`.edram`), and the registry
-from ``config.agent`` to a builder (:mod:`.registry`).
+"""The networks: RAM (:mod:`.ram`), DRAM (:mod:`.dram`), EDRAM (:mod:`.edram`).
 
-May import :mod:`glimpse_env` (sensors, constants) and :mod:`agents.training.config`; never the
-training loop, the SB3 code or the zoo.
+The bottom layer with :mod:`agents.policy` and :mod:`agents.evaluation`: imports
+:mod:`glimpse_env` only. The builder from a training config to a network is
+:mod:`agents.training.registry`.
 """

@@ -44,6 +44,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from agents.models.ram import NUM_CLASSES, GlimpseNetwork, RAMSizes
+from glimpse_env.checks import check_int
 
 GLIMPSE_NETWORKS = ("fc", "conv")
 
@@ -70,8 +71,7 @@ class DRAMForm:
             )
         if self.context_layers not in (2, 3):
             raise ValueError(f"context_layers must be 2 or 3, got {self.context_layers!r}")
-        if not isinstance(self.conv_channels, int) or self.conv_channels < 1:
-            raise ValueError(f"conv_channels must be a positive int, got {self.conv_channels!r}")
+        check_int("conv_channels", self.conv_channels)
 
 
 class ContextNetwork(nn.Module):

@@ -207,7 +207,7 @@ class EDRAMOutput:
     """One forward pass over ``T`` steps.
 
     Attributes:
-        logits: ``(N, T, 10)`` class logits after each glimpse.
+        logits: ``(N, T, C)`` class logits after each glimpse (``C`` = the task's classes).
         thetas: ``(N, T, 6)`` the parameters each glimpse was taken through (the first emitted
             from the context network); the affine loss regresses all of them.
     """
@@ -218,6 +218,9 @@ class EDRAMOutput:
 
 class EDRAM(nn.Module):
     """EDRAM over canvases ``(N, H, W)`` for ``steps`` glimpses (see the module docstring)."""
+
+    #: The layer that names the classes; a warm start on a task with other classes resets it.
+    answer_head = "classifier.out"
 
     def __init__(
         self, steps: int, sizes: EDRAMSizes | None = None, num_classes: int = NUM_CLASSES

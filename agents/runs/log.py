@@ -19,6 +19,8 @@ import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
+from glimpse_env.atomic import atomic_path
+
 METRICS_FILE = "metrics.jsonl"
 
 #: The deterministic (greedy) validation error, in percent, of each evaluation during training.
@@ -66,7 +68,7 @@ class RunLog:
                 if r["update"] < resume_update
                 or (r["update"] == resume_update and not any(map(_is_final, r)))
             ]
-            with self.metrics_path.open("w") as f:
+            with atomic_path(self.metrics_path) as tmp, tmp.open("w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in kept)
         self.writer = (
             SummaryWriter(str(self.run_dir), purge_step=resume_update) if tensorboard else None
@@ -104,8 +106,10 @@ class RunLog:
             self.writer.flush()
 
     def close(self) -> None:
+        """Flush and close the TensorBoard writer (a second call does nothing)."""
         if self.writer is not None:
             self.writer.close()
+            self.writer = None
 
 
 def _is_final(tag: str) -> bool:

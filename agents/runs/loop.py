@@ -186,6 +186,14 @@ class TrainingLoop(ABC):
         for stale in prepare(self.run_dir, config.to_dict(), self.parent_lineage):
             tqdm.write(f"removed {stale.name}, an unfinished write of an earlier process")
         log = RunLog(self.run_dir, resume_update=self.resumed_from)
+        try:
+            return self._train(log, final_evaluation)
+        finally:  # also on divergence or a failed final evaluation: the events are flushed
+            log.close()
+
+    def _train(self, log: RunLog, final_evaluation: bool) -> TrainResult:
+        """The body of :meth:`train`, logging to ``log`` (closed by the caller)."""
+        config = self.config
         window: dict[str, list[float]] = defaultdict(list)
         running_accuracy: float | None = None
         interrupted = False

@@ -2,7 +2,7 @@
 
 Both step :class:`agents.sb3.vec_env.GlimpseSB3VecEnv` (the native vector env with grid actions)
 and are scored exactly like the attention agents: on the fixed canvases of
-:mod:`agents.training.evaluate`
+:mod:`agents.evaluation`
 (episodes ``0 .. n-1`` of the stream keyed by ``eval_seed``), acting deterministically: on the
 ``valid`` split during training and for tuning, on ``valid`` and ``test`` at the end.
 
@@ -42,6 +42,7 @@ from stable_baselines3.common.logger import Image
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecMonitor
 
 from agents.config_io import DictConfig
+from agents.evaluation import EvalResult, Player, evaluate, trajectory_grid
 from agents.runs.checkpoint import write_error
 from agents.runs.directory import prepare
 from agents.runs.final import FinalResult, best_valid_record, write_final
@@ -50,13 +51,13 @@ from agents.runs.loop import StopOnSignal
 from agents.sb3.features import resolve_policy_kwargs
 from agents.sb3.scored_steps import SWITCH, ScoredStepLstmPolicy, ScoredStepPolicy
 from agents.sb3.vec_env import GlimpseSB3VecEnv
-from agents.training.config import check_int
-from agents.training.evaluate import EvalResult, Player, evaluate, trajectory_grid
 from agents.weights import UnsafeFileError, WeightsMismatchError, state_dict_sha256
 from glimpse_env.atomic import atomic_path, write_json_atomic
+from glimpse_env.checks import check_int
 from glimpse_env.envs import ENV_IDS, TaskConfig, task_name
 from glimpse_env.envs.cluttered_mnist import episode_info
 from glimpse_env.envs.core import task_config
+from glimpse_env.evaluation import EVAL_SEED
 
 ALGOS = ("recurrent-ppo", "ppo")
 
@@ -99,7 +100,7 @@ class BaselineConfig(DictConfig):
     num_threads: int = 0
     eval_canvases: int = 10_000
     eval_batch_size: int = 1000
-    eval_seed: int = 20140624
+    eval_seed: int = EVAL_SEED
     eval_every: int = 100_000
     checkpoint_every: int = 100_000
     hyper: dict[str, Any] = field(default_factory=dict)
@@ -175,7 +176,7 @@ def make_model(config: BaselineConfig, venv: VecEnv, tensorboard_log: str | None
 
 
 class SB3Episodes:
-    """The SB3 ``VecEnv`` stack seen as :func:`agents.training.evaluate.evaluate` sees an env:
+    """The SB3 ``VecEnv`` stack seen as :func:`agents.evaluation.evaluate` sees an env:
     ``reset_to(key, episodes)`` starts the given episodes through every SB3 wrapper
     (``VecFrameStack`` included), so SB3 policies are scored by the same evaluation function, on
     the same canvases, as the attention agents."""
@@ -199,7 +200,7 @@ class SB3Episodes:
 
 
 def sb3_player(model: BaseAlgorithm) -> Player:
-    """The :class:`~agents.training.evaluate.Player` of an SB3 policy acting deterministically
+    """The :class:`~agents.evaluation.Player` of an SB3 policy acting deterministically
     on :class:`SB3Episodes`: its named class as one-hot logits, and the glimpse centres."""
 
     def play(env: SB3Episodes, first, sample, noise):
@@ -232,7 +233,7 @@ def evaluate_baseline(
     model: BaseAlgorithm, config: BaselineConfig, num_canvases: int, split: str = "test"
 ) -> EvalResult:
     """Deterministic error on the fixed canvases of ``split`` (see the module docstring), by
-    :func:`agents.training.evaluate.evaluate`, the attention agents' evaluation."""
+    :func:`agents.evaluation.evaluate`, the attention agents' evaluation."""
     batch = min(config.eval_batch_size, num_canvases)
     venv, adapter = make_vec_env(config, batch, split)
     try:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.compute import MultiplyAddCounter
+from agents.provenance import git_commit, machine
 from agents.runs.log import valid_curve
 from agents.sb3.baselines import (
     evaluate_baseline,
@@ -33,7 +34,6 @@ from agents.sb3.baselines import (
     saved_config,
 )
 from agents.supervised.card import CARD_DIR, write_card
-from agents.zoo_card import git_commit, machine, score_summary
 from glimpse_env.envs import ENV_IDS, TaskConfig, task_name
 
 CARD_FORMAT = "glimpse-env-baseline-card-v1"
@@ -88,8 +88,8 @@ def build_card(
         "parameters": sum(p.numel() for p in model.policy.parameters() if p.requires_grad),
         "pixels_read": task.num_glimpses * task.num_scales * task.glimpse_size**2,
         "multiply_adds": int(count.total),
-        "valid": {"greedy": score_summary(valid)},
-        "test": {"greedy": score_summary(test)},
+        "valid": {"greedy": valid.summary()},
+        "test": {"greedy": test.summary()},
         "eval_seed": config.eval_seed,
         "deterministic": True,
         "env_steps": steps,

@@ -20,12 +20,14 @@ import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from agents.sb3.baselines import FRAME_STACK_ORDER, BaselineConfig
+from agents.policy import Policy
+from agents.sb3.baselines import FRAME_STACK_ORDER, BaselineConfig, evaluate_baseline
 from glimpse_env.envs.wrappers import grid_locations
 
 
-class SB3Policy:
-    """``predict`` for a loaded SB3 baseline (:func:`agents.sb3.baselines.load_model`).
+class SB3Policy(Policy):
+    """The policy (:class:`agents.policy.Policy`) of a loaded SB3 baseline
+    (:func:`agents.sb3.baselines.load_model`).
 
     Args:
         model: the algorithm (its policy acts deterministically unless asked otherwise).
@@ -44,8 +46,6 @@ class SB3Policy:
     def evaluate(self, split: str = "test", num_canvases: int | None = None) -> Any:
         """Deterministic error on canvases ``0 .. n-1`` of ``split`` (the run's
         ``eval_canvases`` by default), as the baseline cards score it."""
-        from agents.sb3.baselines import evaluate_baseline
-
         return evaluate_baseline(
             self.model, self.config, num_canvases or self.config.eval_canvases, split
         )
@@ -71,29 +71,18 @@ class SB3Policy:
             stacks[key] = stack
         return stacks
 
-    def predict(
+    def _predict(
         self,
-        observation: dict[str, Any],
-        state: Any = None,
-        episode_start: Any = None,
-        deterministic: bool = True,
-    ) -> tuple[dict[str, Any], Any]:
-        """The env action for ``observation`` (a single env's or a vector env's, numpy or
-        torch) and the new state (the LSTM state, or the frame stacks); see
-        :meth:`agents.policy.AttentionPolicy.predict` for the arguments."""
-        as_torch = isinstance(observation["location"], torch.Tensor)
-        obs = {
-            k: v.cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
-            for k, v in observation.items()
-        }
-        single = obs["location"].ndim == 1
-        if single:
-            obs = {k: v[None] for k, v in obs.items()}
+        observation: dict[str, torch.Tensor],
+        state: Any,
+        episode_start: torch.Tensor,
+        deterministic: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """SB3's own ``predict`` on the batch (numpy), its grid action as a location and label;
+        the state is the LSTM state, or the frame stacks."""
+        obs = {k: v.cpu().numpy() for k, v in observation.items()}
         n = len(obs["location"])
-        if episode_start is None:
-            start = np.full(n, state is None)
-        else:
-            start = np.broadcast_to(np.asarray(episode_start, dtype=bool).reshape(-1), (n,))
+        start = episode_start.cpu().numpy()
         if self.stacked:
             state = self._stack(obs, state, start)
             actions, _ = self.model.predict(state, deterministic=deterministic)
@@ -104,10 +93,4 @@ class SB3Policy:
         actions = np.asarray(actions).reshape(n, 3)
         location = grid_locations(actions[:, :2], self.config.grid_size)
         label = actions[:, 2].astype(np.int64)
-        if single:
-            action: dict[str, Any] = {"location": location[0], "label": int(label[0])}
-        else:
-            action = {"location": location, "label": label}
-        if as_torch:
-            action = {k: torch.as_tensor(np.asarray(v)) for k, v in action.items()}
-        return action, state
+        return torch.from_numpy(np.asarray(location)), torch.from_numpy(label), state

@@ -19,12 +19,12 @@ from typing import Any
 
 import torch
 
+from agents.provenance import git_commit, machine
 from agents.runs.directory import COMMAND_FILE
 from agents.runs.final import FINAL_FILE
 from agents.supervised.data import Canvases
 from agents.supervised.models import count_parameters, multiply_adds
 from agents.supervised.trainer import load_model, score
-from agents.zoo_card import git_commit, machine, score_summary
 from glimpse_env.atomic import write_json_atomic
 
 CARD_FORMAT = "glimpse-env-baseline-card-v1"
@@ -68,8 +68,8 @@ def build_card(
         "matched_to": {"parameters": loaded.matched_parameters, "model": loaded.matched_to},
         "pixels_read": height * width,
         "multiply_adds": multiply_adds(loaded.model, example),
-        "valid": {"greedy": score_summary(valid)},
-        "test": {"greedy": score_summary(test)},
+        "valid": {"greedy": valid.summary()},
+        "test": {"greedy": test.summary()},
         "eval_seed": config.eval_seed,
         "deterministic": True,
         "updates": loaded.update,

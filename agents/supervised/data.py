@@ -6,7 +6,7 @@ index) (:class:`glimpse_env.envs.core.GeneratedCanvases`), so
 - training batch ``u`` is episode ``u`` of ``batch_size`` keyed streams, as for the attention
   agents' trainer: fresh canvases every update, from the ``train`` split's digits;
 - evaluation reads episodes ``0 .. n-1`` of the stream that
-  :func:`agents.training.evaluate.test_stream_key` picks from ``eval_seed``: the very canvases
+  :func:`glimpse_env.evaluation.evaluation_key` picks from ``eval_seed``: the very canvases
   every attention agent is scored on.
 """
 
@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from agents.supervised.models import Answers
-from agents.training.evaluate import test_stream_key
 from glimpse_env.envs import ENV_IDS, task_name
 from glimpse_env.envs.core import TaskConfig, make_canvas_source, task_config
+from glimpse_env.evaluation import evaluation_key
 from glimpse_env.keyed_random import key_from_generator
 
 
@@ -88,7 +88,7 @@ class Canvases:
 
     def evaluation_batches(self, num_canvases: int, batch_size: int, eval_seed: int):
         """Yield ``(images, answers)`` over the fixed evaluation canvases ``0 .. n-1``."""
-        key = test_stream_key(eval_seed)
+        key = evaluation_key(eval_seed)
         for start in range(0, num_canvases, batch_size):
             episodes = np.arange(start, min(start + batch_size, num_canvases))
             yield self.batch(np.full(len(episodes), key, dtype=np.uint64), episodes)

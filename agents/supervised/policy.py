@@ -12,8 +12,9 @@ from typing import Any
 import torch
 
 from agents.canvas_policy import CanvasPolicy
+from agents.evaluation import EvalResult
 from agents.supervised.data import Canvases, canvas_inputs
-from agents.supervised.trainer import EvalScore, LoadedBaseline, load_model, score
+from agents.supervised.trainer import LoadedBaseline, load_model, score
 
 
 class SupervisedPolicy(CanvasPolicy):
@@ -44,7 +45,7 @@ class SupervisedPolicy(CanvasPolicy):
     def _answer(self, canvases: torch.Tensor) -> tuple[torch.Tensor, None]:
         return self.model(canvas_inputs(canvases)).argmax(-1), None
 
-    def evaluate(self, split: str = "test", num_canvases: int | None = None) -> EvalScore:
+    def evaluate(self, split: str = "test", num_canvases: int | None = None) -> EvalResult:
         """Error on canvases ``0 .. n-1`` of ``split`` (default: the config's
         ``final_eval_canvases``), as the trainer's final evaluation scores it."""
         config = self.config

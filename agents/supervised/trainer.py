@@ -13,6 +13,7 @@ resumed run continues as the uninterrupted one would have.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,18 +22,21 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from agents.config_io import DictConfig
+from agents.evaluation import EvalResult, Player, evaluate
 from agents.runs.checkpoint import load_checkpoint, save_checkpoint
 from agents.runs.directory import BEST_FILE
 from agents.runs.loop import FinalScores, TrainingLoop
-from agents.supervised.data import Canvases, answers_of, task_of, training_keys
+from agents.supervised.data import Canvases, answers_of, canvas_inputs, task_of, training_keys
 from agents.supervised.models import BASELINES, build_baseline, build_sized, count_parameters
-from agents.training.config import TrainConfig, check_int
+from agents.training.config import TrainConfig, preset_config
+from agents.training.registry import build_agent, glimpse_shape
+from glimpse_env.checks import check_int
 from glimpse_env.envs import task_name
 from glimpse_env.envs.core import TaskConfig
-from glimpse_env.evaluation import check_canvas_count
+from glimpse_env.envs.vector import GlimpseVectorEnv
+from glimpse_env.evaluation import EVAL_SEED
 
 FORMAT = "glimpse-env-supervised-checkpoint-v1"
 #: Keys every supervised checkpoint holds.
@@ -108,7 +112,7 @@ class SupervisedConfig(DictConfig):
     eval_canvases: int = 2000
     final_eval_canvases: int = 10_000
     eval_batch_size: int = 500
-    eval_seed: int = 20140624
+    eval_seed: int = EVAL_SEED
     checkpoint_every: int = 1000
 
     def __post_init__(self) -> None:
@@ -148,9 +152,6 @@ def ram_parameters(
     """``(parameters, preset)``: the size of the RAM agent the baselines are matched to on
     ``env_id`` (its zoo preset; the RAM of ``ClutteredMNIST-v0``'s preset on the other ids),
     with ``classes`` answers and ``channels``-channel glimpses when given (your own images)."""
-    from agents.models.registry import build_agent, glimpse_shape
-    from agents.training.config import preset_config
-
     name = task_name(env_id)
     if name in RAM_PRESET:
         config = preset_config(RAM_PRESET[name])
@@ -170,22 +171,6 @@ def cosine_lr(config: SupervisedConfig, update: int) -> float:
     floor = config.lr * config.final_lr_fraction
     progress = min(update / config.updates, 1.0)
     return floor + 0.5 * (config.lr - floor) * (1.0 + math.cos(math.pi * progress))
-
-
-@dataclass
-class EvalScore:
-    """Errors of a deterministic classifier on ``total`` canvases of ``split``."""
-
-    split: str
-    errors: int
-    total: int
-
-    @property
-    def error_pct(self) -> float:
-        return 100.0 * self.errors / self.total
-
-    def __str__(self) -> str:
-        return f"{self.split} error {self.error_pct:.2f}% ({self.errors}/{self.total})"
 
 
 class SupervisedTrainer(TrainingLoop):
@@ -301,7 +286,7 @@ class SupervisedTrainer(TrainingLoop):
             self._eval_canvases[split] = Canvases(self.config.task(split), self.device)
         return self._eval_canvases[split]
 
-    def evaluate(self, split: str, num_canvases: int, progress: bool = False) -> EvalScore:
+    def evaluate(self, split: str, num_canvases: int, progress: bool = False) -> EvalResult:
         """Error of the current model on the fixed canvases ``0 .. n-1`` of ``split``."""
         return score(
             self.model,
@@ -318,7 +303,7 @@ class SupervisedTrainer(TrainingLoop):
     def name(self) -> str:
         return self.config.name
 
-    def validate(self) -> tuple[EvalScore, np.ndarray | None]:
+    def validate(self) -> tuple[EvalResult, np.ndarray | None]:
         return self.evaluate("valid", self.config.eval_canvases), None
 
     def final_scores(self) -> FinalScores:
@@ -342,6 +327,17 @@ class SupervisedTrainer(TrainingLoop):
         }
 
 
+def classifier_player(model: nn.Module) -> Player:
+    """The :class:`agents.evaluation.Player` of a whole-canvas classifier: its answers on the
+    canvases the env was reset to (it does not look: its path is the canvas centre)."""
+
+    def play(env, first, sample, noise):
+        logits = model(canvas_inputs(env.canvases))  # (N, A, C)
+        return logits, torch.zeros(env.num_envs, 1, 2, device=env.device)
+
+    return play
+
+
 @torch.no_grad()
 def score(
     model: nn.Module,
@@ -350,21 +346,18 @@ def score(
     batch_size: int,
     eval_seed: int,
     progress: bool = False,
-) -> EvalScore:
-    """Errors of ``model`` (in eval mode for the call) on the fixed evaluation canvases: a
-    canvas counts as wrong unless every answer is right."""
-    check_canvas_count(num_canvases, canvases.source.distinct_canvases, canvases.task.split)
-    was_training = model.training
-    model.eval()
-    errors = 0
-    try:
-        batches = canvases.evaluation_batches(num_canvases, batch_size, eval_seed)
-        total = math.ceil(num_canvases / batch_size)
-        for images, answers in tqdm(batches, total=total, disable=not progress, desc="eval"):
-            errors += int((model(images).argmax(-1) != answers).any(1).sum())
-    finally:
-        model.train(was_training)
-    return EvalScore(canvases.task.split, errors, num_canvases)
+) -> EvalResult:
+    """Errors of ``model`` on the fixed evaluation canvases of ``canvases.task``, by
+    :func:`agents.evaluation.evaluate` (every family's evaluation): a canvas counts as wrong
+    unless every answer is right. ``mode`` is ``"deterministic"`` (one score)."""
+    task = dataclasses.asdict(canvases.task)
+    env = GlimpseVectorEnv(
+        min(batch_size, num_canvases), output="torch", device=canvases.device, **task
+    )
+    result = evaluate(
+        model, env, classifier_player(model), num_canvases, eval_seed=eval_seed, progress=progress
+    )
+    return dataclasses.replace(result, mode="deterministic", examples=None)
 
 
 def load_supervised_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -34,7 +34,11 @@ from agents.runs.log import valid_curve
 from agents.sweep import manifest
 from agents.sweep.space import Dimension, build_space, to_tune
 from agents.sweep.trial import AGENTS, ATTENTION_AGENTS, METRIC, PROGRESS, TrialSpec, run_trial
+from agents.training.config import preset_config
+from agents.training.trainer import Trainer
 from glimpse_env.atomic import write_json_atomic
+from glimpse_env.checks import check_int
+from glimpse_env.envs import task_name
 
 SEARCHERS = ("optuna", "random")
 
@@ -141,8 +145,6 @@ def _spec(args: argparse.Namespace, root: Path) -> TrialSpec:
 def _check_resources(args: argparse.Namespace) -> None:
     """What Ray would only fail on (or hang on) once started."""
     if args.env_id is not None:
-        from glimpse_env.envs import task_name
-
         task_name(args.env_id)  # raises on an unknown id
     if not args.reduction_factor > 1:
         raise ValueError(
@@ -162,8 +164,8 @@ def _check_resources(args: argparse.Namespace) -> None:
             )
     for flag in ("num_samples", "eval_canvases", "max_concurrent", "num_cpus"):
         value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+        if value is not None:
+            check_int(f"--{flag.replace('_', '-')}", value)
     storage = Path(args.storage)
     if storage.exists() and not storage.is_dir():
         raise ValueError(f"--storage {storage} is a file, not a directory")
@@ -451,9 +453,6 @@ def retrain(spec: TrialSpec, best: dict[str, Any], root: Path, args: argparse.Na
     test (the one place a sweep reads test digits, after the choice)."""
     run_dir = root / "best"
     if spec.agent in ATTENTION_AGENTS:
-        from agents.training.config import preset_config
-        from agents.training.trainer import Trainer
-
         assert spec.preset is not None
         full = preset_config(spec.preset)
         config = spec.train_config(

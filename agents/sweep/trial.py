@@ -17,8 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.runs.directory import CHECKPOINT_FILE
 from agents.training.config import AGENTS as TRAINED_AGENTS
 from agents.training.config import TrainConfig, preset_config
+from agents.training.trainer import Trainer
+from glimpse_env.checks import check_int
 
 #: Agent families trained by :class:`agents.training.trainer.Trainer`.
 ATTENTION_AGENTS = TRAINED_AGENTS
@@ -65,9 +68,7 @@ class TrialSpec:
         if self.agent in ATTENTION_AGENTS and self.preset is None:
             raise ValueError(f"agent {self.agent!r} needs --preset")
         for name in ("budget", "eval_every", "eval_canvases"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_int(name, getattr(self, name))
         if self.eval_every > self.budget:
             raise ValueError(
                 f"eval_every ({self.eval_every}) exceeds the budget ({self.budget}): the trials "
@@ -156,9 +157,6 @@ def run_trial(params: dict[str, Any], spec: TrialSpec) -> None:
         tune.report({METRIC: error, PROGRESS: progress, "run_dir": str(run_dir)})
 
     if spec.agent in ATTENTION_AGENTS:
-        from agents.runs.directory import CHECKPOINT_FILE
-        from agents.training.trainer import Trainer
-
         checkpoint = run_dir / CHECKPOINT_FILE
         if checkpoint.is_file():  # restarted by Ray: continue where it stopped
             trainer = Trainer.from_checkpoint(checkpoint, progress=False)

@@ -18,9 +18,15 @@ from typing import Any
 from agents.config_io import DictConfig
 from agents.models.dram import GLIMPSE_NETWORKS
 from agents.models.ram import CORES
+from glimpse_env.checks import check_int
+from glimpse_env.data.canvas import distractor_range
 from glimpse_env.envs import ENV_IDS, TaskConfig, task_name
+from glimpse_env.evaluation import EVAL_SEED
 
-#: The agent families this configuration trains (builders: :mod:`agents.models.registry`).
+#: An int, or an inclusive ``[low, high]`` range drawn per canvas (``--num-distractors 2-8``).
+CountRange = int | list[int] | tuple[int, int]
+
+#: The agent families this configuration trains (builders: :mod:`agents.training.registry`).
 AGENTS = ("ram", "dram", "edram")
 #: The fields that only some agent families read; every other field applies to all of them.
 _REINFORCE_FIELDS = frozenset({
@@ -42,6 +48,24 @@ def foreign_fields(agent: str, names: Iterable[str]) -> list[str]:
     """The fields among ``names`` that the agent family ``agent`` does not read."""
     specific = frozenset().union(*AGENT_FIELDS.values())
     return sorted(n for n in names if n in specific and n not in AGENT_FIELDS[agent])
+
+
+#: Config fields an evaluation of a saved model may set (``--eval``, :func:`agents.zoo.load`):
+#: they choose the canvases and how they are scored, not the model or its task.
+EVAL_OVERRIDES = (
+    "device", "num_threads", "final_eval_canvases", "eval_batch_size", "eval_seed", "mc_samples",
+    "data_dir",
+)  # fmt: skip
+
+
+def check_eval_overrides(changes: Iterable[str]) -> None:
+    """Raise ``ValueError`` naming every field of ``changes`` outside :data:`EVAL_OVERRIDES`."""
+    unknown = sorted(set(changes) - set(EVAL_OVERRIDES))
+    if unknown:
+        raise ValueError(
+            f"cannot change {unknown} when evaluating a saved model (it would score the weights "
+            f"on another model or task); allowed: {list(EVAL_OVERRIDES)}"
+        )
 
 
 #: Fields of :class:`glimpse_env.envs.TaskConfig` a preset or the command line may override:
@@ -122,7 +146,7 @@ class TrainConfig(DictConfig):
     preset: str = "custom"
     env_id: str = "ClutteredMNIST-v0"
     canvas_size: int | None = None
-    num_distractors: int | None = None
+    num_distractors: CountRange | None = None
     distractor_size: int | None = None
     glimpse_size: int | None = None
     num_scales: int | None = None
@@ -178,7 +202,7 @@ class TrainConfig(DictConfig):
     final_eval_canvases: int = 10_000
     mc_samples: int = 10
     eval_batch_size: int = 1000
-    eval_seed: int = 20140624
+    eval_seed: int = EVAL_SEED
     checkpoint_every: int = 5000
     images: int = 16
     notes: str = field(default="", metadata={"help": "free text stored with the run"})
@@ -199,9 +223,12 @@ class TrainConfig(DictConfig):
         for name in ("canvas_size", "distractor_size", "glimpse_size", "num_scales"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), minimum=1)
-        for name in ("num_distractors", "context_size"):
-            if getattr(self, name) is not None:
-                check_int(name, getattr(self, name), minimum=0)
+        if self.context_size is not None:
+            check_int("context_size", self.context_size, minimum=0)
+        if self.num_distractors is not None:
+            low, high = distractor_range(self.num_distractors)
+            if not isinstance(self.num_distractors, int):  # JSON gives a list; keep one form
+                self.num_distractors = [low, high]
         floats = ("lr", "min_lr", "lr_decay", "location_std", "reinforce_weight")
         floats += ("baseline_weight", "location_loss_weight", "location_loss_half_life")
         floats += ("location_labels", "affine_loss_weight", "max_grad_norm")
@@ -296,8 +323,8 @@ _RAM_SESSION: dict[str, Any] = dict(updates=55_000, lr_decay_every=600, eval_eve
 _RAM_SESSION_LONG: dict[str, Any] = dict(updates=100_000, lr_decay_every=1000, eval_every=2500)
 #: Named presets: the papers' tasks with the replication's optimiser. Each is a set of field
 #: values over the :class:`TrainConfig` defaults (Adam 1e-3, x0.97 every 1,750 updates, floor
-#: 1e-4, batch 128, location std 0.11, LSTM core); that schedule reaches its floor after 132k
-#: updates. ``python -c "from agents.training.config import preset_config;
+#: 1e-4, batch 128, location std 0.11, LSTM core); that schedule reaches its floor at update
+#: 133,000 (76 decays). ``python -c "from agents.training.config import preset_config;
 #: print(preset_config('NAME'))"`` shows one.
 PRESETS: dict[str, dict[str, Any]] = {
     # The README's first command: the 60x60 cluttered task, a few minutes on a laptop CPU; the
@@ -394,7 +421,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         updates=28_000,
     ),
     # The same architecture sized for a 2-core CPU: conv 8-8-16-16-20-24, FC 256, LSTMs 128,
-    # classifier 256; the authors' optimiser settings except a larger learning rate.
+    # classifier 256; Adam 3e-4 with the default decay (x0.97 every 1,750 updates, floor 1e-4;
+    # the authors' rate does not decay), gradient norm clipped at 10 as theirs.
     "edram-cluttered100-small": dict(
         agent="edram",
         env_id="ClutteredMNIST100-v0",
@@ -409,13 +437,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         updates=20_000,
     ),
 }
-
-
-def check_int(name: str, value: Any, minimum: int) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is an int (not a bool) >= minimum."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
 
 
 def preset_config(name: str, **overrides: Any) -> TrainConfig:

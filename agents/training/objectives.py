@@ -8,7 +8,7 @@ functions:
   :class:`TrainingBatch`: the model, the env, the reset's ``(observation, info)``, the config,
   the update number and the policy-noise generator; no trainer object), and the scalars to log;
 - ``player(model, config)``: how the agent answers in evaluation
-  (:class:`agents.training.evaluate.Player`).
+  (:class:`agents.evaluation.Player`).
 
 RAM and DRAM share :class:`ReinforceObjective` (the hybrid loss, plus L-DRAM's location loss);
 EDRAM has :class:`EDRAMObjective` (backpropagation through the spatial transformer).
@@ -22,12 +22,12 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from agents.evaluation import Player
 from agents.models.edram import edram_loss
 from agents.training.config import TrainConfig
-from agents.training.evaluate import Player, reinforce_player
 from agents.training.hybrid_loss import hybrid_loss
 from agents.training.location_loss import digit_centres, labelled, location_loss, location_weight
-from agents.training.rollout import rollout
+from agents.training.rollout import AttentionAgent, rollout
 from glimpse_env.envs.vector import GlimpseVectorEnv
 
 Reset = tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]
@@ -63,6 +63,16 @@ class Objective(Protocol):
     def player(self, model: nn.Module, config: TrainConfig) -> Player: ...
 
 
+def reinforce_player(agent: AttentionAgent, location_std: float) -> Player:
+    """The :class:`Player` of a REINFORCE-trained agent: :func:`agents.training.rollout.rollout`."""
+
+    def play(env, first, sample, noise):
+        episodes = rollout(agent, env, first, location_std, sample=sample, generator=noise)
+        return episodes.answer_logits, episodes.locations
+
+    return play
+
+
 class ReinforceObjective:
     """Episodes played on the env with locations sampled from the policy; loss = the hybrid loss
     (:func:`agents.training.hybrid_loss.hybrid_loss`), plus the supervised location loss when
@@ -81,9 +91,9 @@ class ReinforceObjective:
             weight = location_weight(
                 batch.update, config.location_loss_weight, config.location_loss_half_life
             )
-            state = env.episodes  # still on the episodes just played
-            mask = labelled(state.sources, config.location_labels, state.source.num_sources)
-            centres = digit_centres(episodes.bboxes, *state.canvas_shape)
+            rows, num_sources = env.source_rows()  # still those of the episodes just played
+            mask = labelled(rows, config.location_labels, num_sources)
+            centres = digit_centres(episodes.bboxes, *env.canvas_shape)
             if centres.dim() == 3:  # several digits: each choice is pulled to its own digit
                 centres = centres[:, episodes.choice_digits]
             loss = loss.with_location(location_loss(episodes.means, centres, mask), weight)
@@ -109,7 +119,7 @@ class EDRAMObjective:
     """EDRAM learns by backpropagation on the canvases the env was reset to: cross-entropy at
     every step plus the weighted regression of its affine parameters to the digit's ground-truth
     affine (:func:`agents.models.edram.edram_loss`; the target is
-    :meth:`glimpse_env.envs.core.GlimpseEpisodes.target_affine`). It is deterministic, so
+    :meth:`glimpse_env.envs.vector.GlimpseVectorEnv.target_affine`). It is deterministic, so
     Monte-Carlo evaluation equals greedy evaluation (``stochastic = False``: the trainer does
     not repeat it)."""
 
@@ -118,7 +128,7 @@ class EDRAMObjective:
     def loss(self, batch: TrainingBatch) -> tuple[torch.Tensor, dict[str, Any]]:
         env, config = batch.env, batch.config
         _, info = batch.first
-        target = env.episodes.target_affine()[:, 0]  # an HDF5 file's locations, exactly
+        target = env.target_affine()[:, 0]  # an HDF5 file's locations, exactly
         output = batch.model(env.canvases)
         total, classification, location = edram_loss(
             output, info["label"], target, config.affine_loss_weight

@@ -20,11 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
 import torch
 
+from agents.evaluation import CanvasNoise
 from glimpse_env.envs.vector import GlimpseVectorEnv
-from glimpse_env.keyed_random import random_normal
+from glimpse_env.evaluation import info_answers
 
 
 class AttentionAgent(Protocol):
@@ -48,37 +48,6 @@ class AttentionAgent(Protocol):
     def baseline(self, state: Any) -> torch.Tensor: ...
 
     def classify(self, state: Any) -> torch.Tensor: ...
-
-
-class CanvasNoise:
-    """Location noise keyed by canvas, path and choice, so that a canvas's sampled paths do not
-    depend on which other canvases share its batch (Monte-Carlo evaluation).
-
-    The noise of choice ``c`` on path ``m`` of canvas ``i`` is a pure function of ``(key, i, m,
-    c)`` (:func:`glimpse_env.keyed_random.random_normal`): any evaluation batch size, or padding
-    canvases at the end, give the same paths for the same canvas.
-
-    Args:
-        key: the stream key (from ``eval_seed``).
-        canvases: ``(N,)`` canvas index of each environment.
-        paths: ``(N,)`` which of the canvas's sampled paths each environment plays.
-    """
-
-    #: Paths per canvas the counter has room for (canvas * MAX_PATHS + path).
-    MAX_PATHS = 1 << 20
-
-    def __init__(self, key: int, canvases: np.ndarray, paths: np.ndarray) -> None:
-        canvases = np.asarray(canvases, dtype=np.int64)
-        paths = np.asarray(paths, dtype=np.int64)
-        if (paths < 0).any() or (paths >= self.MAX_PATHS).any():
-            raise ValueError(f"paths must be in [0, {self.MAX_PATHS}), got {paths.min()}..")
-        self.key = np.full(canvases.shape, key, dtype=np.uint64)
-        self.counters = canvases * self.MAX_PATHS + paths
-
-    def normal(self, choice: int, device: torch.device | str) -> torch.Tensor:
-        """``(N, 2)`` float32 standard normal noise of location choice ``choice``."""
-        noise = random_normal(self.key, self.counters, stream=0x4E015E + choice, count=2)
-        return torch.from_numpy(noise.astype(np.float32)).to(device)
 
 
 @dataclass
@@ -196,10 +165,11 @@ def rollout(
     """
     if env.output != "torch":
         raise ValueError('rollout needs GlimpseVectorEnv(output="torch")')
-    observation, _ = first
-    task = env.episodes.config
-    answers = env.episodes.answers.clone()
-    bboxes = env.episodes.bboxes if task.num_digits == 1 else env.episodes.digit_bboxes
+    observation, info = first
+    task = env.config
+    # The privileged targets, from the reset's info (its own tensors, not views of env state).
+    answers = info_answers(info)
+    bboxes = info["bbox"] if task.num_digits == 1 else info["bboxes"]
     n, length, device = env.num_envs, task.episode_length, env.device
     scored = set(task.answer_steps)
     state = agent.initial_state(observation)

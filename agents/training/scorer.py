@@ -2,7 +2,7 @@
 
 Used by the trainer (``valid`` during training, both splits at the end), by ``--eval`` and by the
 model zoo, so that every figure comes from the same code path and the same canvases
-(:func:`agents.training.evaluate.evaluate`).
+(:func:`agents.evaluation.evaluate`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import NamedTuple
 
 from torch import nn
 
+from agents.evaluation import EVAL_SPLITS, EvalResult, evaluate
 from agents.training.config import TrainConfig
-from agents.training.evaluate import EVAL_SPLITS, EvalResult, evaluate
 from agents.training.objectives import Objective
 from glimpse_env.envs.vector import GlimpseVectorEnv
 

@@ -1,8 +1,10 @@
-"""The REINFORCE-trained attention agents' trainer (RAM, DRAM and EDRAM).
+"""The attention agents' trainer: RAM and DRAM (REINFORCE in the hybrid loss) and EDRAM
+(supervised: classification plus the affine regression, gradients through its sensor).
 
-One update: reset the ``batch_size`` training environments to their next canvases, play the
-episodes with locations sampled from the policy (:func:`agents.training.rollout.rollout`), take
-one Adam step on the family's loss (:data:`agents.training.objectives.OBJECTIVES`).
+One update: reset the ``batch_size`` training environments to their next canvases, compute the
+family's loss on them (:data:`agents.training.objectives.OBJECTIVES`: RAM and DRAM play the
+episodes with locations sampled from the policy, :func:`agents.training.rollout.rollout`; EDRAM
+reads the canvases), take one Adam step.
 
 Everything a run depends on is in its :class:`agents.training.config.TrainConfig`. The loop, the
 run directory's files and ``final.json`` are every trainer's (:mod:`agents.runs`); this module
@@ -27,30 +29,30 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.models.registry import build_agent, glimpse_shape
+from agents.evaluation import EvalResult, trajectory_grid
 from agents.runs.checkpoint import load_checkpoint, save_checkpoint
 from agents.runs.directory import CHECKPOINT_FILE
 from agents.runs.loop import FinalScores, TrainingLoop, TrainResult
 from agents.training.config import TrainConfig
-from agents.training.evaluate import EvalResult, trajectory_grid
 from agents.training.objectives import OBJECTIVES, TrainingBatch
+from agents.training.registry import build_agent, glimpse_shape
+from agents.training.saved import lineage_valid_curve, read_weights
 from agents.training.scorer import Scorer, make_env
-from agents.zoo import lineage_valid_curve, load, read_weights
 from glimpse_env.envs.core import task_config
 from glimpse_env.keyed_random import seeded_keys
 
-__all__ = ["RESUME_OVERRIDES", "StaircaseDecay", "TrainResult", "Trainer", "TrainingDiverged"]
+__all__ = [
+    "RESUME_OVERRIDES",
+    "StaircaseDecay",
+    "TrainResult",
+    "Trainer",
+    "TrainingDiverged",
+]
 
 #: Config fields a resumed run may change: they do not alter the course of training.
 RESUME_OVERRIDES = (
     "updates", "device", "num_threads", "log_every", "eval_every", "checkpoint_every",
     "eval_canvases", "final_eval_canvases", "eval_batch_size", "data_dir",
-)  # fmt: skip
-#: Config fields ``--eval`` may set: they choose the canvases and how they are scored, not the
-#: model.
-EVAL_OVERRIDES = (
-    "device", "num_threads", "final_eval_canvases", "eval_batch_size", "eval_seed", "mc_samples",
-    "data_dir",
 )  # fmt: skip
 
 
@@ -98,7 +100,7 @@ class Trainer(TrainingLoop):
         self.device = torch.device(config.device)
         self.task = task_config(**config.task_kwargs())
         self.env = make_env(config, "train", config.batch_size)
-        channels = self.env.episodes.channels
+        channels = self.env.channels
         if config.channels is None and channels > 1:  # recorded, so that loading rebuilds it
             self.config = config = dataclasses.replace(config, channels=channels)
         #: The training environments' stream keys (those of ``reset(seed=config.seed)``).
@@ -156,7 +158,11 @@ class Trainer(TrainingLoop):
         else and starts a fresh classifier, and the run log says so."""
         weights = read_weights(path)
         parent = weights.config
-        architecture = ("agent", "core", "glimpse_hidden", "location_hidden", "hidden")
+        architecture: tuple[str, ...] = ("agent", "hidden")
+        if self.config.agent == "edram":
+            architecture += ("window_size", "conv_channels", "features", "classifier_hidden")
+        else:
+            architecture += ("core", "glimpse_hidden", "location_hidden")
         if self.config.agent == "dram":
             architecture += ("glimpse_network", "context_layers", "dram_channels")
         changed = [
@@ -170,15 +176,16 @@ class Trainer(TrainingLoop):
             )
         state = dict(weights.state)
         own = self.model.state_dict()
+        head = getattr(self.model, "answer_head", "classifier")
         fresh = [
             name
-            for name in ("classifier.weight", "classifier.bias")
+            for name in (f"{head}.weight", f"{head}.bias")
             if name in state and name in own and state[name].shape != own[name].shape
         ]
         if fresh:
             for name in fresh:
                 state[name] = own[name]
-            classes = (weights.state["classifier.bias"].shape[0], own["classifier.bias"].shape[0])
+            classes = (weights.state[f"{head}.bias"].shape[0], own[f"{head}.bias"].shape[0])
             print(
                 f"--init-from {path}: the classifier answers {classes[0]} classes, this task "
                 f"{classes[1]}; it starts afresh, every other weight is loaded"
@@ -315,28 +322,3 @@ class Trainer(TrainingLoop):
         """:meth:`agents.runs.loop.TrainingLoop.train`; a NaN loss raises
         :class:`TrainingDiverged` and leaves the last checkpoint as it was."""
         return super().train(final_evaluation)
-
-
-def evaluate_checkpoint(
-    path: str | Path,
-    device: str | None = None,
-    num_canvases: int | None = None,
-    split: str = "test",
-    **config_changes: Any,
-) -> tuple[EvalResult, EvalResult]:
-    """Greedy and Monte-Carlo errors of a saved model (a checkpoint or a zoo file) on ``split``.
-
-    ``config_changes`` may set the evaluation fields (``eval_seed``, ``mc_samples``,
-    ``eval_batch_size``, ``num_threads``, ``data_dir``); see :data:`EVAL_OVERRIDES`.
-    """
-    unknown = sorted(set(config_changes) - set(EVAL_OVERRIDES))
-    if unknown:
-        raise ValueError(
-            f"cannot change {unknown} when evaluating; allowed: {list(EVAL_OVERRIDES)}"
-        )
-    if num_canvases is not None:
-        config_changes["final_eval_canvases"] = num_canvases
-    if config_changes.get("num_threads"):
-        torch.set_num_threads(config_changes["num_threads"])
-    agent = load(path, device=device or "cpu", **config_changes)
-    return agent.evaluate(split)

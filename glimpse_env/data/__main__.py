@@ -17,7 +17,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from glimpse_env.data.folder import folder_to_dataset
 from glimpse_env.data.hdf5 import (
     AUTHORS_RECIPE,
     read_canvas_hdf5,
@@ -25,6 +24,7 @@ from glimpse_env.data.hdf5 import (
     write_canvas_hdf5,
 )
 from glimpse_env.data.mnist import SPLITS, load_mnist, resolve_data_dir
+from glimpse_env.data.sources import folder_to_dataset
 
 
 def _parser() -> argparse.ArgumentParser:

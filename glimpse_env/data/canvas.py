@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from glimpse_env.checks import check_int
 from glimpse_env.keyed_random import permutation_index, random_integers, random_uniform
 
 DIGIT_SIZE = 28
@@ -79,8 +80,7 @@ def distractor_range(num_distractors: int | tuple[int, int] | list[int]) -> tupl
         ValueError: not a non-negative int or a pair ``0 <= low <= high``.
     """
     if isinstance(num_distractors, int) and not isinstance(num_distractors, bool):
-        if num_distractors < 0:
-            raise ValueError(f"num_distractors must be >= 0, got {num_distractors}")
+        check_int("num_distractors", num_distractors, minimum=0)
         return num_distractors, num_distractors
     pair = tuple(num_distractors) if isinstance(num_distractors, (tuple, list)) else ()
     if (
@@ -200,8 +200,7 @@ class CanvasGenerator:
             raise ValueError(
                 f"distractor_size must be in [1, {side}] pixels, got {distractor_size}"
             )
-        if not isinstance(num_digits, int) or isinstance(num_digits, bool) or num_digits < 1:
-            raise ValueError(f"num_digits must be a positive int, got {num_digits!r}")
+        check_int("num_digits", num_digits)
         if canvas_size < min_canvas_size(num_digits, side):
             raise ValueError(
                 f"{num_digits} non-overlapping {side}x{side} objects need canvas_size >= "

@@ -9,7 +9,7 @@ canvas size: each image is resized to fit inside ``size x size`` keeping its asp
 centred on a black canvas. Grayscale or colour: ``channels=1`` or ``3`` converts every image;
 ``None`` (default) takes the images' own, grayscale if the first is, and a later image of the
 other kind is an error naming it. Classes are the sub-directory names in sorted order, labels
-their indices. :func:`folder_to_dataset` splits the images into ``train`` / ``valid`` / ``test``
+their indices. :func:`glimpse_env.data.sources.folder_to_dataset` splits the images into ``train`` / ``valid`` / ``test``
 with a stated seed (:meth:`glimpse_env.data.sources.ImageSource.from_folder`) and writes them with
 :func:`glimpse_env.data.hdf5.write_dataset`; ``gym.make(id, dataset_path=...,
 classes=len(class_names), canvas_size=size)`` then serves them.
@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from glimpse_env.data.sources import ImageSource, fit_image
+from glimpse_env.checks import check_int
+from glimpse_env.data.images import fit_image
 
 #: File endings read as images.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -65,8 +66,7 @@ def read_image_folder(
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"{root} is not a folder of class folders")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise ValueError(f"size must be a positive int (pixels), got {size!r}")
+    check_int("size", size, note="pixels")
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be 1 (grayscale), 3 (RGB) or None, got {channels!r}")
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -116,27 +116,3 @@ def _canvas(
     pixels = np.asarray(image, np.uint8)
     canvas, box = fit_image(pixels if pixels.ndim == 3 else pixels[..., None], size)
     return (canvas if image.mode == "RGB" else canvas[..., 0]), box, own
-
-
-def folder_to_dataset(
-    root: str | os.PathLike,
-    output: str | os.PathLike,
-    size: int,
-    valid_fraction: float = 0.1,
-    test_fraction: float = 0.1,
-    seed: int = 0,
-    channels: int | None = None,
-) -> tuple[Path, ImageSource]:
-    """Read ``root`` and write it as a dataset file with ``train`` / ``valid`` / ``test`` rows.
-
-    The split is a seeded permutation of all images: the first ``test_fraction`` go to
-    ``test``, the next ``valid_fraction`` to ``valid``, the rest to ``train``
-    (:meth:`ImageSource.from_folder`); the file's attributes record the classes, the fractions,
-    the seed and the source folder.
-
-    Raises:
-        ValueError: see :func:`read_image_folder`; fractions outside [0, 1) or leaving no
-            training image.
-    """
-    source = ImageSource.from_folder(root, size, channels, valid_fraction, test_fraction, seed)
-    return source.write_hdf5(output), source

@@ -34,6 +34,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from glimpse_env.atomic import atomic_path
+from glimpse_env.checks import check_int
 from glimpse_env.data.canvas import CanvasGenerator, affine_to_bboxes, bboxes_to_affine
 from glimpse_env.data.mnist import load_mnist
 from glimpse_env.keyed_random import key_from_generator
@@ -262,10 +263,7 @@ def write_canvas_hdf5(
     same directory and renamed when complete.
     """
     counts = {"train": num_train, "valid": num_valid, "test": num_test}
-    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
-        raise ValueError(
-            f"chunk_size must be a positive int (canvases per batch), got {chunk_size!r}"
-        )
+    check_int("chunk_size", chunk_size, note="canvases per batch")
     if any(c < 0 for c in counts.values()) or sum(counts.values()) == 0:
         raise ValueError(f"need non-negative canvas counts, not all zero: {counts}")
     if digit_split is not None and digit_split not in counts:

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from glimpse_env.data.folder import read_image_folder
 from glimpse_env.data.hdf5 import (
     SPLIT_ORDER,
     checked_split,
@@ -47,6 +48,7 @@ from glimpse_env.data.hdf5 import (
     split_rows,
     write_dataset,
 )
+from glimpse_env.data.images import fit_image
 
 #: The splits every source has.
 SPLITS = SPLIT_ORDER
@@ -207,8 +209,6 @@ class ImageSource:
         ``channels`` 1 or 3, or None to take the images' own, which must then agree). One seeded
         permutation of all images: the first ``test_fraction`` go to ``test``, the next
         ``valid_fraction`` to ``valid``."""
-        from glimpse_env.data.folder import read_image_folder
-
         data = read_image_folder(root, size, channels)
         images = data.images if data.images.ndim == 4 else data.images[..., None]
         whole = {"train": ImageSplit(images, data.labels, data.boxes)}
@@ -338,28 +338,6 @@ def _checked_arrays(name: str, images: Any, labels: Any) -> tuple[np.ndarray, np
     return np.moveaxis(checked, 1, -1), labels_[:, 0]
 
 
-def fit_image(image: np.ndarray, side: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """``(side, side, C)``: ``image`` ``(H, W, C)`` uint8 resized (bilinear, each channel) to fit
-    inside the square keeping its aspect ratio (untouched when it already fits exactly) and
-    centred on black; and its pixel box ``(x_min, y_min, x_max, y_max)``, max exclusive. The one
-    fitting of every source (arrays, folders, Hugging Face images)."""
-    height, width, channels = image.shape
-    scale = side / max(height, width)
-    if scale != 1.0:
-        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-        planes = [
-            np.asarray(
-                Image.fromarray(image[..., c]).resize((new_w, new_h), Image.Resampling.BILINEAR)
-            )
-            for c in range(channels)
-        ]
-        image, height, width = np.stack(planes, axis=-1), new_h, new_w
-    x, y = (side - width) // 2, (side - height) // 2
-    canvas = np.zeros((side, side, channels), np.uint8)
-    canvas[y : y + height, x : x + width] = image
-    return canvas, (x, y, x + width, y + height)
-
-
 def _fitted_split(
     images: np.ndarray, labels: np.ndarray, side: int | None, boxes: np.ndarray | None = None
 ) -> ImageSplit:
@@ -437,3 +415,27 @@ def _decode_images(column: Sequence[Any], channels: int | None, where: str) -> l
     if not out:
         raise ValueError(f"{where}: no images")
     return out
+
+
+def folder_to_dataset(
+    root: str | os.PathLike,
+    output: str | os.PathLike,
+    size: int,
+    valid_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+    channels: int | None = None,
+) -> tuple[Path, ImageSource]:
+    """Read ``root`` and write it as a dataset file with ``train`` / ``valid`` / ``test`` rows.
+
+    The split is a seeded permutation of all images: the first ``test_fraction`` go to
+    ``test``, the next ``valid_fraction`` to ``valid``, the rest to ``train``
+    (:meth:`ImageSource.from_folder`); the file's attributes record the classes, the fractions,
+    the seed and the source folder.
+
+    Raises:
+        ValueError: see :func:`glimpse_env.data.folder.read_image_folder`; fractions outside
+            [0, 1) or leaving no training image.
+    """
+    source = ImageSource.from_folder(root, size, channels, valid_fraction, test_fraction, seed)
+    return source.write_hdf5(output), source

@@ -42,8 +42,9 @@ def observation_space(config: TaskConfig, channels: int = 1) -> spaces.Dict:
 
 
 def action_space(config: TaskConfig | None = None) -> spaces.Dict:
-    """``Dict(location=Box(-1, 1, (2,), float32), label=Discrete(C))``: ``C = 10``, or the
-    ``9 * num_digits + 1`` possible sums when ``config.target == "sum"``."""
+    """``Dict(location=Box(-1, 1, (2,), float32), label=Discrete(C))``: ``C`` is
+    ``config.num_classes``: 10 digits, the ``classes`` of an own image source, or the
+    ``9 * num_digits + 1`` possible sums when ``config.target == "sum"`` (10 without a config)."""
     classes = config.num_classes if config is not None else NUM_CLASSES
     return spaces.Dict(
         location=spaces.Box(-1.0, 1.0, (2,), np.float32), label=spaces.Discrete(classes)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from glimpse_env.checks import check_int
 from glimpse_env.data.canvas import (
     CanvasBatch,
     CanvasGenerator,
@@ -103,9 +104,7 @@ class TaskConfig:
 
     def __post_init__(self) -> None:
         for name in ("canvas_size", "distractor_size", "num_digits"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int (pixels or count), got {value!r}")
+            check_int(name, getattr(self, name), note="pixels or count")
         low, high = distractor_range(self.num_distractors)
         if not isinstance(self.num_distractors, int):  # a list from JSON: keep it hashable
             object.__setattr__(self, "num_distractors", (low, high))
@@ -127,31 +126,13 @@ class TaskConfig:
                 f"initial_location must be one of {INITIAL_LOCATIONS}, "
                 f"got {self.initial_location!r}"
             )
-        if (
-            not isinstance(self.num_glimpses, int)
-            or isinstance(self.num_glimpses, bool)
-            or self.num_glimpses < 1
-        ):
-            raise ValueError(f"num_glimpses must be a positive int, got {self.num_glimpses!r}")
+        check_int("num_glimpses", self.num_glimpses)
         check_glimpse_config(self.glimpse_size, self.num_scales, self.scale_factor)
-        if self.classes is not None and (
-            not isinstance(self.classes, int) or isinstance(self.classes, bool) or self.classes < 2
-        ):
-            raise ValueError(f"classes must be an int >= 2 (or None: 10), got {self.classes!r}")
-        if self.channels is not None and (
-            not isinstance(self.channels, int)
-            or isinstance(self.channels, bool)
-            or self.channels < 1
-        ):
-            raise ValueError(
-                f"channels must be a positive int (or None: the source's), got {self.channels!r}"
-            )
-        if (
-            not isinstance(self.context_size, int)
-            or isinstance(self.context_size, bool)
-            or self.context_size < 0
-        ):
-            raise ValueError(f"context_size must be an int >= 0, got {self.context_size!r}")
+        if self.classes is not None:
+            check_int("classes", self.classes, minimum=2, note="or None: 10")
+        if self.channels is not None:
+            check_int("channels", self.channels, note="or None: the source's")
+        check_int("context_size", self.context_size, minimum=0)
 
     @property
     def episode_length(self) -> int:
@@ -202,9 +183,7 @@ def check_device(device: str | torch.device) -> torch.device:
 
 def check_num_envs(num_envs: Any) -> int:
     """``num_envs`` if it is a positive int, else one clear ``ValueError``."""
-    if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
-        raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
-    return num_envs
+    return check_int("num_envs", num_envs)
 
 
 def task_config(**task: Any) -> TaskConfig:

@@ -160,8 +160,33 @@ class GlimpseVectorEnv(VectorEnv):
 
     @property
     def episodes(self) -> GlimpseEpisodes:
-        """The batched episode state (canvases, labels, boxes, locations, step counts)."""
+        """The batched episode state (canvases, labels, boxes, locations, step counts): the
+        rules engine itself, mutated by every step; trainers read the accessors below and
+        ``info`` instead."""
         return self._episodes
+
+    # ---- privileged training targets (documented; not part of what a policy observes) -----
+    @property
+    def canvas_shape(self) -> tuple[int, int]:
+        """``(H, W)`` of the canvases, pixels."""
+        return self._episodes.canvas_shape
+
+    @property
+    def channels(self) -> int:
+        """``C``, channels of the canvases (1: grayscale)."""
+        return self._episodes.channels
+
+    def target_affine(self) -> torch.Tensor:
+        """``(N, D, 6)`` float32 ground-truth affine of each current canvas's digits, on
+        ``device`` (a new tensor; :meth:`glimpse_env.envs.core.GlimpseEpisodes.target_affine`):
+        privileged, for supervised location losses (EDRAM)."""
+        return self._episodes.target_affine().clone()
+
+    def source_rows(self) -> tuple[torch.Tensor, int]:
+        """``((N,) int64, num_sources)``: which example of the split each current canvas was
+        drawn from (a copy), and how many the split has; privileged, for losses that use the
+        digit positions of a labelled fraction of the examples only (L-DRAM)."""
+        return self._episodes.sources.clone(), self._episodes.source.num_sources
 
     # ---- conversions -----------------------------------------------------------------------
     def _out(self, value: torch.Tensor) -> torch.Tensor | np.ndarray:

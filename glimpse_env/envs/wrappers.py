@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from glimpse_env.checks import check_int
 from glimpse_env.envs.cluttered_mnist import NUM_CLASSES
 
 DEFAULT_GRID_SIZE = 9
@@ -87,8 +88,7 @@ class GridActions(gym.ActionWrapper):
 
     def __init__(self, env: gym.Env, grid_size: int = DEFAULT_GRID_SIZE) -> None:
         super().__init__(env)
-        if not isinstance(grid_size, int) or grid_size < 2:
-            raise ValueError(f"grid_size must be an int >= 2, got {grid_size!r}")
+        check_int("grid_size", grid_size, minimum=2)
         self.grid_size = grid_size
         actions = env.action_space
         if not isinstance(actions, spaces.Dict) or "label" not in actions.spaces:

@@ -42,6 +42,7 @@ from agents.sb3.baselines import (
     saved_config,
     train_baseline,
 )
+from agents.sb3.card import build_card, write_card
 from agents.sb3.scored_steps import SWITCH
 from agents.supervised.card import CARD_DIR, card_summary
 
@@ -227,8 +228,6 @@ def _run_dir_of(target: Path) -> Path:
 
 def _write_card(args: argparse.Namespace) -> int:
     """``--card``: score the model on ``--eval-canvases`` valid and test canvases, write card."""
-    from agents.sb3.card import build_card, write_card
-
     if not args.name:
         raise ValueError("--card needs --name (e.g. recurrent-ppo-cluttered60)")
     card = build_card(

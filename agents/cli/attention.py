@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from agents import zoo_card
 from agents.config_io import add_config_flags, field_help
 from agents.config_io import given_fields as config_fields
 from agents.runs.directory import (
@@ -24,15 +25,17 @@ from agents.runs.directory import (
     remove_if_empty,
     resume_checkpoint,
 )
-from agents.training.config import PRESETS, TrainConfig, foreign_fields, preset_config
-from agents.training.trainer import (
+from agents.training.config import (
     EVAL_OVERRIDES,
-    RESUME_OVERRIDES,
-    Trainer,
-    TrainingDiverged,
-    evaluate_checkpoint,
+    PRESETS,
+    TrainConfig,
+    foreign_fields,
+    preset_config,
 )
+from agents.training.trainer import RESUME_OVERRIDES, Trainer, TrainingDiverged
+from agents.zoo import evaluate_checkpoint
 from glimpse_env.atomic import exclusive_lock
+from glimpse_env.data.sources import folder_to_dataset
 from glimpse_env.envs import TaskConfig
 
 #: Extra spellings of some config flags.
@@ -161,6 +164,7 @@ def _run(
 ) -> int:
     if args.card:
         return _publish(args)
+    trainer: Trainer | None = None
     try:
         if args.eval and args.resume:
             raise ValueError("give --eval or --resume, not both")
@@ -219,7 +223,10 @@ def _run(
     except TrainingDiverged as error:
         print(f"error: training diverged: {error}", file=sys.stderr)
         return 3
-    except KeyboardInterrupt:  # only reaches here after training: the final evaluation
+    except KeyboardInterrupt:  # training handles its own Ctrl-C; this is --eval or the final one
+        if trainer is None:
+            print("interrupted", file=sys.stderr)
+            return 130
         checkpoint = trainer.checkpoint_path()
         print(
             f"interrupted during the final evaluation; the trained weights are in {checkpoint}: "
@@ -238,10 +245,8 @@ def _run(
 
 def _with_images(config: TrainConfig, root: Path, run_dir: Path) -> TrainConfig:
     """``config`` training on the image folder ``root``, written into ``run_dir/images.hdf5``
-    (:func:`glimpse_env.data.folder.folder_to_dataset`; converted to ``config.channels`` when
+    (:func:`glimpse_env.data.sources.folder_to_dataset`; converted to ``config.channels`` when
     set) with its classes and channels."""
-    from glimpse_env.data.folder import folder_to_dataset
-
     if config.dataset_path is not None or config.classes is not None:
         raise ValueError("--image-folder sets --dataset-path and --classes itself; drop them")
     size = config.task_kwargs()["canvas_size"]
@@ -261,8 +266,6 @@ def _with_images(config: TrainConfig, root: Path, run_dir: Path) -> TrainConfig:
 
 def _publish(args: argparse.Namespace) -> int:
     """``--card``: publish a checkpoint through :func:`agents.zoo_card.main` (one publisher)."""
-    from agents import zoo_card
-
     others = [_flag(name) for name in given_fields(args)]
     others += [flag for flag, value in (("--resume", args.resume), ("--eval", args.eval),
                ("--preset", args.preset), ("--logdir", args.logdir)) if value]  # fmt: skip

@@ -1,8 +1,9 @@
 """The model registry: ``config.agent`` -> a builder of the network.
 
-A new agent is a model file in this package plus an entry in :data:`AGENT_BUILDERS` (and, if it
-does not learn by the hybrid loss, an objective in :data:`agents.training.objectives.OBJECTIVES`).
-This package imports :mod:`glimpse_env` and the configuration only, never the training loop.
+A new agent is a model file in :mod:`agents.models` plus an entry in :data:`AGENT_BUILDERS` (and,
+if it does not learn by the hybrid loss, an objective in
+:data:`agents.training.objectives.OBJECTIVES`). The models themselves know nothing of the
+configuration; this module reads a :class:`~agents.training.config.TrainConfig` and builds one.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""Evaluation of attention agents, greedy and Monte-Carlo, on a fixed canvas set.
+"""The one evaluation of every agent family, greedy and Monte-Carlo, on a fixed canvas set.
+
+Each family plugs in how it answers (a :class:`Player`: RAM and DRAM play the public vector env
+with their locations, EDRAM and the supervised baselines read the canvas, an SB3 policy steps
+its ``VecEnv``); :func:`evaluate` resets the env to the protocol's canvases, reads the answers
+from the reset's public ``info``, and counts the errors. The result is an :class:`EvalResult`.
 
 The canvases are episodes ``0 .. n-1`` of one stream key drawn from ``eval_seed`` on the
 evaluation split: with ``n = 10,000`` every MNIST test digit (``split="test"``) or every held-out
@@ -18,16 +23,16 @@ Everything that decides (evaluation during training, stopping, model selection, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from agents.training.rollout import AttentionAgent, CanvasNoise, rollout
 from glimpse_env.envs.vector import GlimpseVectorEnv
-from glimpse_env.evaluation import check_canvas_count, evaluation_key, info_answers
+from glimpse_env.evaluation import EVAL_SEED, check_canvas_count, evaluation_key, info_answers
+from glimpse_env.keyed_random import random_normal
 from glimpse_env.render import draw_trajectory, image_grid
 
 MODES = ("greedy", "mc")
@@ -74,14 +79,47 @@ class EvalResult:
         """Error in percent."""
         return 100.0 * self.errors / self.total
 
+    def summary(self) -> dict[str, Any]:
+        """The ``{"error_pct", "errors", "canvases"}`` a card records for this evaluation."""
+        return {
+            "error_pct": round(self.error_pct, 2),
+            "errors": int(self.errors),
+            "canvases": int(self.total),
+        }
+
     def __str__(self) -> str:
         return f"{self.mode} {self.split} error {self.error_pct:.2f}% ({self.errors}/{self.total})"
 
 
-def test_stream_key(eval_seed: int) -> int:
-    """The stream key whose episodes are the fixed evaluation canvases (of either split):
-    :func:`glimpse_env.evaluation.evaluation_key`."""
-    return evaluation_key(eval_seed)
+class CanvasNoise:
+    """Location noise keyed by canvas, path and choice, so that a canvas's sampled paths do not
+    depend on which other canvases share its batch (Monte-Carlo evaluation).
+
+    The noise of choice ``c`` on path ``m`` of canvas ``i`` is a pure function of ``(key, i, m,
+    c)`` (:func:`glimpse_env.keyed_random.random_normal`): any evaluation batch size, or padding
+    canvases at the end, give the same paths for the same canvas.
+
+    Args:
+        key: the stream key (from ``eval_seed``).
+        canvases: ``(N,)`` canvas index of each environment.
+        paths: ``(N,)`` which of the canvas's sampled paths each environment plays.
+    """
+
+    #: Paths per canvas the counter has room for (canvas * MAX_PATHS + path).
+    MAX_PATHS = 1 << 20
+
+    def __init__(self, key: int, canvases: np.ndarray, paths: np.ndarray) -> None:
+        canvases = np.asarray(canvases, dtype=np.int64)
+        paths = np.asarray(paths, dtype=np.int64)
+        if (paths < 0).any() or (paths >= self.MAX_PATHS).any():
+            raise ValueError(f"paths must be in [0, {self.MAX_PATHS}), got {paths.min()}..")
+        self.key = np.full(canvases.shape, key, dtype=np.uint64)
+        self.counters = canvases * self.MAX_PATHS + paths
+
+    def normal(self, choice: int, device: torch.device | str) -> torch.Tensor:
+        """``(N, 2)`` float32 standard normal noise of location choice ``choice``."""
+        noise = random_normal(self.key, self.counters, stream=0x4E015E + choice, count=2)
+        return torch.from_numpy(noise.astype(np.float32)).to(device)
 
 
 class Player(Protocol):
@@ -93,8 +131,8 @@ class Player(Protocol):
     ``env`` is a :class:`GlimpseVectorEnv` (attention agents) or anything with the same
     ``reset_to`` (returning the public ``(obs, info)``), ``num_envs``, ``device``, ``config``,
     ``distinct_canvases`` and ``canvases`` (the SB3 stack,
-    :class:`agents.sb3.baselines.SB3Episodes`): one evaluation function scores every agent, on
-    the answers in ``info``."""
+    :class:`agents.sb3.vec_env.SB3Episodes`): one evaluation function scores every agent, on
+    the answers in ``info``. ``noise`` keys the location noise of sampled paths."""
 
     def __call__(
         self,
@@ -105,36 +143,28 @@ class Player(Protocol):
     ) -> tuple[torch.Tensor, ...]: ...
 
 
-def reinforce_player(agent: AttentionAgent, location_std: float) -> Player:
-    """The :class:`Player` of a REINFORCE-trained agent: :func:`agents.training.rollout.rollout`."""
-
-    def play(env, first, sample, noise):
-        episodes = rollout(agent, env, first, location_std, sample=sample, generator=noise)
-        return episodes.answer_logits, episodes.locations
-
-    return play
-
-
 @torch.no_grad()
 def evaluate(
-    agent: nn.Module,
+    agent: nn.Module | None,
     env: GlimpseVectorEnv,
     play: Player,
     num_canvases: int,
     mode: str = "greedy",
     mc_samples: int = 10,
-    eval_seed: int = 20140624,
+    eval_seed: int = EVAL_SEED,
     progress: bool = False,
 ) -> EvalResult:
     """Score ``agent`` on the first ``num_canvases`` canvases of the env's split.
 
     Args:
-        agent: the model (put in eval mode for the duration).
+        agent: the model (put in eval mode for the duration), or None (a policy that is no
+            module of ours: :func:`agents.policy.evaluate_policy`).
         env: a ``split="valid"`` or ``"test"``, ``output="torch"`` vector env (or another
             episode source with its interface, see :class:`Player`). For ``mode="mc"`` its
             ``num_envs`` must be a multiple of ``mc_samples`` (canvases per batch =
             ``num_envs / mc_samples``).
-        play: how the agent answers (e.g. :func:`reinforce_player`).
+        play: how the agent answers (e.g.
+            :func:`agents.training.objectives.reinforce_player`).
         num_canvases: how many canvases (10,000 = the split's digits once each).
         mode: ``"greedy"`` or ``"mc"``.
         mc_samples: ``M``, paths per canvas in Monte-Carlo mode.
@@ -155,9 +185,10 @@ def evaluate(
     if env.num_envs % repeats:
         raise ValueError(f"num_envs {env.num_envs} is not a multiple of mc_samples {repeats}")
     per_batch = env.num_envs // repeats
-    key = test_stream_key(eval_seed)
-    was_training = agent.training
-    agent.eval()
+    key = evaluation_key(eval_seed)
+    was_training = agent is not None and agent.training
+    if agent is not None:
+        agent.eval()
     errors, examples = 0, None
     try:
         starts = range(0, num_canvases, per_batch)
@@ -168,8 +199,13 @@ def evaluate(
             noise = CanvasNoise(
                 key ^ MC_NOISE_SALT, np.repeat(ids, repeats), np.tile(np.arange(repeats), len(ids))
             )
-            answers = info_answers(first_step[1])[::repeats]  # (B, A), from the public info
+            answers = torch.as_tensor(info_answers(first_step[1]), device=env.device)
+            answers = answers[::repeats]  # (B, A), from the public info
+            # The canvases are read at reset: an env that resets itself on the last step (SB3's
+            # VecEnv) already holds the next canvases after play.
+            shown = env.canvases[::repeats].clone() if examples is None else None
             logits, locations, *windows = play(env, first_step, mode == "mc", noise)
+            logits = logits.to(env.device)
             if logits.dim() == 2:  # one answer per episode
                 logits = logits.unsqueeze(1)
             probs = logits.softmax(-1)
@@ -180,8 +216,9 @@ def evaluate(
             labels, predictions = _flat_answers(answers), _flat_answers(predictions)
             if examples is None:
                 take = slice(None, None, repeats)
+                assert shown is not None
                 examples = Trajectories(
-                    canvases=env.canvases[take].cpu().numpy(),
+                    canvases=shown.cpu().numpy(),
                     locations=locations[take].cpu().numpy(),
                     labels=np.asarray(labels.cpu() if torch.is_tensor(labels) else labels),
                     predictions=np.asarray(
@@ -190,7 +227,8 @@ def evaluate(
                     windows=windows[0][take].cpu().numpy() if windows else None,
                 )
     finally:
-        agent.train(was_training)
+        if agent is not None:
+            agent.train(was_training)
     return EvalResult(mode, errors, num_canvases, examples, split)
 
 
