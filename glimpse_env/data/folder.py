@@ -9,8 +9,9 @@ canvas size: each image is resized to fit inside ``size x size`` keeping its asp
 centred on a black canvas. Grayscale or colour: ``channels=1`` or ``3`` converts every image;
 ``None`` (default) takes the images' own, grayscale if the first is, and a later image of the
 other kind is an error naming it. Classes are the sub-directory names in sorted order, labels
-their indices. :func:`glimpse_env.data.sources.folder_to_dataset` splits the images into ``train`` / ``valid`` / ``test``
-with a stated seed (:meth:`glimpse_env.data.sources.ImageSource.from_folder`) and writes them with
+their indices. :func:`glimpse_env.data.sources.folder_to_dataset` splits the images into
+``train`` / ``valid`` / ``test`` with a stated seed
+(:meth:`glimpse_env.data.sources.ImageSource.from_folder`) and writes them with
 :func:`glimpse_env.data.hdf5.write_dataset`; ``gym.make(id, dataset_path=...,
 classes=len(class_names), canvas_size=size)`` then serves them.
 """
