@@ -32,13 +32,10 @@ from tqdm.auto import tqdm
 
 from glimpse_env.envs.vector import GlimpseVectorEnv
 from glimpse_env.evaluation import EVAL_SEED, check_canvas_count, evaluation_key, info_answers
-from glimpse_env.keyed_random import random_normal
+from glimpse_env.keyed_random import MC_NOISE_KEY_SALT, Stream, random_normal
 from glimpse_env.render import draw_trajectory, image_grid
 
 MODES = ("greedy", "mc")
-#: Mixed into the canvases' stream key to key the Monte-Carlo location noise (a stream of its
-#: own: the noise never reuses the canvases' random words).
-MC_NOISE_SALT = 0x9C_0FFE_E5EE_D5
 #: Splits an evaluation may read.
 EVAL_SPLITS = ("valid", "test")
 
@@ -118,7 +115,9 @@ class CanvasNoise:
 
     def normal(self, choice: int, device: torch.device | str) -> torch.Tensor:
         """``(N, 2)`` float32 standard normal noise of location choice ``choice``."""
-        noise = random_normal(self.key, self.counters, stream=0x4E015E + choice, count=2)
+        noise = random_normal(
+            self.key, self.counters, stream=Stream.LOCATION_NOISE + choice, count=2
+        )
         return torch.from_numpy(noise.astype(np.float32)).to(device)
 
 
@@ -197,7 +196,9 @@ def evaluate(
             valid = torch.from_numpy(ids < num_canvases).to(env.device)
             first_step = env.reset_to(key, np.repeat(ids, repeats))
             noise = CanvasNoise(
-                key ^ MC_NOISE_SALT, np.repeat(ids, repeats), np.tile(np.arange(repeats), len(ids))
+                key ^ MC_NOISE_KEY_SALT,
+                np.repeat(ids, repeats),
+                np.tile(np.arange(repeats), len(ids)),
             )
             answers = torch.as_tensor(info_answers(first_step[1]), device=env.device)
             answers = answers[::repeats]  # (B, A), from the public info

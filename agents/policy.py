@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from agents.evaluation import EvalResult, Player, evaluate
-from glimpse_env.envs import ENV_IDS, task_name
+from glimpse_env.envs import task_settings
 from glimpse_env.envs.core import TaskConfig
 from glimpse_env.envs.vector import GlimpseVectorEnv
 from glimpse_env.evaluation import EVAL_SEED
@@ -304,7 +304,7 @@ def evaluate_policy(
     """
     if split not in ("valid", "test"):
         raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
-    settings = {**ENV_IDS[task_name(env_id)], **task}
+    settings = task_settings(env_id, **task)
     env = GlimpseVectorEnv(min(batch_size, num_canvases), output="numpy", split=split, **settings)
     played = evaluate(
         None, env, policy_player(policy, deterministic), num_canvases, eval_seed=eval_seed,

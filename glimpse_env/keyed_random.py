@@ -12,7 +12,44 @@ integers with full avalanche. All arithmetic is on ``uint64`` numpy arrays and w
 
 from __future__ import annotations
 
+import enum
+
 import numpy as np
+
+
+class Stream(enum.IntEnum):
+    """Every stream id of the counter-based draws, in one table.
+
+    Two draws for one canvas or path use distinct ids, so they never share random words; any
+    distinct integers do. Changing a value changes every canvas or path drawn from it, so the
+    values are fixed: the evaluation canvases of every zoo card depend on them.
+    """
+
+    #: The digit's top-left corner on the canvas (:mod:`glimpse_env.data.canvas`).
+    DIGIT_POSITION = 1
+    #: Which digit each clutter patch is cut from.
+    DISTRACTOR_SOURCE = 2
+    #: Where in that digit the patch is cut.
+    DISTRACTOR_CROP = 3
+    #: Where the patch is pasted.
+    DISTRACTOR_POSITION = 4
+    #: The first glimpse's location with ``initial_location="random"``
+    #: (:mod:`glimpse_env.envs.core`).
+    INITIAL_LOCATION = 5
+    #: The clutter count, when it is a range.
+    DISTRACTOR_COUNT = 6
+    #: The positions of the second and later digits of multi-digit canvases.
+    EXTRA_DIGIT_POSITION = 7
+    #: The round keys of :func:`permutation_index` (which example an episode draws).
+    PERMUTATION_ROUNDS = 0x5E17
+    #: Monte-Carlo location noise (:class:`agents.evaluation.CanvasNoise`): choice ``c`` of a
+    #: path uses ``LOCATION_NOISE + c``, so the ids above it are taken.
+    LOCATION_NOISE = 0x4E015E
+
+
+#: Mixed into the evaluation canvases' stream key to key the Monte-Carlo location noise: a key
+#: of its own, so the noise never reuses the canvases' random words.
+MC_NOISE_KEY_SALT = 0x9C_0FFE_E5EE_D5
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MUL1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -105,7 +142,9 @@ def permutation_index(
     half_bits = max(1, ((n - 1).bit_length() + 1) // 2)
     mask = np.uint64((1 << half_bits) - 1)
     shift = np.uint64(half_bits)
-    round_keys = random_bits(keys, passes, stream=0x5E17, count=rounds)  # (N, rounds)
+    round_keys = random_bits(
+        keys, passes, stream=Stream.PERMUTATION_ROUNDS, count=rounds
+    )  # (N, rounds)
 
     def encrypt(values: np.ndarray, rk: np.ndarray) -> np.ndarray:
         left, right = values >> shift, values & mask

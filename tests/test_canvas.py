@@ -7,30 +7,26 @@ import pytest
 import torch
 
 from glimpse_env.data.canvas import (
-    _STREAM_DIGIT_POSITION,
-    _STREAM_DISTRACTOR_CROP,
-    _STREAM_DISTRACTOR_POSITION,
-    _STREAM_DISTRACTOR_SOURCE,
     CanvasGenerator,
     affine_to_bboxes,
     bboxes_to_affine,
 )
-from glimpse_env.keyed_random import random_integers
+from glimpse_env.keyed_random import Stream, random_integers
 
 
 def _reference_canvas(digits, key, episode, digit_index, size, k, d):
     """The recipe, one canvas, step by step in float [0, 1] with clipping after each stage."""
     keys, eps = np.array([key], np.uint64), np.array([episode])
     canvas = np.zeros((size, size))
-    source = random_integers(keys, eps, _STREAM_DISTRACTOR_SOURCE, k, len(digits))[0] if k else []
-    crop = random_integers(keys, eps, _STREAM_DISTRACTOR_CROP, 2 * k, 29 - d)[0].reshape(k, 2)
-    place = random_integers(keys, eps, _STREAM_DISTRACTOR_POSITION, 2 * k, size - d + 1)[0]
+    source = random_integers(keys, eps, Stream.DISTRACTOR_SOURCE, k, len(digits))[0] if k else []
+    crop = random_integers(keys, eps, Stream.DISTRACTOR_CROP, 2 * k, 29 - d)[0].reshape(k, 2)
+    place = random_integers(keys, eps, Stream.DISTRACTOR_POSITION, 2 * k, size - d + 1)[0]
     place = place.reshape(k, 2)
     for j in range(k):
         (cx, cy), (px, py) = crop[j], place[j]
         canvas[py : py + d, px : px + d] += digits[source[j], cy : cy + d, cx : cx + d] / 255.0
         canvas = np.minimum(canvas, 1.0)
-    x, y = random_integers(keys, eps, _STREAM_DIGIT_POSITION, 2, size - 27)[0]
+    x, y = random_integers(keys, eps, Stream.DIGIT_POSITION, 2, size - 27)[0]
     canvas[y : y + 28, x : x + 28] += digits[digit_index] / 255.0
     return np.minimum(canvas, 1.0), (x, y, x + 28, y + 28)
 

@@ -41,3 +41,14 @@ def test_uniform_draws_look_uniform():
     hist = np.histogram(u[:, 0], bins=10, range=(0, 1))[0]
     assert hist.min() > 1800 and hist.max() < 2200
     assert abs(np.corrcoef(u[:, 0], u[:, 1])[0, 1]) < 0.03
+
+
+def test_stream_ids_are_one_table_of_distinct_values():
+    """Every draw names its stream from :class:`Stream`; a clash would make two draws of one
+    canvas share random words. The noise streams ``LOCATION_NOISE + c`` lie above the rest."""
+    from glimpse_env.keyed_random import Stream
+
+    values = [stream.value for stream in Stream]
+    assert len(set(values)) == len(values)
+    others = [v for v in values if v != Stream.LOCATION_NOISE]
+    assert max(others) < Stream.LOCATION_NOISE

@@ -12,7 +12,7 @@ from torch import nn
 
 from agents.cli.supervised import main
 from agents.supervised import trainer as supervised_trainer
-from agents.supervised.data import Canvases, answers_of, task_of
+from agents.supervised.data import Canvases, answers_of
 from agents.supervised.models import (
     Answers,
     FullCanvasCNN,
@@ -27,7 +27,7 @@ from agents.supervised.trainer import (
     load_supervised_checkpoint,
     ram_parameters,
 )
-from glimpse_env.envs import ENV_IDS, GlimpseVectorEnv
+from glimpse_env.envs import ENV_IDS, GlimpseVectorEnv, task_of
 from glimpse_env.evaluation import evaluation_key
 
 
@@ -54,8 +54,8 @@ def test_multiply_adds_count_conv_and_linear_layers():
 
 
 def test_multi_digit_tasks_get_one_head_per_answer(mnist_dir):
-    pairs = task_of("ClutteredMNISTPairs-v0", "valid", mnist_dir)
-    addition = task_of("MNISTAddition-v0", "valid", mnist_dir)
+    pairs = task_of("ClutteredMNISTPairs-v0", split="valid", data_dir=mnist_dir)
+    addition = task_of("MNISTAddition-v0", split="valid", data_dir=mnist_dir)
     assert answers_of(pairs) == Answers(2, 10) and answers_of(addition) == Answers(1, 19)
     images, answers = Canvases(addition).batch(np.full(4, 7, np.uint64), np.arange(4))
     assert images.shape == (4, 1, 100, 100) and answers.shape == (4, 1)
@@ -66,7 +66,7 @@ def test_multi_digit_tasks_get_one_head_per_answer(mnist_dir):
 @pytest.mark.parametrize("split", ["valid", "test"])
 def test_baselines_are_scored_on_the_attention_agents_canvases(mnist_dir, split):
     """The evaluation canvases are the ones agents.evaluation gives every agent."""
-    task = task_of("ClutteredMNIST-v0", split, mnist_dir)
+    task = task_of("ClutteredMNIST-v0", split=split, data_dir=mnist_dir)
     images, answers = next(Canvases(task).evaluation_batches(32, 32, eval_seed=20140624))
     task = {**ENV_IDS["ClutteredMNIST-v0"], "data_dir": str(mnist_dir)}
     env = GlimpseVectorEnv(32, output="torch", split=split, **task)

@@ -54,9 +54,8 @@ from agents.sb3.vec_env import GlimpseSB3VecEnv
 from agents.weights import UnsafeFileError, WeightsMismatchError, state_dict_sha256
 from glimpse_env.atomic import atomic_path, write_json_atomic
 from glimpse_env.checks import check_int
-from glimpse_env.envs import ENV_IDS, TaskConfig, task_name
+from glimpse_env.envs import task_name, task_of
 from glimpse_env.envs.cluttered_mnist import episode_info
-from glimpse_env.envs.core import task_config
 from glimpse_env.evaluation import EVAL_SEED
 
 ALGOS = ("recurrent-ppo", "ppo")
@@ -161,7 +160,7 @@ def make_model(config: BaselineConfig, venv: VecEnv, tensorboard_log: str | None
     policy_kwargs = resolve_policy_kwargs(kwargs.get("policy_kwargs", {}))
     scored_steps = bool(policy_kwargs.pop(SWITCH, False))
     if scored_steps:  # the label's log-probability counts only where the env reads it
-        task = task_config(**ENV_IDS[task_name(config.env_id)])
+        task = task_of(config.env_id)
         policy_kwargs.update(
             answer_steps=list(task.answer_steps), episode_length=task.episode_length
         )
@@ -248,7 +247,7 @@ def evaluate_baseline(
 
 def trajectory_image(result: EvalResult, config: BaselineConfig, count: int = 16) -> np.ndarray:
     """``(H, W, 3)`` uint8 grid of the first ``count`` test glimpse paths of ``result``."""
-    task = TaskConfig(**ENV_IDS[task_name(config.env_id)])
+    task = task_of(config.env_id)
     assert result.examples is not None
     return trajectory_grid(
         result.examples, task.glimpse_size, task.num_scales, task.scale_factor, count=count

@@ -34,7 +34,7 @@ from agents.sb3.baselines import (
     saved_config,
 )
 from agents.supervised.card import CARD_DIR, write_card
-from glimpse_env.envs import ENV_IDS, TaskConfig, task_name
+from glimpse_env.envs import task_of
 
 CARD_FORMAT = "glimpse-env-baseline-card-v1"
 __all__ = ["CARD_DIR", "CARD_FORMAT", "build_card", "write_card"]
@@ -72,7 +72,7 @@ def build_card(
     test = evaluate_baseline(model, config, canvases, "test")
     with MultiplyAddCounter(model.policy) as count:
         evaluate_baseline(model, config, 1, "valid")
-    task = TaskConfig(**ENV_IDS[task_name(config.env_id)])
+    task = task_of(config.env_id)
     steps = int(state["timesteps"])
     commands_file = run_dir / "command.txt"
     commands = commands_file.read_text().splitlines() if commands_file.is_file() else []

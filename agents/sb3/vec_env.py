@@ -26,7 +26,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvStepReturn,
 )
 
-from glimpse_env.envs import ENV_IDS, task_name
+from glimpse_env.envs import task_settings
 from glimpse_env.envs.vector import GlimpseVectorEnv
 from glimpse_env.envs.wrappers import DEFAULT_GRID_SIZE, check_grid_action, grid_locations
 
@@ -68,10 +68,9 @@ class GlimpseSB3VecEnv(VecEnv):
     @classmethod
     def from_id(cls, env_id: str, num_envs: int, **kwargs: Any) -> GlimpseSB3VecEnv:
         """The adapter for a registered id (``"ClutteredMNIST-v0"``...), with overrides."""
-        name = task_name(env_id)  # raises on an unknown id
         grid_size = kwargs.pop("grid_size", DEFAULT_GRID_SIZE)
         device = kwargs.pop("device", "cpu")
-        return cls(num_envs, grid_size, device, **{**ENV_IDS[name], **kwargs})
+        return cls(num_envs, grid_size, device, **task_settings(env_id, **kwargs))
 
     def reset(self) -> VecEnvObs:
         seeds = list(self._seeds)

@@ -12,38 +12,17 @@ index) (:class:`glimpse_env.envs.core.GeneratedCanvases`), so
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
 import numpy as np
 import torch
 
 from agents.supervised.models import Answers
-from glimpse_env.envs import ENV_IDS, task_name
-from glimpse_env.envs.core import TaskConfig, make_canvas_source, task_config
+from glimpse_env.envs.core import TaskConfig, make_canvas_source, task_answers
 from glimpse_env.evaluation import evaluation_key
-from glimpse_env.keyed_random import key_from_generator
-
-
-def task_of(
-    env_id: str, split: str, data_dir: str | os.PathLike | None = None, **fields: Any
-) -> TaskConfig:
-    """The :class:`TaskConfig` of a registered env id on ``split``; ``fields``: task fields
-    that replace the id's (``dataset_path``, ``classes``, ``channels``; None keeps the id's)."""
-    kwargs = {**ENV_IDS[task_name(env_id)]}
-    kwargs.update({name: value for name, value in fields.items() if value is not None})
-    return task_config(**kwargs, split=split, data_dir=data_dir)
 
 
 def answers_of(task: TaskConfig) -> Answers:
     """How many answers a canvas of ``task`` needs, and of how many classes."""
     return Answers(task.answers_per_episode, task.num_classes)
-
-
-def training_keys(seed: int, count: int) -> np.ndarray:
-    """``(count,)`` uint64 stream keys of the training canvases, drawn from ``seed``."""
-    rng = np.random.default_rng(seed)
-    return np.array([key_from_generator(rng) for _ in range(count)], dtype=np.uint64)
 
 
 def canvas_inputs(canvases: torch.Tensor) -> torch.Tensor:
@@ -77,10 +56,7 @@ class Canvases:
         """
         batch = self.source.generate(np.asarray(keys, np.uint64), np.asarray(episodes, np.int64))
         images = canvas_inputs(batch.images)
-        answers = batch.labels
-        if self.task.target == "sum":
-            answers = answers.sum(1, keepdim=True)
-        return images, answers
+        return images, task_answers(batch.labels, self.task.target)
 
     def training_batch(self, keys: np.ndarray, update: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch of training update ``update``: episode ``update`` of every stream."""

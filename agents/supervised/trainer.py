@@ -28,15 +28,16 @@ from agents.evaluation import EvalResult, Player, evaluate
 from agents.runs.checkpoint import load_checkpoint, save_checkpoint
 from agents.runs.directory import BEST_FILE
 from agents.runs.loop import FinalScores, TrainingLoop
-from agents.supervised.data import Canvases, answers_of, canvas_inputs, task_of, training_keys
+from agents.supervised.data import Canvases, answers_of, canvas_inputs
 from agents.supervised.models import BASELINES, build_baseline, build_sized, count_parameters
 from agents.training.config import TrainConfig, preset_config
 from agents.training.registry import build_agent, glimpse_shape
 from glimpse_env.checks import check_int
-from glimpse_env.envs import task_name
+from glimpse_env.envs import task_name, task_of
 from glimpse_env.envs.core import TaskConfig
 from glimpse_env.envs.vector import GlimpseVectorEnv
 from glimpse_env.evaluation import EVAL_SEED
+from glimpse_env.keyed_random import seeded_keys
 
 FORMAT = "glimpse-env-supervised-checkpoint-v1"
 #: Keys every supervised checkpoint holds.
@@ -141,7 +142,7 @@ class SupervisedConfig(DictConfig):
     def task(self, split: str) -> TaskConfig:
         """The task of this config on ``split``."""
         return task_of(
-            self.env_id, split, self.data_dir, dataset_path=self.dataset_path,
+            self.env_id, split=split, data_dir=self.data_dir, dataset_path=self.dataset_path,
             classes=self.classes, channels=self.channels,
         )  # fmt: skip
 
@@ -210,7 +211,7 @@ class SupervisedTrainer(TrainingLoop):
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
-        self.keys = training_keys(config.seed, config.batch_size)
+        self.keys = seeded_keys(config.seed, config.batch_size)
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -226,6 +227,7 @@ class SupervisedTrainer(TrainingLoop):
             "update": self.update,
             "wall_clock_s": self._clock(),
             "best_valid": dict(self.best_valid),
+            "train_keys": self.keys.tolist(),
             "model": state,
             "optimizer": self.optimizer.state_dict(),
         }
@@ -238,6 +240,11 @@ class SupervisedTrainer(TrainingLoop):
         """Resume the run of checkpoint ``path``; ``overrides`` may set
         :data:`RESUME_OVERRIDES`."""
         payload = load_supervised_checkpoint(path)
+        if "train_keys" not in payload:
+            raise ValueError(
+                f"{path} has no 'train_keys': it was written by an older glimpse-env and cannot "
+                "be resumed exactly; evaluate it with --eval or publish it with --card"
+            )
         rejected = sorted(set(overrides) - set(RESUME_OVERRIDES))
         if rejected:
             raise ValueError(f"cannot change {rejected} when resuming; allowed: {RESUME_OVERRIDES}")
@@ -250,6 +257,7 @@ class SupervisedTrainer(TrainingLoop):
         trainer.update = int(payload["update"])
         trainer.wall_clock_s = float(payload["wall_clock_s"])
         trainer.best_valid = dict(payload["best_valid"])
+        trainer.keys = np.asarray(payload["train_keys"], dtype=np.uint64)
         trainer.resumed_from = trainer.update
         return trainer
 

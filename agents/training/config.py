@@ -20,7 +20,7 @@ from agents.models.dram import GLIMPSE_NETWORKS
 from agents.models.ram import CORES
 from glimpse_env.checks import check_int
 from glimpse_env.data.canvas import distractor_range
-from glimpse_env.envs import ENV_IDS, TaskConfig, task_name
+from glimpse_env.envs import TaskConfig, task_name, task_settings
 from glimpse_env.evaluation import EVAL_SEED
 
 #: An int, or an inclusive ``[low, high]`` range drawn per canvas (``--num-distractors 2-8``).
@@ -291,12 +291,7 @@ class TrainConfig(DictConfig):
 
     def task_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the task: the env id's settings with this config's overrides."""
-        kwargs = dict(ENV_IDS[task_name(self.env_id)])
-        for name in TASK_FIELDS:
-            value = getattr(self, name)
-            if value is not None:
-                kwargs[name] = value
-        return kwargs
+        return task_settings(self.env_id, **{name: getattr(self, name) for name in TASK_FIELDS})
 
 
 #: DRAM as this project first built it: RAM's additive FC glimpse network, 2 scales (as the

@@ -44,17 +44,9 @@ import numpy as np
 import torch
 
 from glimpse_env.checks import check_int
-from glimpse_env.keyed_random import permutation_index, random_integers, random_uniform
+from glimpse_env.keyed_random import Stream, permutation_index, random_integers, random_uniform
 
 DIGIT_SIZE = 28
-
-# Stream ids for the counter-based draws (any distinct integers).
-_STREAM_DIGIT_POSITION = 1
-_STREAM_DISTRACTOR_SOURCE = 2
-_STREAM_DISTRACTOR_CROP = 3
-_STREAM_DISTRACTOR_POSITION = 4
-_STREAM_DISTRACTOR_COUNT = 6
-_STREAM_EXTRA_DIGIT_POSITION = 7
 
 
 def min_canvas_size(num_digits: int, object_size: int = DIGIT_SIZE) -> int:
@@ -244,7 +236,7 @@ class CanvasGenerator:
         s = self.object_size
         n, side = len(keys), self.canvas_size - s + 1
         u = torch.from_numpy(
-            random_uniform(keys, episodes, _STREAM_EXTRA_DIGIT_POSITION, self.num_digits)
+            random_uniform(keys, episodes, Stream.EXTRA_DIGIT_POSITION, self.num_digits)
         ).to(self.device)
         grid = torch.arange(side, device=self.device)
         ys, xs = grid.view(1, side, 1), grid.view(1, 1, side)
@@ -278,18 +270,18 @@ class CanvasGenerator:
             return torch.from_numpy(values).to(self.device)
 
         digit_idx = torch.from_numpy(self.digit_indices(keys, episodes)).to(self.device)
-        corner = draw(_STREAM_DIGIT_POSITION, 2, size - s + 1)  # (N, 2) x, y
+        corner = draw(Stream.DIGIT_POSITION, 2, size - s + 1)  # (N, 2) x, y
         batch = torch.arange(n, device=self.device)
         # int16, saturated at 255 after each layer: never more than 2 x 255 before a clamp.
         shape = (n, size, size, self.channels)  # channels last, as the objects
         canvas = torch.zeros(shape, dtype=torch.int16, device=self.device)
         if k > 0:
-            source = draw(_STREAM_DISTRACTOR_SOURCE, k, self.num_sources)  # (N, k)
-            crop = draw(_STREAM_DISTRACTOR_CROP, 2 * k, s - d + 1).view(n, k, 2)
-            place = draw(_STREAM_DISTRACTOR_POSITION, 2 * k, size - d + 1).view(n, k, 2)
+            source = draw(Stream.DISTRACTOR_SOURCE, k, self.num_sources)  # (N, k)
+            crop = draw(Stream.DISTRACTOR_CROP, 2 * k, s - d + 1).view(n, k, 2)
+            place = draw(Stream.DISTRACTOR_POSITION, 2 * k, size - d + 1).view(n, k, 2)
             active = None
             if low < k:  # a count per canvas: slots beyond it stay empty
-                count = low + draw(_STREAM_DISTRACTOR_COUNT, 1, k - low + 1)  # (N, 1)
+                count = low + draw(Stream.DISTRACTOR_COUNT, 1, k - low + 1)  # (N, 1)
                 active = (torch.arange(k, device=self.device) < count).to(torch.int16)
             # Views of every d x d window: indexing them copies whole patches, not pixels.
             crops = self._digits.unfold(1, d, 1).unfold(2, d, 1)  # (M, s+1-d, s+1-d, C, d, d)

@@ -8,7 +8,7 @@ from typing import Any
 import gymnasium as gym
 
 from glimpse_env.envs.cluttered_mnist import ClutteredMNISTEnv
-from glimpse_env.envs.core import GlimpseEpisodes, TaskConfig
+from glimpse_env.envs.core import GlimpseEpisodes, TaskConfig, task_config
 from glimpse_env.envs.vector import GlimpseVectorEnv
 
 #: Every id is registered as ``GlimpseEnv/<name>`` (Gymnasium's namespace form, which no other
@@ -80,6 +80,22 @@ def task_name(env_id: str) -> str:
     return name
 
 
+def task_settings(env_id: str, **overrides: Any) -> dict[str, Any]:
+    """The task fields of a registered id with ``overrides`` applied (None keeps the id's):
+    what ``gym.make(env_id, **overrides)`` plays, as keyword arguments of
+    :class:`~glimpse_env.envs.core.TaskConfig` or of the envs."""
+    return {
+        **ENV_IDS[task_name(env_id)],
+        **{name: value for name, value in overrides.items() if value is not None},
+    }
+
+
+def task_of(env_id: str, **overrides: Any) -> TaskConfig:
+    """The :class:`~glimpse_env.envs.core.TaskConfig` of a registered id
+    (:func:`task_settings`); an unknown field is one clear error."""
+    return task_config(**task_settings(env_id, **overrides))
+
+
 def _ours(env_id: str) -> bool:
     return gym.registry[env_id].entry_point in (ENTRY_POINT, IMAGES_ENTRY_POINT)
 
@@ -126,4 +142,6 @@ __all__ = [
     "TaskConfig",
     "register_envs",
     "task_name",
+    "task_of",
+    "task_settings",
 ]

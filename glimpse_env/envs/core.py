@@ -29,7 +29,7 @@ from glimpse_env.data.canvas import (
 from glimpse_env.data.hdf5 import read_canvas_hdf5
 from glimpse_env.data.mnist import SPLITS, load_mnist
 from glimpse_env.data.sources import ImageSource, ImageSplit
-from glimpse_env.keyed_random import permutation_index, random_uniform
+from glimpse_env.keyed_random import Stream, permutation_index, random_uniform
 from glimpse_env.retina import (
     check_glimpse_config,
     coarse_view,
@@ -41,7 +41,6 @@ NUM_CLASSES = 10
 INITIAL_LOCATIONS = ("center", "random", "agent")
 #: What a multi-digit episode asks for: every digit in reading order, or their sum.
 TARGETS = ("sequence", "sum")
-_STREAM_INITIAL_LOCATION = 5
 
 
 @dataclass(frozen=True)
@@ -184,6 +183,15 @@ def check_device(device: str | torch.device) -> torch.device:
 def check_num_envs(num_envs: Any) -> int:
     """``num_envs`` if it is a positive int, else one clear ``ValueError``."""
     return check_int("num_envs", num_envs)
+
+
+def task_answers(labels: torch.Tensor, target: str) -> torch.Tensor:
+    """``(N, A)`` int64 answers of canvases whose digits are ``labels`` ``(N, D)`` (reading
+    order): the digits themselves (``target="sequence"``, ``A = D``), or their sum
+    (``target="sum"``, ``A = 1``). The one statement of what a task asks for."""
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    return labels.sum(1, keepdim=True) if target == "sum" else labels
 
 
 def task_config(**task: Any) -> TaskConfig:
@@ -465,11 +473,9 @@ class GlimpseEpisodes:
 
     @property
     def answers(self) -> torch.Tensor:
-        """``(N, A)`` int64: the label each scored step expects, in order (the digits in
-        reading order, or their sum)."""
-        if self.config.target == "sum":
-            return self.digit_labels.sum(1, keepdim=True)
-        return self.digit_labels
+        """``(N, A)`` int64: the label each scored step expects, in order
+        (:func:`task_answers`)."""
+        return task_answers(self.digit_labels, self.config.target)
 
     def succeeded(self) -> torch.Tensor:
         """``(N,)`` bool: every label scored so far in the episode was right, and all were
@@ -580,7 +586,7 @@ class GlimpseEpisodes:
             if first_locations is not None:
                 start = first_locations.to(self.device, torch.float32).clamp(-1.0, 1.0)
             elif self.config.initial_location == "random":
-                drawn = random_uniform(keys, episodes, _STREAM_INITIAL_LOCATION, 2) * 2.0 - 1.0
+                drawn = random_uniform(keys, episodes, Stream.INITIAL_LOCATION, 2) * 2.0 - 1.0
                 start = torch.from_numpy(drawn.astype(np.float32)).to(self.device)
             else:
                 start = torch.zeros((len(keys), 2), dtype=torch.float32, device=self.device)

@@ -160,9 +160,8 @@ class GlimpseVectorEnv(VectorEnv):
 
     @property
     def episodes(self) -> GlimpseEpisodes:
-        """The batched episode state (canvases, labels, boxes, locations, step counts): the
-        rules engine itself, mutated by every step; trainers read the accessors below and
-        ``info`` instead."""
+        """The rules engine itself (canvases, labels, boxes, locations, step counts), mutated by
+        every step. Trainers read ``info`` and the accessors below instead."""
         return self._episodes
 
     # ---- privileged training targets (documented; not part of what a policy observes) -----
