@@ -10,6 +10,6 @@ setup(
     package_data={
         "agents.zoo_files": ["*.safetensors", "*.json"],
         "glimpse_env": ["py.typed"],
-        "agents": ["py.typed"],
+        "agents": ["py.typed", "targets.json"],
     },
 )

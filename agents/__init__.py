@@ -43,7 +43,8 @@ def load(name_or_path: str | os.PathLike, device: str = "cpu", **changes: Any) -
         raise FileNotFoundError(f"{path} is a directory without a model.zip (not an SB3 run)")
     model_zip = path / "model.zip" if path.is_dir() else path
     if model_zip.suffix == ".zip":
-        from agents.sb3.baselines import load_model, saved_config
+        from agents.sb3.config import saved_config
+        from agents.sb3.files import load_model
         from agents.sb3.policy import SB3Policy
 
         if changes:

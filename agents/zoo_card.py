@@ -29,7 +29,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from safetensors.torch import save_file
 
 from agents import zoo_retire
 from agents.provenance import git_commit, machine
+from agents.targets import TARGETS
 from agents.training.registry import build_agent, glimpse_shape
 from agents.weights import check_sha256, load_safetensors
 from agents.zoo import (
@@ -56,56 +56,6 @@ from agents.zoo import (
 )
 from glimpse_env.atomic import atomic_path, exclusive_lock, write_json_atomic
 
-
-@dataclass(frozen=True)
-class Target:
-    """What a zoo row is measured against (Monte-Carlo test error, percent).
-
-    Attributes:
-        best_public: the best published figure for the row (a replication's or the paper's):
-            the goal, which the card's ``target.met`` reports.
-        source: where ``best_public`` comes from.
-        paper: the original paper's figure (None where the paper has no such row).
-        paper_source: which paper and table.
-    """
-
-    best_public: float
-    source: str
-    paper: float | None = None
-    paper_source: str = ""
-
-
-_MNIH = "Mnih et al. 2014, RAM"
-_BA = "Ba et al. 2014, DRAM"
-#: The rows of the papers' tables the zoo reproduces, and what each is measured against. A row
-#: without a model in ``models/`` is listed as not yet trained in the README's results table.
-TARGETS: dict[str, Target] = {
-    "ram-mnist28-6g": Target(1.08, "best published RAM replication, 28x28 MNIST, 6 glimpses",
-                             1.29, f"{_MNIH}, Table 1a"),
-    "ram-translated60-6g": Target(1.08, "best published RAM replication, 60x60 translated, "
-                                  "6 glimpses", 1.86, f"{_MNIH}, Table 1b"),
-    "ram-translated60-8g": Target(0.94, "best published RAM replication, 60x60 translated, "
-                                  "8 glimpses", 1.84, f"{_MNIH}, Table 1b"),
-    "ram-cluttered60-6g": Target(3.33, "best published RAM replication, 60x60 cluttered, "
-                                 "6 glimpses", 5.88, f"{_MNIH}, Table 2a"),
-    "ram-cluttered60-8g": Target(2.13, "best published RAM replication, 60x60 cluttered, "
-                                 "8 glimpses", 5.23, f"{_MNIH}, Table 2a"),
-    "ram-cluttered100-6g": Target(4.62, "best published RAM replication, 100x100 cluttered, "
-                                  "6 glimpses", 11.58, f"{_MNIH}, Table 2b"),
-    "ram-cluttered100-8g": Target(2.68, "seed 001's RAM, 100x100 cluttered, 8 glimpses",
-                                  10.83, f"{_MNIH}, Table 2b"),
-    "dram-translated60-6g": Target(1.08, "the RAM target on the same task (Ba et al. give none)"),
-    "dram-cluttered60-6g": Target(2.75, "best published DRAM replication, 60x60 cluttered, "
-                                  "6 glimpses (Ba et al. give none)"),
-    "dram-cluttered100-8g": Target(1.71, "seed 001's DRAM, 100x100 cluttered, 8 glimpses"),
-    "dram-pairs": Target(5.0, "Ba et al. 2014, DRAM on MNIST pairs (both digits right)",
-                         5.0, f"{_BA}, MNIST pairs"),
-    "dram-addition": Target(2.5, "Ba et al. 2014, DRAM on two-digit addition",
-                            2.5, f"{_BA}, two-digit addition"),
-    "ldram-cluttered200var": Target(5.26, "seed 001's L-DRAM, 200x200 with 4-50 distractors"),
-    "edram-cluttered100-small": Target(2.5, "the bar for the CPU-sized EDRAM, 100x100 cluttered"),
-    # edram-cluttered100 (the authors' size, 1.24%) joins once a GPU session has trained it.
-}  # fmt: skip
 #: Test canvases re-scored by the CI check (tests/test_zoo.py).
 CHECK_CANVASES = 1000
 CARD_FORMAT = "glimpse-env-zoo-card-v1"

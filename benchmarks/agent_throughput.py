@@ -11,7 +11,7 @@ agents rather than the load. Each agent trains for about ``--seconds`` after a w
 
 - RAM: ``Trainer.train_step`` of its preset for the task (batch 128 episodes); env steps per
   update = batch x ``num_glimpses``.
-- RecurrentPPO / PPO: ``model.learn`` with ``agents.sb3.baselines.HYPER`` (rollouts, PPO epochs and
+- RecurrentPPO / PPO: ``model.learn`` with ``agents.sb3.config.HYPER`` (rollouts, PPO epochs and
   everything else ``learn`` does), on the same native vector env as ``train/ppo_baseline.py``.
 
 Periodic test evaluations are not included (all agents evaluate on the same canvases, at a cost
@@ -29,8 +29,9 @@ from pathlib import Path
 
 import torch
 
-from agents.sb3.baselines import ALGOS, BaselineConfig, make_model, make_vec_env
-from agents.training.config import preset_config
+from agents.sb3.algorithms import make_model, make_vec_env
+from agents.sb3.config import ALGOS, BaselineConfig
+from agents.training.presets import preset_config
 from agents.training.trainer import Trainer
 from glimpse_env.atomic import write_json_atomic
 

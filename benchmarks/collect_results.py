@@ -26,8 +26,8 @@ from figures import pyplot, save_png
 
 from agents.runs.final import read_final
 from agents.runs.log import EVAL_KEY, evaluations, read_metrics
+from agents.targets import TARGETS
 from agents.training.config import TrainConfig
-from agents.zoo_card import TARGETS
 from glimpse_env.atomic import atomic_path, write_json_atomic
 
 #: Per family: the title of the table, and the config fields worth a column in the JSON.
@@ -134,7 +134,7 @@ def write_markdown(
         "zoo model (`docs/zoo.md`) may be the run's `best.pt` instead, chosen on `valid`.",
         "*Valid MC* is the same evaluation on the 10,000 `valid` digits (runs made before the",
         "`valid` split existed have none). Wall-clock includes evaluation. Targets and paper",
-        "figures are the zoo's (`agents.zoo_card.TARGETS`): the best published figure for the",
+        "figures are the zoo's (`agents.targets.TARGETS`): the best published figure for the",
         "row, and the paper's.",
         "",
         "| run | updates (batch) | wall-clock | test error MC | greedy | valid MC | target "

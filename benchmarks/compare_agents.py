@@ -35,7 +35,7 @@ from figures import pyplot, save_png
 
 from agents.runs.final import read_final
 from agents.runs.log import valid_curve
-from agents.sb3.baselines import preset_hyper
+from agents.sb3.config import preset_hyper
 from glimpse_env.atomic import atomic_path, write_json_atomic
 from glimpse_env.envs import ENV_IDS
 
@@ -88,7 +88,7 @@ def _command(run_dir: Path) -> str:
 
 def _preset_difference(config: dict) -> str:
     """``" [gae_lambda=0.95, ent_coef=0.01]"``: the run's SB3 settings that differ from today's
-    preset for its task, ``agents.sb3.baselines.preset_hyper`` (empty when it ran the current
+    preset for its task, ``agents.sb3.config.preset_hyper`` (empty when it ran the current
     preset), so that runs made before or during tuning are told apart in the table."""
     preset = preset_hyper(config["algo"], config.get("env_id", "ClutteredMNIST-v0"))
     used = config.get("hyper") or {}

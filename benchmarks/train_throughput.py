@@ -47,8 +47,8 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from agents.training.config import preset_config
 from agents.training.hybrid_loss import hybrid_loss
+from agents.training.presets import preset_config
 from agents.training.rollout import Rollout
 from agents.training.trainer import Trainer
 from glimpse_env.atomic import write_json_atomic

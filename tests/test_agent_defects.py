@@ -34,7 +34,9 @@ def test_sb3_pictures_draw_each_path_on_its_own_canvas():
     """A VecEnv that auto-resets on the last step held the next canvases when the pictures were
     drawn: cell i showed canvas i + 1 under path i and its caption."""
     pytest.importorskip("sb3_contrib")
-    from agents.sb3.baselines import BaselineConfig, evaluate_baseline, make_vec_env
+    from agents.sb3.algorithms import make_vec_env
+    from agents.sb3.config import BaselineConfig
+    from agents.sb3.evaluation import evaluate_baseline
 
     config = BaselineConfig(
         algo="ppo", env_id="MNIST-v0", num_envs=4, eval_canvases=6, eval_batch_size=6,

@@ -11,15 +11,11 @@ import numpy as np
 import pytest
 
 from agents.runs.final import read_final
-from agents.sb3.baselines import (
-    STATE_ENTRY,
-    BaselineConfig,
-    evaluate_baseline,
-    load_model,
-    make_vec_env,
-    train_baseline,
-    trajectory_image,
-)
+from agents.sb3.algorithms import make_vec_env
+from agents.sb3.baselines import train_baseline
+from agents.sb3.config import BaselineConfig
+from agents.sb3.evaluation import evaluate_baseline, trajectory_image
+from agents.sb3.files import STATE_ENTRY, load_model
 from glimpse_env.envs.wrappers import grid_indices, grid_locations
 
 
@@ -127,7 +123,7 @@ def test_compare_agents_tabulates_attention_and_sb3_runs(tmp_path):
 
 
 def test_hyper_overrides_reach_policy_kwargs_without_touching_the_preset():
-    from agents.sb3.baselines import apply_hyper_overrides
+    from agents.sb3.config import apply_hyper_overrides
 
     preset = {"learning_rate": 3e-4, "policy_kwargs": {"net_arch": [256]}}
     merged = apply_hyper_overrides(preset, {"learning_rate": 1e-3, "policy.net_arch": [16]})
@@ -143,7 +139,7 @@ def test_a_task_with_tuned_settings_starts_from_them_and_the_command_line_overri
     import copy
 
     from agents.cli import sb3 as cli
-    from agents.sb3.baselines import HYPER, TASK_HYPER, preset_hyper
+    from agents.sb3.config import HYPER, TASK_HYPER, preset_hyper
 
     before = copy.deepcopy(HYPER)
     tuned = TASK_HYPER[("recurrent-ppo", "TranslatedMNIST-v0")]
@@ -284,7 +280,7 @@ def test_ppo_baseline_command_line_trains_evaluates_and_resumes(tmp_path):
 def test_compare_agents_names_runs_made_with_other_settings_than_the_preset(monkeypatch):
     from pathlib import Path
 
-    from agents.sb3.baselines import HYPER, preset_hyper
+    from agents.sb3.config import HYPER, preset_hyper
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from compare_agents import _preset_difference

@@ -8,8 +8,9 @@ import torch
 from agents.cli.attention import main
 from agents.models.dram import DRAM, ConvGlimpseNetwork, DRAMForm
 from agents.models.ram import RAMSizes
-from agents.training.config import TrainConfig, preset_config
+from agents.training.config import TrainConfig
 from agents.training.hybrid_loss import hybrid_loss
+from agents.training.presets import preset_config
 from agents.training.registry import build_agent, glimpse_shape
 from agents.training.rollout import rollout
 from agents.training.trainer import Trainer

@@ -14,7 +14,8 @@ from agents.cli.attention import main
 from agents.models import edram as edram_module
 from agents.models.edram import EDRAM, EDRAMSizes, StepBatchNorm, edram_loss
 from agents.training import objectives
-from agents.training.config import TrainConfig, preset_config
+from agents.training.config import TrainConfig
+from agents.training.presets import preset_config
 from agents.training.trainer import Trainer
 from glimpse_env.data.canvas import bboxes_to_affine
 

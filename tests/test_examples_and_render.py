@@ -109,7 +109,7 @@ def test_render_agent_example_draws_a_trained_checkpoint(tmp_path):
 
 
 def test_render_agent_draws_dram_reading_a_pair(tmp_path):
-    from agents.training.config import preset_config
+    from agents.training.presets import preset_config
     from agents.training.trainer import Trainer
 
     config = preset_config(
@@ -251,3 +251,29 @@ def test_ram_minimal_trains_a_few_updates_and_prints_the_test_error():
     lines = done.stdout.splitlines()
     assert [line.split(":")[0] for line in lines[:3]] == ["update 1", "update 2", "update 3"]
     assert lines[3].startswith("greedy test error") and lines[3].endswith("/50)")
+
+
+def test_ram_minimal_is_the_zoo_ram_layer_for_layer():
+    """The one-file RAM and ``agents.models.ram.RAM`` are the same network: the example's weights
+    load into the project's model (same names and shapes) and give the same outputs."""
+    import importlib.util
+
+    import torch
+
+    from agents.models.ram import RAM, CoreState
+
+    spec = importlib.util.spec_from_file_location(
+        "ram_minimal", REPO / "examples" / "ram_minimal.py"
+    )
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    mine = example.RAM(3 * 12 * 12, 256)
+    ours = RAM((3, 12, 12))
+    ours.load_state_dict(mine.state_dict())  # strict: every name and shape agrees
+    glimpse, location = torch.rand(5, 3, 12, 12), torch.rand(5, 2) * 2 - 1
+    zeros = torch.zeros(5, 256)
+    h, c = mine.step(glimpse, location, (zeros, zeros))
+    state = ours.observe(glimpse, location, CoreState(zeros, zeros))
+    torch.testing.assert_close(state.h, h)
+    torch.testing.assert_close(ours.location_mean(state), mine.location_mean(h))
+    torch.testing.assert_close(ours.classify(state), mine.classifier(h))

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from agents.runs.log import read_metrics
-from agents.training.config import TrainConfig, preset_config
+from agents.training.config import TrainConfig
 from agents.training.location_loss import digit_centres, labelled, location_loss, location_weight
+from agents.training.presets import preset_config
 from agents.training.trainer import Trainer
 
 

@@ -183,8 +183,9 @@ def test_edram_plays_through_predict_on_canvas_observations():
 
 def test_supervised_baseline_loads_and_plays_through_predict(tmp_path):
     import agents
+    from agents.supervised.config import SupervisedConfig
     from agents.supervised.policy import SupervisedPolicy
-    from agents.supervised.trainer import SupervisedConfig, SupervisedTrainer
+    from agents.supervised.trainer import SupervisedTrainer
     from glimpse_env.envs.wrappers import VectorCanvasObservation
 
     config = SupervisedConfig(

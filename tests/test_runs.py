@@ -38,7 +38,8 @@ def _attention_run(run_dir: Path) -> None:
 
 
 def _supervised_run(run_dir: Path) -> None:
-    from agents.supervised.trainer import SupervisedConfig, SupervisedTrainer
+    from agents.supervised.config import SupervisedConfig
+    from agents.supervised.trainer import SupervisedTrainer
 
     config = SupervisedConfig(
         env_id="MNIST-v0", model="fc", batch_size=16, updates=4, eval_every=2, eval_canvases=40,
@@ -49,7 +50,8 @@ def _supervised_run(run_dir: Path) -> None:
 
 
 def _sb3_run(run_dir: Path) -> None:
-    from agents.sb3.baselines import BaselineConfig, train_baseline
+    from agents.sb3.baselines import train_baseline
+    from agents.sb3.config import BaselineConfig
 
     hyper = dict(n_steps=6, batch_size=48, n_epochs=1, policy_kwargs=dict(net_arch=[16]))
     config = BaselineConfig(
@@ -132,7 +134,7 @@ def test_final_result_round_trips_and_refuses_mismatched_scores(tmp_path):
 
 
 def test_every_trainable_agent_has_a_family():
-    from agents.sb3.baselines import ALGOS
+    from agents.sb3.config import ALGOS
     from agents.supervised.models import BASELINES
     from agents.training.config import AGENT_FIELDS
 
@@ -186,8 +188,9 @@ def test_config_flags_come_from_the_dataclass_with_its_docstring_as_help():
 
 
 def test_config_json_records_only_the_fields_that_apply():
-    from agents.sb3.baselines import BaselineConfig
-    from agents.training.config import TrainConfig, preset_config
+    from agents.sb3.config import BaselineConfig
+    from agents.training.config import TrainConfig
+    from agents.training.presets import preset_config
 
     ram = preset_config("ram-cluttered60-6g").to_dict()
     assert "window_size" not in ram and "glimpse_network" not in ram  # EDRAM's, DRAM's

@@ -94,7 +94,7 @@ def test_crafted_checkpoint_runs_no_code_through_the_command_lines(tmp_path, com
 
 @pytest.mark.parametrize("mode", ["--eval", "--resume"])
 def test_crafted_sb3_model_runs_no_code(tmp_path, mode):
-    from agents.sb3.baselines import BaselineConfig
+    from agents.sb3.config import BaselineConfig
 
     marker = tmp_path / "marker"
     run = tmp_path / "run"
@@ -152,7 +152,9 @@ def test_altered_weights_are_an_error_not_another_result(tmp_path):
 
 
 def test_sb3_model_with_altered_parameters_is_an_error(tmp_path):
-    from agents.sb3.baselines import BaselineConfig, load_model, train_baseline
+    from agents.sb3.baselines import train_baseline
+    from agents.sb3.config import BaselineConfig
+    from agents.sb3.files import load_model
 
     hyper = dict(n_steps=6, batch_size=24, n_epochs=1, policy_kwargs=dict(net_arch=[8]))
     config = BaselineConfig(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents.sb3.baselines import BaselineConfig, load_model, make_model, make_vec_env
+from agents.sb3.algorithms import make_model, make_vec_env
+from agents.sb3.config import BaselineConfig
+from agents.sb3.files import load_model
 from agents.sb3.scored_steps import (
     SWITCH,
     ScoredStepDistribution,

@@ -12,6 +12,7 @@ from torch import nn
 
 from agents.cli.supervised import main
 from agents.supervised import trainer as supervised_trainer
+from agents.supervised.config import SupervisedConfig, ram_parameters
 from agents.supervised.data import Canvases, answers_of
 from agents.supervised.models import (
     Answers,
@@ -20,13 +21,7 @@ from agents.supervised.models import (
     count_parameters,
     multiply_adds,
 )
-from agents.supervised.trainer import (
-    SupervisedConfig,
-    SupervisedTrainer,
-    load_model,
-    load_supervised_checkpoint,
-    ram_parameters,
-)
+from agents.supervised.trainer import SupervisedTrainer, load_model, load_supervised_checkpoint
 from glimpse_env.envs import ENV_IDS, GlimpseVectorEnv, task_of
 from glimpse_env.evaluation import evaluation_key
 

@@ -93,7 +93,7 @@ def test_command_line_errors_are_one_line(tmp_path):
         (["--space", "lr=uniform(-1,1)"], "the space gives lr=-1"),
         (["--reduction-factor", "1"], "--reduction-factor must be > 1"),
         (["--cpus-per-trial", "0"], "--cpus-per-trial must be > 0"),
-        (["--num-samples", "0"], "--num-samples must be >= 1"),
+        (["--num-samples", "0"], "--num-samples must be a positive int"),
         (["--storage", "{file}"], "is a file, not a directory"),
         *(
             [(["--gpus-per-trial", "0.5"], "this machine has none usable by torch")]

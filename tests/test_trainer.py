@@ -13,7 +13,8 @@ import torch
 from agents.cli.attention import main
 from agents.runs.checkpoint import load_checkpoint
 from agents.runs.log import read_metrics
-from agents.training.config import PRESETS, TrainConfig, preset_config
+from agents.training.config import TrainConfig
+from agents.training.presets import PRESETS, preset_config
 from agents.training.trainer import Trainer, TrainingDiverged
 from agents.zoo import evaluate_checkpoint
 from glimpse_env.envs.vector import GlimpseVectorEnv
@@ -176,7 +177,7 @@ def test_checkpoint_errors_name_the_problem(tmp_path):
 
 
 def test_config_validation_and_presets():
-    from agents.zoo_card import TARGETS
+    from agents.targets import TARGETS
 
     assert set(TARGETS) <= set(PRESETS), "every row of the results table has its preset"
     assert preset_config("ram-cluttered100-6g").task_kwargs()["num_glimpses"] == 6
@@ -278,7 +279,7 @@ def test_numeric_fields_are_range_checked_when_the_config_is_built(field, value,
 
 
 def test_baseline_grid_needs_two_points():
-    from agents.sb3.baselines import BaselineConfig
+    from agents.sb3.config import BaselineConfig
 
     with pytest.raises(ValueError, match="grid_size must be >= 2"):
         BaselineConfig(grid_size=1)

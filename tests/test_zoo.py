@@ -15,9 +15,10 @@ from safetensors import safe_open
 
 from agents import zoo
 from agents.cli.attention import main
+from agents.targets import TARGETS
 from agents.training.config import TrainConfig
 from agents.training.trainer import Trainer
-from agents.zoo_card import CHECK_CANVASES, TARGETS, publish
+from agents.zoo_card import CHECK_CANVASES, publish
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = dict(

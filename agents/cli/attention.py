@@ -25,13 +25,8 @@ from agents.runs.directory import (
     remove_if_empty,
     resume_checkpoint,
 )
-from agents.training.config import (
-    EVAL_OVERRIDES,
-    PRESETS,
-    TrainConfig,
-    foreign_fields,
-    preset_config,
-)
+from agents.training.config import EVAL_OVERRIDES, TrainConfig, foreign_fields
+from agents.training.presets import PRESETS, preset_config
 from agents.training.trainer import RESUME_OVERRIDES, Trainer, TrainingDiverged
 from agents.zoo import evaluate_checkpoint
 from glimpse_env.atomic import exclusive_lock

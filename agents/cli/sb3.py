@@ -11,9 +11,9 @@ The command line of ``train/ppo_baseline.py`` and of the console command ``glimp
         --budget "..." --selection "..."                  # results/baselines/<name>.json
     tensorboard --logdir runs
 
-Every :class:`agents.sb3.baselines.BaselineConfig` field but ``hyper`` is a flag, with its
+Every :class:`agents.sb3.config.BaselineConfig` field but ``hyper`` is a flag, with its
 docstring as help; ``--learning-rate`` etc. change the SB3 preset
-(:func:`agents.sb3.baselines.preset_hyper`). Same evaluation canvases as the attention agents:
+(:func:`agents.sb3.config.preset_hyper`). Same evaluation canvases as the attention agents:
 validation during training, valid and test at the end; prints "test accuracy" at the end. Models
 are loaded parameters-only into a model built from the run's config.json (never SB3's ``load``,
 which unpickles code).
@@ -32,17 +32,11 @@ import torch
 
 from agents.config_io import add_config_flags, given_fields
 from agents.runs.directory import new_run_dir, one_line_warnings, record_command
-from agents.sb3.baselines import (
-    ALGOS,
-    BaselineConfig,
-    evaluate_baseline,
-    load_model,
-    preset_hyper,
-    save_trajectories_png,
-    saved_config,
-    train_baseline,
-)
+from agents.sb3.baselines import train_baseline
 from agents.sb3.card import build_card, write_card
+from agents.sb3.config import ALGOS, BaselineConfig, preset_hyper, saved_config
+from agents.sb3.evaluation import evaluate_baseline, save_trajectories_png
+from agents.sb3.files import load_model
 from agents.sb3.scored_steps import SWITCH
 from agents.supervised.card import CARD_DIR, card_summary
 
@@ -59,7 +53,7 @@ _NO_FLAG = ("hyper",)
 
 
 def hyper_overrides(args: argparse.Namespace, algo: str, env_id: str) -> dict[str, Any]:
-    """The preset of ``algo`` on ``env_id`` (:func:`~agents.sb3.baselines.preset_hyper`) with
+    """The preset of ``algo`` on ``env_id`` (:func:`~agents.sb3.config.preset_hyper`) with
     the command line's ``--learning-rate`` etc. applied."""
     hyper = preset_hyper(algo, env_id)
     for flag in OVERRIDABLE:

@@ -5,7 +5,7 @@
     python train/supervised_baseline.py --eval runs/<run>/best.pt [--eval-split valid]
     python train/supervised_baseline.py --card runs/<run>/best.pt --name cnn-cluttered60
 
-Every :class:`agents.supervised.trainer.SupervisedConfig` field is a flag (``--batch-size``),
+Every :class:`agents.supervised.config.SupervisedConfig` field is a flag (``--batch-size``),
 with its docstring as help.
 """
 
@@ -26,14 +26,10 @@ from agents.runs.directory import (
     resume_checkpoint,
 )
 from agents.supervised.card import CARD_DIR, build_card, card_summary, write_card
+from agents.supervised.config import SupervisedConfig
 from agents.supervised.data import Canvases
 from agents.supervised.models import BASELINES
-from agents.supervised.trainer import (
-    SupervisedConfig,
-    SupervisedTrainer,
-    load_model,
-    score,
-)
+from agents.supervised.trainer import SupervisedTrainer, load_model, score
 
 SCRIPT = "train/supervised_baseline.py"
 #: Old spellings of config flags, still read with a warning for one version.

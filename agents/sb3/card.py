@@ -27,12 +27,9 @@ from typing import Any
 from agents.compute import MultiplyAddCounter
 from agents.provenance import git_commit, machine
 from agents.runs.log import valid_curve
-from agents.sb3.baselines import (
-    evaluate_baseline,
-    load_model,
-    read_checkpoint_state,
-    saved_config,
-)
+from agents.sb3.config import saved_config
+from agents.sb3.evaluation import evaluate_baseline
+from agents.sb3.files import load_model, read_checkpoint_state
 from agents.supervised.card import CARD_DIR, write_card
 from glimpse_env.envs import task_of
 

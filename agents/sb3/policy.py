@@ -21,13 +21,15 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from agents.policy import Policy
-from agents.sb3.baselines import FRAME_STACK_ORDER, BaselineConfig, evaluate_baseline
+from agents.sb3.algorithms import FRAME_STACK_ORDER
+from agents.sb3.config import BaselineConfig
+from agents.sb3.evaluation import evaluate_baseline
 from glimpse_env.envs.wrappers import grid_locations
 
 
 class SB3Policy(Policy):
     """The policy (:class:`agents.policy.Policy`) of a loaded SB3 baseline
-    (:func:`agents.sb3.baselines.load_model`).
+    (:func:`agents.sb3.files.load_model`).
 
     Args:
         model: the algorithm (its policy acts deterministically unless asked otherwise).

@@ -13,7 +13,7 @@ on the steps that score it. The policies below set those weights from the observ
 ``"step"`` (steps taken over the episode length; the newest value of a frame stack) before every
 ``forward`` (rollouts) and ``evaluate_actions`` (the PPO loss). Sampling and the deterministic
 action are unchanged. Turned on by ``policy_kwargs["label_at_scored_steps"] = True``
-(:func:`agents.sb3.baselines.make_model`; ``--label-at-scored-steps`` on the command line).
+(:func:`agents.sb3.algorithms.make_model`; ``--label-at-scored-steps`` on the command line).
 """
 
 from __future__ import annotations

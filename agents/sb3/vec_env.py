@@ -84,6 +84,10 @@ class GlimpseSB3VecEnv(VecEnv):
         self._reset_seeds()
         self._reset_options()
         self.reset_infos = self._per_env(info)
+        #: The batched ``info`` of the last reset (the privileged targets, as the env gives them).
+        self.reset_info = info
+        #: ``(N, 2)`` where each environment looks now (normalised), for pictures of the paths.
+        self.locations = np.array(obs["location"])
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -98,6 +102,7 @@ class GlimpseSB3VecEnv(VecEnv):
             {"location": grid_locations(actions[:, :2], self.grid_size), "label": actions[:, 2]}
         )
         dones = terminated | truncated
+        self.locations = np.array(obs["location"])
         infos = self._per_env(info.get("final_info", info) if dones.any() else info)
         if dones.any():
             final = info["final_obs"]

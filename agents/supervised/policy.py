@@ -34,7 +34,7 @@ class SupervisedPolicy(CanvasPolicy):
 
     @property
     def config(self) -> Any:
-        """The run's :class:`agents.supervised.trainer.SupervisedConfig`."""
+        """The run's :class:`agents.supervised.config.SupervisedConfig`."""
         return self.loaded.config
 
     @property

@@ -19,7 +19,8 @@ from typing import Any
 
 from agents.runs.directory import CHECKPOINT_FILE
 from agents.training.config import AGENTS as TRAINED_AGENTS
-from agents.training.config import TrainConfig, preset_config
+from agents.training.config import TrainConfig
+from agents.training.presets import preset_config
 from agents.training.trainer import Trainer
 from glimpse_env.checks import check_int
 
@@ -97,10 +98,10 @@ class TrialSpec:
         return config
 
     def baseline_config(self, params: dict[str, Any], **changes: Any):
-        """The SB3 baseline's :class:`~agents.sb3.baselines.BaselineConfig` for ``params``
+        """The SB3 baseline's :class:`~agents.sb3.config.BaselineConfig` for ``params``
         (SB3 settings of the task's preset, ``preset_hyper(algo, env_id)``, or ``policy.NAME``
         for its policy)."""
-        from agents.sb3.baselines import BaselineConfig, apply_hyper_overrides, preset_hyper
+        from agents.sb3.config import BaselineConfig, apply_hyper_overrides, preset_hyper
 
         env_id = self.env_id or "ClutteredMNIST-v0"
         hyper = apply_hyper_overrides(preset_hyper(self.agent, env_id), {**self.fixed, **params})
@@ -138,7 +139,7 @@ class TrialSpec:
                 raise ValueError(f"{unknown} are not fields of TrainConfig (see --help)")
             self.train_config({})
         else:
-            from agents.sb3.baselines import HYPER, apply_hyper_overrides
+            from agents.sb3.config import HYPER, apply_hyper_overrides
 
             apply_hyper_overrides(HYPER[self.agent], {**self.fixed, **probe})  # same keys per task
 
@@ -165,8 +166,8 @@ def run_trial(params: dict[str, Any], spec: TrialSpec) -> None:
         trainer.on_evaluation = report
         trainer.train(final_evaluation=False)
     else:
-        from agents.sb3.baselines import CHECKPOINT_FILE as SB3_CHECKPOINT
         from agents.sb3.baselines import train_baseline
+        from agents.sb3.files import CHECKPOINT_FILE as SB3_CHECKPOINT
 
         resume = (run_dir / SB3_CHECKPOINT).is_file()
         train_baseline(
