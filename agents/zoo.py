@@ -9,8 +9,8 @@ Usage::
 
     from agents import zoo
     agent = zoo.load("ram-cluttered60-6g")      # or a path to any zoo file or checkpoint.pt
-    result = agent.evaluate("test", num_canvases=10_000)   # unpacks as greedy, mc
-    print(result.greedy, result.mc, sep="\\n")
+    greedy, mc = agent.evaluate("test", num_canvases=10_000)
+    print(greedy, mc, sep="\\n")
     paths = agent.trajectories(8)                # the greedy glimpse paths of 8 test canvases
 """
 
@@ -48,7 +48,7 @@ from agents.training.saved import (
     run_valid_curve,
     save_zoo_model,
 )
-from agents.training.scorer import GreedyAndMC, Scorer
+from agents.training.scorer import Scorer
 from glimpse_env.envs.core import TaskConfig, check_device, task_config
 
 __all__ = [
@@ -182,7 +182,7 @@ class ZooAgent:
         mc_samples: int | None = None,
         progress: bool = False,
         location_std: float | None = None,
-    ) -> GreedyAndMC:
+    ) -> tuple[EvalResult, EvalResult]:
         """Greedy and Monte-Carlo error on canvases ``0 .. num_canvases-1`` of ``split``
         (default: the config's ``final_eval_canvases``, ``eval_seed``, ``mc_samples`` and
         ``location_std``, the spread of the sampled paths in normalised units), as the

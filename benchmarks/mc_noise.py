@@ -42,11 +42,11 @@ def noise_rows(
     path at the trained std (the last row)."""
     rows = []
     for std in stds:
-        result = trained.evaluate(split, num_canvases=canvases, location_std=std)
-        rows.append(NoiseRow(std, trained.config.mc_samples, result.mc))
-    one = trained.evaluate(split, num_canvases=canvases, mc_samples=1)
-    rows.append(NoiseRow(trained.config.location_std, 1, one.mc))
-    return one.greedy, rows
+        _, mc = trained.evaluate(split, num_canvases=canvases, location_std=std)
+        rows.append(NoiseRow(std, trained.config.mc_samples, mc))
+    greedy, one = trained.evaluate(split, num_canvases=canvases, mc_samples=1)
+    rows.append(NoiseRow(trained.config.location_std, 1, one))
+    return greedy, rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,12 +34,12 @@ def _config(algo: str) -> BaselineConfig:
 def test_short_run_trains_saves_and_scores_real_test_episodes(tmp_path, algo):
     config = _config(algo)
     both = train_baseline(config, tmp_path / "run", progress=False)
-    result = both.test
-    assert (result.split, result.total, both.valid.split) == ("test", 60, "valid")
+    result, valid = both.greedy, both.score("valid")
+    assert (result.split, result.total, valid.split) == ("test", 60, "valid")
     final = read_final(tmp_path / "run")
     assert final.family == "sb3" and final.progress_unit == "env_steps"
     assert final.progress >= 96 and final.test_errors_greedy == result.errors
-    assert final.valid_errors_greedy == both.valid.errors and final.test_error_mc is None
+    assert final.valid_errors_greedy == valid.errors and final.test_error_mc is None
     assert (tmp_path / "run" / "best.zip").is_file()
     model = load_model(tmp_path / "run" / "model.zip", config)
     again = evaluate_baseline(model, config, 60)

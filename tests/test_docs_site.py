@@ -3,11 +3,13 @@
 The site is built here with ``sphinx-build -W`` (as ``.ci/run`` does), then the home page and an
 environment page are opened in headless Chromium (Debian's ``chromium``; ``.ci/run`` installs it
 when missing): the rendered DOM must hold the page's title, the table of ids and an image whose
-file the browser could load.
+file the browser could load. Without a Chromium the rendering test is skipped with that reason,
+unless ``GLIMPSE_ENV_REQUIRE_BROWSER=1`` (``.ci/run`` sets it, so CI always renders).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -36,7 +38,10 @@ def _chromium() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if found := shutil.which(name):
             return found
-    raise RuntimeError("headless Chromium is needed: apt-get install chromium (.ci/run does)")
+    message = "headless Chromium is needed: apt-get install chromium (.ci/run does)"
+    if os.environ.get("GLIMPSE_ENV_REQUIRE_BROWSER") == "1":
+        raise RuntimeError(message)
+    pytest.skip(message)
 
 
 def _rendered(page: Path) -> str:

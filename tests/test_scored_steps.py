@@ -78,7 +78,7 @@ def test_switch_builds_the_policy_and_trains(tmp_path, algo, policy):
     assert isinstance(model.policy, policy)
     assert model.policy.answer_steps == [6] and model.policy.episode_length == 6
     result = train_baseline(config, tmp_path / "run", progress=False)
-    assert result.test.total == 40
+    assert result.greedy.total == 40
     reloaded = load_model(tmp_path / "run" / "model.zip", config)  # built again from the config
     assert isinstance(reloaded.policy, policy)
 

@@ -94,6 +94,8 @@ def test_command_line_errors_are_one_line(tmp_path):
         (["--reduction-factor", "1"], "--reduction-factor must be > 1"),
         (["--cpus-per-trial", "0"], "--cpus-per-trial must be > 0"),
         (["--num-samples", "0"], "--num-samples must be a positive int"),
+        (["--name", "../escaped-sweep"], "must be one directory name"),
+        (["--name", "/tmp/absolute"], "must be one directory name"),
         (["--storage", "{file}"], "is a file, not a directory"),
         *(
             [(["--gpus-per-trial", "0.5"], "this machine has none usable by torch")]

@@ -306,11 +306,13 @@ def test_kill_sigterm_saves_a_checkpoint_and_stops_like_ctrl_c(tmp_path):
 def test_interrupted_runs_exit_130_in_every_script(tmp_path, monkeypatch):
     import agents.cli.sb3 as sb3_cli
     from agents.evaluation import EvalResult
-    from agents.sb3.baselines import BaselineResult
+    from agents.runs.loop import TrainResult
 
     result = EvalResult("deterministic", 1, 10)
     monkeypatch.setattr(
-        sb3_cli, "train_baseline", lambda *a, **k: BaselineResult(result, result, True)
+        sb3_cli,
+        "train_baseline",
+        lambda *a, **k: TrainResult(tmp_path, 8, True, 1.0, None, [result]),
     )
     argv = ["--env-id", "MNIST-v0", "--timesteps", "8", "--logdir", str(tmp_path), "--no-progress"]
     assert sb3_cli.main(argv) == 130
@@ -482,3 +484,56 @@ def test_the_training_script_trains_on_a_folder_of_images(tmp_path, capsys):
     assert "30 images of 3 classes (s14, s20, s8), 3 channel(s)" in capsys.readouterr().out
     (run,) = (tmp_path / "colour").iterdir()
     assert json.loads((run / "config.json").read_text())["channels"] == 3
+
+
+def test_a_folder_run_with_default_evaluation_sizes_follows_its_splits(tmp_path, capsys):
+    """With the default --eval-canvases 2000 and --final-eval-canvases, a 30-image folder (3
+    held out in valid, 3 in test) trains to the end and is scored on 3 canvases of each, and the
+    run is named after the folder."""
+    from PIL import Image
+
+    from agents.runs.final import read_final
+
+    rng = np.random.default_rng(1)
+    for side in (8, 14, 20):
+        (tmp_path / "my shapes" / f"s{side}").mkdir(parents=True)
+        for i in range(10):
+            image = np.zeros((24, 24, 3), np.uint8)
+            x, y = rng.integers(0, 24 - side + 1, 2)
+            image[y : y + side, x : x + side] = rng.integers(64, 256, 3)
+            Image.fromarray(image).save(tmp_path / "my shapes" / f"s{side}" / f"{i}.png")
+    flags = ["--image-folder", str(tmp_path / "my shapes"), "--logdir", str(tmp_path / "runs"),
+             "--updates", "3", "--eval-every", "2", "--batch-size", "8", "--hidden", "16",
+             "--glimpse-hidden", "8", "--location-hidden", "8", "--num-threads", "1",
+             "--no-progress"]  # fmt: skip
+    assert main("ram", "ram-cluttered60-6g", flags) == 0
+    out = capsys.readouterr().out
+    assert "--eval-canvases and --final-eval-canvases set to 3" in out
+    (run,) = (tmp_path / "runs").iterdir()
+    assert run.name.startswith("ram-images-my-shapes-")
+    assert read_final(run).canvases == 3 and (run / "checkpoint.pt").is_file()
+
+
+def test_a_dataset_too_small_for_the_evaluation_fails_before_the_first_update(tmp_path):
+    from glimpse_env.data.sources import ImageSource
+
+    images = np.random.default_rng(0).integers(0, 256, (40, 28, 28), dtype=np.uint8)
+    source = ImageSource.from_arrays((images, np.arange(40) % 4))
+    path = source.write_hdf5(tmp_path / "s.hdf5")
+    config = tiny(env_id="ClutteredMNIST-v0", dataset_path=str(path), classes=4, updates=5,
+                  eval_every=2, eval_canvases=500, final_eval_canvases=3)  # fmt: skip
+    with pytest.raises(ValueError, match=r"--eval-canvases 500 would count some twice"):
+        Trainer(config, tmp_path / "run", progress=False)
+
+
+def test_a_short_run_gets_a_short_final_evaluation(tmp_path, capsys):
+    from agents.cli.attention import SHORT_RUN_FINAL_CANVASES
+
+    flags = ["--preset", "ram-mnist28-6g", "--updates", "1", "--batch-size", "4", "--hidden",
+             "8", "--glimpse-hidden", "8", "--location-hidden", "8", "--eval-batch-size", "500",
+             "--logdir", str(tmp_path), "--num-threads", "1", "--no-progress"]  # fmt: skip
+    assert main("ram", "ram-cluttered60-6g", flags) == 0
+    out = capsys.readouterr().out
+    assert f"on {SHORT_RUN_FINAL_CANVASES:,} valid and as many test canvases" in out
+    (run,) = tmp_path.iterdir()
+    assert json.loads((run / "final.json").read_text())["canvases"] == SHORT_RUN_FINAL_CANVASES

@@ -64,12 +64,12 @@ def test_published_card_is_reproduced_by_load_and_by_eval(tmp_path, models, caps
     greedy, mc = agent.evaluate("test")
     assert (greedy.errors, greedy.total) == (card["test"]["greedy"]["errors"], 300)
     assert mc.errors == card["test"]["mc"]["errors"]
-    assert agent.evaluate("valid").mc.errors == card["valid"]["mc"]["errors"]
+    assert agent.evaluate("valid")[1].errors == card["valid"]["mc"]["errors"]
     # The greedy paths of the first canvases, as pictures draw them: the same answers.
     paths = agent.trajectories(5)
     assert paths.locations.shape == (5, agent.task.num_glimpses, 2)
     assert paths.canvases.shape == (5, agent.task.canvas_size, agent.task.canvas_size)
-    first = agent.evaluate("test", num_canvases=5).greedy
+    first, _ = agent.evaluate("test", num_canvases=5)
     assert int((paths.predictions != paths.labels).sum()) == first.errors
     with pytest.raises(ValueError, match="num_canvases must be at least 1"):
         agent.trajectories(0)

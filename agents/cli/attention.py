@@ -9,6 +9,8 @@ checkpoint or zoo model, and ``--card CHECKPOINT --name NAME`` publishes one to 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -199,12 +201,22 @@ def _run(
                 flags = ", ".join(_flag(name) for name in foreign)
                 verb = "does" if len(foreign) == 1 else "do"
                 raise ValueError(f"{flags} {verb} not apply to {agent.upper()}; drop them")
+            config = _sized_to_the_run(config, given_fields(args))
             logdir = Path(args.logdir or "runs")
-            run_dir = new_run_dir(logdir, config.preset)
+            name = config.preset
+            if args.image_folder:
+                name = f"{agent}-images-{_slug(Path(args.image_folder).resolve().name)}"
+            run_dir = new_run_dir(logdir, name)
             try:
                 if args.image_folder:
-                    config = _with_images(config, Path(args.image_folder), run_dir)
+                    config = _with_images(
+                        config, Path(args.image_folder), run_dir, given_fields(args)
+                    )
                 trainer = Trainer(config, run_dir, progress=not args.no_progress)
+                print(
+                    f"Final evaluation: greedy and Monte-Carlo on {config.final_eval_canvases:,} "
+                    "valid and as many test canvases (--final-eval-canvases)"
+                )
             except BaseException:
                 remove_if_empty(run_dir)  # a failed start leaves no empty run directory
                 raise
@@ -238,10 +250,35 @@ def _run(
     return 0
 
 
-def _with_images(config: TrainConfig, root: Path, run_dir: Path) -> TrainConfig:
+#: The final evaluation of a run shorter than its preset's schedule, unless given.
+SHORT_RUN_FINAL_CANVASES = 1000
+
+
+def _sized_to_the_run(config: TrainConfig, given: dict[str, Any]) -> TrainConfig:
+    """``config`` with the final evaluation sized to the run: the preset's figure for its full
+    schedule, :data:`SHORT_RUN_FINAL_CANVASES` for a run given fewer ``--updates`` (unless
+    ``--final-eval-canvases`` is given)."""
+    if "final_eval_canvases" in given or "updates" not in given or config.preset not in PRESETS:
+        return config
+    full = preset_config(config.preset)
+    if config.updates >= full.updates:
+        return config
+    canvases = min(config.final_eval_canvases, SHORT_RUN_FINAL_CANVASES)
+    return dataclasses.replace(config, final_eval_canvases=canvases)
+
+
+def _slug(text: str) -> str:
+    """A run-directory-safe form of ``text``: letters, digits, ``.``, ``_`` and ``-``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "folder"
+
+
+def _with_images(
+    config: TrainConfig, root: Path, run_dir: Path, given: dict[str, Any]
+) -> TrainConfig:
     """``config`` training on the image folder ``root``, written into ``run_dir/images.hdf5``
     (:func:`glimpse_env.data.sources.folder_to_dataset`; converted to ``config.channels`` when
-    set) with its classes and channels."""
+    set) with its classes and channels. Evaluation sizes not given follow the held-out splits:
+    never more canvases than ``valid`` or ``test`` has images, with one line saying so."""
     if config.dataset_path is not None or config.classes is not None:
         raise ValueError("--image-folder sets --dataset-path and --classes itself; drop them")
     size = config.task_kwargs()["canvas_size"]
@@ -253,9 +290,22 @@ def _with_images(config: TrainConfig, root: Path, run_dir: Path) -> TrainConfig:
         f"({', '.join(source.class_names)}), {source.channels} channel(s); {source.split_note} "
         f"-> {path}"
     )
+    rows = min(len(source["valid"]), len(source["test"]))
+    if rows == 0:
+        raise ValueError(
+            f"{root}: the held-out valid and test splits have {len(source['valid'])} and "
+            f"{len(source['test'])} images; the folder needs more images per class"
+        )
+    sizes = {}
+    for name in ("eval_canvases", "final_eval_canvases"):
+        if name not in given and getattr(config, name) > rows:
+            sizes[name] = rows
+    if sizes:
+        flags = " and ".join(f"--{n.replace('_', '-')}" for n in sizes)
+        print(f"{root}: valid and test hold {rows}+ images each: {flags} set to {rows}")
     return TrainConfig.from_dict(
         {**config.to_dict(), "dataset_path": str(path), "classes": source.num_classes,
-         "channels": source.channels}
+         "channels": source.channels, "notes": config.notes or f"images of {root}", **sizes}
     )  # fmt: skip
 
 

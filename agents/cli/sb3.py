@@ -185,7 +185,7 @@ def _run(args: argparse.Namespace, argv: list[str], defaults: dict[str, Any]) ->
             config = saved_config(run_dir, **given)
             record_command(run_dir, SCRIPT, argv)
             outcome = train_baseline(config, run_dir, progress=not args.no_progress, resume=True)
-            result, interrupted = outcome.test, outcome.interrupted
+            result, interrupted = outcome.greedy, outcome.interrupted
         else:
             algo, env_id = given.get("algo", BaselineConfig.algo), given.get("env_id")
             config = BaselineConfig(
@@ -195,7 +195,7 @@ def _run(args: argparse.Namespace, argv: list[str], defaults: dict[str, Any]) ->
             record_command(run_dir, SCRIPT, argv)
             print(f"Run directory: {run_dir}")
             outcome = train_baseline(config, run_dir, progress=not args.no_progress)
-            result, interrupted = outcome.test, outcome.interrupted
+            result, interrupted = outcome.greedy, outcome.interrupted
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

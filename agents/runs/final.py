@@ -34,8 +34,9 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from agents.evaluation import EvalResult
 from glimpse_env.atomic import write_json_atomic
 
 SCHEMA = "glimpse-env-final-v1"
@@ -64,16 +65,6 @@ def best_valid_record(best_valid: dict[str, Any]) -> dict[str, Any]:
     ``inf``, no evaluation yet, is recorded as None)."""
     error = best_valid["error_pct"]
     return {"error_pct": error if math.isfinite(error) else None, "progress": best_valid["update"]}
-
-
-class Score(Protocol):
-    """One evaluation's outcome: ``errors`` wrong canvases of ``total``."""
-
-    errors: int
-    total: int
-
-    @property
-    def error_pct(self) -> float: ...
 
 
 @dataclass
@@ -125,10 +116,10 @@ class FinalResult:
     def from_scores(
         cls,
         *,
-        valid_greedy: Score,
-        test_greedy: Score,
-        valid_mc: Score | None = None,
-        test_mc: Score | None = None,
+        valid_greedy: EvalResult,
+        test_greedy: EvalResult,
+        valid_mc: EvalResult | None = None,
+        test_mc: EvalResult | None = None,
         **fields: Any,
     ) -> FinalResult:
         """Build the record from the final evaluations (``*_mc`` None: scored greedily only)."""

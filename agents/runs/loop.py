@@ -17,7 +17,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any, ClassVar
@@ -25,8 +25,9 @@ from typing import Any, ClassVar
 import numpy as np
 from tqdm.auto import tqdm
 
+from agents.evaluation import EvalResult
 from agents.runs.directory import BEST_FILE, CHECKPOINT_FILE, prepare
-from agents.runs.final import FinalResult, Score, best_valid_record, write_final
+from agents.runs.final import FinalResult, best_valid_record, write_final
 from agents.runs.log import EVAL_KEY, RunLog
 
 
@@ -67,37 +68,31 @@ class StopOnSignal:
 
 
 @dataclass
-class FinalScores:
-    """A family's end-of-run evaluation.
-
-    Attributes:
-        weights: the file whose weights were scored (``checkpoint.pt`` or ``best.pt``).
-        valid_greedy, test_greedy: deterministic scores on ``valid`` and ``test``.
-        valid_mc, test_mc: Monte-Carlo scores (None: the family is scored greedily only).
-        mc_samples: sampled paths per canvas of the Monte-Carlo scores.
-        image: ``(H, W, 3)`` uint8 picture of test glimpse paths for TensorBoard, if any.
-    """
-
-    weights: str
-    valid_greedy: Score
-    test_greedy: Score
-    valid_mc: Score | None = None
-    test_mc: Score | None = None
-    mc_samples: int | None = None
-    image: np.ndarray | None = None
-
-
-@dataclass
 class TrainResult:
-    """How a call to :meth:`TrainingLoop.train` ended (``final`` is None unless it was scored)."""
+    """How a call to :meth:`TrainingLoop.train` ended: ``final`` (``final.json``) and
+    ``scores`` (the end-of-run evaluations, one per split and mode) are empty unless it was
+    scored."""
 
     run_dir: Path
     update: int
     interrupted: bool
     wall_clock_s: float
     final: FinalResult | None = None
-    greedy: Score | None = None
-    mc: Score | None = None
+    scores: list[EvalResult] = field(default_factory=list)
+
+    def score(self, split: str, mc: bool = False) -> EvalResult | None:
+        """The final evaluation of ``split``: Monte-Carlo (``mc``) or greedy / deterministic."""
+        return next((r for r in self.scores if r.split == split and (r.mode == "mc") == mc), None)
+
+    @property
+    def greedy(self) -> EvalResult | None:
+        """The greedy (or deterministic) error on ``test``."""
+        return self.score("test")
+
+    @property
+    def mc(self) -> EvalResult | None:
+        """The Monte-Carlo error on ``test`` (None for a family scored greedily only)."""
+        return self.score("test", mc=True)
 
 
 class TrainingLoop(ABC):
@@ -147,7 +142,7 @@ class TrainingLoop(ABC):
         """One update; returns its scalars (``train/accuracy`` and ``train/lr`` at least)."""
 
     @abstractmethod
-    def validate(self) -> tuple[Score, np.ndarray | None]:
+    def validate(self) -> tuple[EvalResult, np.ndarray | None]:
         """The periodic evaluation on ``valid`` (``config.eval_canvases``, greedy) and an
         optional picture of its glimpse paths."""
 
@@ -156,12 +151,20 @@ class TrainingLoop(ABC):
         """Write the training state (atomically) to ``path`` (default :meth:`checkpoint_path`)."""
 
     @abstractmethod
-    def final_scores(self) -> FinalScores:
-        """The end-of-run evaluation on ``valid`` and ``test``."""
+    def final_scores(self) -> tuple[str, list[EvalResult]]:
+        """The end-of-run evaluation: the weights file scored (``checkpoint.pt`` or
+        ``best.pt``) and its results on ``valid`` and ``test``, greedy (or deterministic) and,
+        for a stochastic policy, Monte-Carlo."""
 
     @abstractmethod
     def final_fields(self) -> dict[str, Any]:
-        """``final.json``'s ``agent``, ``env_id``, ``env_steps``, ``eval_seed`` and ``extra``."""
+        """``final.json``'s ``agent``, ``env_id``, ``env_steps``, ``eval_seed`` (and
+        ``mc_samples``, ``extra``)."""
+
+    def final_image(self, test_greedy: EvalResult) -> np.ndarray | None:
+        """An ``(H, W, 3)`` uint8 picture of the final test glimpse paths for TensorBoard, or
+        None (the default: a family without paths to draw)."""
+        return None
 
     # ---- shared ------------------------------------------------------------------------------
     def checkpoint_path(self) -> Path:
@@ -265,47 +268,49 @@ class TrainingLoop(ABC):
             return TrainResult(self.run_dir, self.update, interrupted, self._clock())
         if not (self.run_dir / BEST_FILE).is_file():  # no periodic evaluation (eval_every 0)
             self.save_checkpoint(self.run_dir / BEST_FILE)
-        scores = self.final_scores()
-        final = self._finish(log, scores)
-        return TrainResult(
-            self.run_dir, self.update, False, self.wall_clock_s, final,
-            scores.test_greedy, scores.test_mc,
-        )  # fmt: skip
+        weights, scores = self.final_scores()
+        final = self._finish(log, weights, scores)
+        return TrainResult(self.run_dir, self.update, False, self.wall_clock_s, final, scores)
 
-    def _finish(self, log: RunLog, scores: FinalScores) -> FinalResult:
-        """Log the final ``scores`` and write ``final.json``."""
+    def _finish(self, log: RunLog, weights: str, scores: list[EvalResult]) -> FinalResult:
+        """Log the final ``scores`` of ``weights`` and write ``final.json``."""
         self._clock()
+        done = TrainResult(self.run_dir, self.update, False, self.wall_clock_s, None, scores)
+        valid_greedy, test_greedy = done.score("valid"), done.score("test")
+        valid_mc, test_mc = done.score("valid", mc=True), done.score("test", mc=True)
+        if valid_greedy is None or test_greedy is None:
+            raise ValueError("a family's final scores must include greedy valid and test")
         values = {
-            "valid/error_greedy_final": scores.valid_greedy.error_pct,
-            "test/error_greedy": scores.test_greedy.error_pct,
+            "valid/error_greedy_final": valid_greedy.error_pct,
+            "test/error_greedy": test_greedy.error_pct,
         }
         metrics = {
-            "hparam/valid_error_greedy": scores.valid_greedy.error_pct,
-            "hparam/test_error_greedy": scores.test_greedy.error_pct,
+            "hparam/valid_error_greedy": valid_greedy.error_pct,
+            "hparam/test_error_greedy": test_greedy.error_pct,
         }
-        if scores.valid_mc is not None and scores.test_mc is not None:
-            values["valid/error_mc_final"] = scores.valid_mc.error_pct
-            values["test/error_mc"] = scores.test_mc.error_pct
-            metrics["hparam/valid_error_mc"] = scores.valid_mc.error_pct
-            metrics["hparam/test_error_mc"] = scores.test_mc.error_pct
+        if valid_mc is not None and test_mc is not None:
+            values["valid/error_mc_final"] = valid_mc.error_pct
+            values["test/error_mc"] = test_mc.error_pct
+            metrics["hparam/valid_error_mc"] = valid_mc.error_pct
+            metrics["hparam/test_error_mc"] = test_mc.error_pct
         log.scalars(self.update, values)
-        if scores.image is not None:
-            log.image("test/trajectories", scores.image, self.update)
+        image = self.final_image(test_greedy)
+        if image is not None:
+            log.image("test/trajectories", image, self.update)
         log.hparams(self.config.to_dict(), metrics)
         log.close()
         final = FinalResult.from_scores(
-            valid_greedy=scores.valid_greedy,
-            test_greedy=scores.test_greedy,
-            valid_mc=scores.valid_mc,
-            test_mc=scores.test_mc,
+            valid_greedy=valid_greedy,
+            test_greedy=test_greedy,
+            valid_mc=valid_mc,
+            test_mc=test_mc,
             family=self.family,
             name=self.name,
             progress=self.update,
             wall_clock_s=round(self.wall_clock_s, 1),
             interrupted=False,
-            weights=scores.weights,
+            weights=weights,
             best_valid=best_valid_record(self.best_valid),
-            mc_samples=scores.mc_samples,
             **self.final_fields(),
         )
         write_final(self.run_dir, final)

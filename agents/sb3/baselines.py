@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,10 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image
 
-from agents.evaluation import EvalResult
 from agents.runs.directory import prepare
 from agents.runs.final import FinalResult, best_valid_record, write_final
 from agents.runs.log import EVAL_KEY, RunLog
-from agents.runs.loop import StopOnSignal
+from agents.runs.loop import StopOnSignal, TrainResult
 from agents.sb3.algorithms import make_model, make_vec_env
 from agents.sb3.config import BaselineConfig
 from agents.sb3.evaluation import evaluate_baseline, save_trajectories_png, trajectory_image
@@ -122,15 +120,6 @@ class ValidAccuracyAndCheckpoints(BaseCallback):
         return not self.stop.requested
 
 
-@dataclass
-class BaselineResult:
-    """Final deterministic errors of a baseline run: ``valid`` (for selection) and ``test``."""
-
-    valid: EvalResult
-    test: EvalResult
-    interrupted: bool = False
-
-
 def train_baseline(
     config: BaselineConfig,
     run_dir: Path,
@@ -138,7 +127,7 @@ def train_baseline(
     resume: bool = False,
     on_evaluation: Callable[[int, float], None] | None = None,
     final_evaluation: bool = True,
-) -> BaselineResult | None:
+) -> TrainResult | None:
     """Train, save ``run_dir/model.zip`` (and ``best.zip``, the lowest periodic validation
     error), evaluate the last model on the valid and test canvases, write ``final.json``
     (:mod:`agents.runs.final`) and ``trajectories.png`` (the final policy's glimpse paths on the
@@ -218,4 +207,4 @@ def train_baseline(
     log.close()
     save_trajectories_png(result, config, run_dir / "trajectories.png")
     venv.close()
-    return BaselineResult(valid, result, interrupted)
+    return TrainResult(run_dir, steps, interrupted, final.wall_clock_s, final, [valid, result])

@@ -25,7 +25,7 @@ from torch import nn
 from agents.evaluation import EvalResult, Player, evaluate
 from agents.runs.checkpoint import load_checkpoint, save_checkpoint
 from agents.runs.directory import BEST_FILE
-from agents.runs.loop import FinalScores, TrainingLoop
+from agents.runs.loop import TrainingLoop
 from agents.supervised.config import RESUME_OVERRIDES, SupervisedConfig, cosine_lr, ram_parameters
 from agents.supervised.data import Canvases, answers_of, canvas_inputs
 from agents.supervised.models import build_baseline, build_sized
@@ -180,7 +180,7 @@ class SupervisedTrainer(TrainingLoop):
     def validate(self) -> tuple[EvalResult, np.ndarray | None]:
         return self.evaluate("valid", self.config.eval_canvases), None
 
-    def final_scores(self) -> FinalScores:
+    def final_scores(self) -> tuple[str, list[EvalResult]]:
         """``best.pt``'s errors on ``valid`` and ``test`` (a deterministic classifier: greedy
         only)."""
         config = self.config
@@ -190,7 +190,7 @@ class SupervisedTrainer(TrainingLoop):
                   config.eval_batch_size, config.eval_seed, self.progress)
             for split in ("valid", "test")
         )  # fmt: skip
-        return FinalScores(BEST_FILE, valid, test)
+        return BEST_FILE, [valid, test]
 
     def final_fields(self) -> dict[str, Any]:
         return {

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -170,6 +171,19 @@ def _check_resources(args: argparse.Namespace) -> None:
         raise ValueError(f"--storage {storage} is a file, not a directory")
 
 
+_SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def check_sweep_name(name: str) -> None:
+    """A sweep's ``--name`` is one directory inside ``--storage``: letters, digits, ``.``,
+    ``_`` and ``-``, no path (``../x`` or ``/x`` would write outside the storage)."""
+    if not _SWEEP_NAME.fullmatch(name) or ".." in name:
+        raise ValueError(
+            f"--name {name!r} must be one directory name (letters, digits, '.', '_', '-'), not "
+            "a path: the sweep is written to --storage/NAME"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; a bad argument is one line on stderr and exit status 2."""
     if argv is None:
@@ -184,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     args = _parser().parse_args(argv)
     try:
+        if args.name is not None:
+            check_sweep_name(args.name)
         name = args.name or "-".join(
             [args.agent, args.preset or args.env_id or "ClutteredMNIST-v0",
              time.strftime("%Y%m%d-%H%M%S")]
@@ -330,7 +346,8 @@ def retrain(spec: TrialSpec, best: dict[str, Any], root: Path, args: argparse.Na
         )
         outcome = train_baseline(config, run_dir, progress=True)
         assert outcome is not None
-        print(f"retrained {json.dumps(best['params'])}: {outcome.valid}; {outcome.test}")
+        valid, test = outcome.score("valid"), outcome.greedy
+        print(f"retrained {json.dumps(best['params'])}: {valid}; {test} ({run_dir})")
 
 
 if __name__ == "__main__":

@@ -134,7 +134,10 @@ class TrainConfig(DictConfig):
             also evaluates the last update (0: none).
         eval_canvases: validation canvases per evaluation during training (greedy).
         final_eval_canvases: canvases of the final evaluation on ``valid`` and on ``test``
-            (greedy and Monte-Carlo); 10,000 is each split's digits once.
+            (greedy and Monte-Carlo); 10,000 is each split's digits once. The command line
+            takes the preset's figure for its full schedule and at most 1,000 for a run given
+            fewer ``--updates``; an image folder's runs at most the images its valid and test
+            splits hold.
         mc_samples: sampled glimpse paths averaged per canvas in Monte-Carlo evaluation.
         eval_batch_size: canvases per evaluation batch.
         eval_seed: picks the fixed evaluation canvases and the Monte-Carlo noise (same for every

@@ -7,8 +7,6 @@ model zoo, so that every figure comes from the same code path and the same canva
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from torch import nn
 
 from agents.evaluation import EVAL_SPLITS, EvalResult, evaluate
@@ -22,14 +20,6 @@ def make_env(config: TrainConfig, split: str, num_envs: int) -> GlimpseVectorEnv
     return GlimpseVectorEnv(
         num_envs, output="torch", device=config.device, split=split, **config.task_kwargs()
     )
-
-
-class GreedyAndMC(NamedTuple):
-    """The two evaluations of one split: the policy's mean path, and ``mc_samples`` sampled paths
-    per canvas with their class probabilities averaged. Unpacks as ``greedy, mc``."""
-
-    greedy: EvalResult
-    mc: EvalResult
 
 
 class Scorer:
@@ -72,11 +62,13 @@ class Scorer:
             progress=progress,
         )
 
-    def greedy_and_mc(self, split: str, num_canvases: int, progress: bool = False) -> GreedyAndMC:
+    def greedy_and_mc(
+        self, split: str, num_canvases: int, progress: bool = False
+    ) -> tuple[EvalResult, EvalResult]:
         """Greedy and Monte-Carlo errors on ``split``. For a deterministic agent (EDRAM) the
         average of M identical paths is the greedy answer, so Monte-Carlo equals greedy."""
         greedy = self.evaluate("greedy", split, num_canvases, progress)
         if self.objective.stochastic:
-            return GreedyAndMC(greedy, self.evaluate("mc", split, num_canvases, progress))
+            return greedy, self.evaluate("mc", split, num_canvases, progress)
         mc = EvalResult("mc", greedy.errors, greedy.total, greedy.examples, split)
-        return GreedyAndMC(greedy, mc)
+        return greedy, mc
