@@ -77,12 +77,21 @@ _ENTRY = re.compile(r"^(\s+)([a-z_][a-z0-9_]*(?:(?:, | \.\.\. )[a-z_][a-z0-9_]*)
 
 
 def field_help(cls: type) -> dict[str, str]:
-    """Each field's help text from the Google-style entries of ``cls``'s docstring.
+    """Each field's help text from the Google-style entries of the docstrings of ``cls`` and
+    its dataclass bases (a subclass's entry wins).
 
     ``name: text`` documents one field, ``a, b: text`` several, ``first ... last: text`` the
     fields from ``first`` to ``last`` in declaration order; an entry's indented continuation
     lines are joined to it. Fields without an entry get no help."""
-    names = [f.name for f in dataclasses.fields(cls)]
+    helps: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):  # a subclass's entries win over its bases'
+        if dataclasses.is_dataclass(klass) and "__doc__" in vars(klass):
+            helps.update(_docstring_help(klass, [f.name for f in dataclasses.fields(cls)]))
+    return helps
+
+
+def _docstring_help(cls: type, names: list[str]) -> dict[str, str]:
+    """The field entries of ``cls``'s own docstring (see :func:`field_help`)."""
     helps: dict[str, str] = {}
     entry: tuple[list[str], int, list[str]] | None = None
 

@@ -83,7 +83,7 @@ def collect(run_dir: Path, label: str = "") -> tuple[str, str, dict[str, Any]]:
         "command": " && ".join(commands),
         "device": config["device"],
     }
-    resolved = TrainConfig.from_dict(config)  # config.json leaves out what does not apply
+    resolved = TrainConfig.from_dict(config, saved=True)  # with the defaults left out
     entry.update({name: getattr(resolved, name) for name in FAMILIES[family]["fields"]})
     return family, config["preset"] + label, entry
 

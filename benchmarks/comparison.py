@@ -122,7 +122,7 @@ def episode_multiply_adds(config: TrainConfig) -> int:
 
 def attention_row(card: dict[str, Any], source: Path, note: str = "") -> Row:
     """The row of a zoo card (RAM, DRAM, L-DRAM, EDRAM)."""
-    config = TrainConfig.from_dict(card["config"])
+    config = TrainConfig.from_dict(card["config"], saved=True)
     agent = ATTENTION_NAMES[card["agent"]]
     if card["agent"] == "dram" and config.location_loss_weight > 0:
         agent = "L-DRAM"

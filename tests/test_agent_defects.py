@@ -88,8 +88,9 @@ def test_variable_clutter_can_be_set_from_training():
 
 
 def test_edram_warm_start_on_a_task_with_other_classes_resets_only_its_head(tmp_path, capsys):
+    shared = {k: v for k, v in TINY.items() if k not in ("glimpse_hidden", "location_hidden")}
     edram = dict(
-        TINY, agent="edram", env_id="ClutteredMNIST100-v0", canvas_size=60, window_size=14,
+        shared, agent="edram", env_id="ClutteredMNIST100-v0", canvas_size=60, window_size=14,
         conv_channels=2, features=16, hidden=16, classifier_hidden=16, batch_size=8, updates=1,
         num_glimpses=2, final_eval_canvases=8, eval_batch_size=8,
     )  # fmt: skip

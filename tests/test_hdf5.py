@@ -320,11 +320,11 @@ def test_a_file_with_three_classes_gets_a_three_way_label(tmp_path):
     env.reset()
     with pytest.raises(ValueError, match=r"must be in 0\.\.2, got 5"):
         env.step({"location": np.zeros(2, np.float32), "label": 5})
-    sizes = dict(window_size=14, conv_channels=4, features=16, hidden=16, classifier_hidden=16)
+    edram = dict(window_size=14, conv_channels=4, features=16, classifier_hidden=16)
     for agent, weight in (("ram", "classifier.weight"), ("edram", "classifier.out.weight")):
         config = TrainConfig(
             env_id="ClutteredMNIST-v0", dataset_path=path, classes=3, agent=agent,
-            canvas_size=40, **sizes,
+            canvas_size=40, hidden=16, **(edram if agent == "edram" else {}),
         )  # fmt: skip
         model = build_agent(config, glimpse_shape(config))
         assert model.state_dict()[weight].shape[0] == 3, agent

@@ -105,7 +105,7 @@ TRAIN_CLI_CASES = {
     "negative eval seed": (["--eval-seed", "-1"], "eval_seed must be an int >= 0"),
     "absurd thread count": (["--num-threads", "100000"], "num_threads must be at most"),
     "unknown device": (["--device", "foo"], "device must be 'cpu', 'cuda' or 'cuda:N'"),
-    "unknown glimpse network": (["--glimpse-network", "bogus"], "glimpse_network must be one of"),
+    "DRAM's glimpse network for RAM": (["--glimpse-network", "fc"], "does not apply to RAM"),
     "notes over two lines": (["--notes", "a\nb"], "notes must be one line"),
     "EDRAM's window for RAM": (
         ["--window-size", "5", "--conv-channels", "3"],

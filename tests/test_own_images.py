@@ -248,7 +248,8 @@ def test_ram_and_dram_train_on_colour_and_load_with_their_channels(tmp_path):
         greedy, _ = loaded.evaluate("test")
         assert greedy.total == 15 and loaded.config.channels == 3
     with pytest.raises(ValueError, match="reads grayscale canvases"):
-        Trainer(TrainConfig(agent="edram", **tiny), tmp_path / "edram")
+        shared = {k: v for k, v in tiny.items() if k not in ("glimpse_hidden", "location_hidden")}
+        Trainer(TrainConfig(agent="edram", **shared), tmp_path / "edram")
 
 
 def test_supervised_baselines_train_on_a_colour_file_of_their_own_classes(tmp_path, capsys):

@@ -66,7 +66,7 @@ def test_space_files_in_yaml_and_json(tmp_path):
 
 def test_unknown_fields_fail_before_any_trial(tmp_path):
     spec = TrialSpec("ram", "ram-quickstart", None, 10, 5, 10, str(tmp_path))
-    with pytest.raises(ValueError, match="not fields of TrainConfig"):
+    with pytest.raises(ValueError, match="not fields of RAMConfig"):
         spec.check(["learning_rate"])
     sb3 = TrialSpec("recurrent-ppo", None, None, 10, 5, 10, str(tmp_path))
     with pytest.raises(ValueError, match="not SB3 settings"):

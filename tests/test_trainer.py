@@ -522,8 +522,10 @@ def test_a_dataset_too_small_for_the_evaluation_fails_before_the_first_update(tm
     path = source.write_hdf5(tmp_path / "s.hdf5")
     config = tiny(env_id="ClutteredMNIST-v0", dataset_path=str(path), classes=4, updates=5,
                   eval_every=2, eval_canvases=500, final_eval_canvases=3)  # fmt: skip
+    trainer = Trainer(config, tmp_path / "run", progress=False)
     with pytest.raises(ValueError, match=r"--eval-canvases 500 would count some twice"):
-        Trainer(config, tmp_path / "run", progress=False)
+        trainer.train()
+    assert trainer.update == 0
 
 
 def test_a_short_run_gets_a_short_final_evaluation(tmp_path, capsys):

@@ -27,7 +27,7 @@ from agents.runs.directory import (
     remove_if_empty,
     resume_checkpoint,
 )
-from agents.training.config import EVAL_OVERRIDES, TrainConfig, foreign_fields
+from agents.training.config import CONFIG_CLASSES, EVAL_OVERRIDES, TrainConfig, foreign_fields
 from agents.training.presets import PRESETS, preset_config
 from agents.training.trainer import RESUME_OVERRIDES, Trainer, TrainingDiverged
 from agents.zoo import evaluate_checkpoint
@@ -95,20 +95,28 @@ def build_parser(agent: str, default_preset: str) -> argparse.ArgumentParser:
         "config fields (default: the preset's value; `python -c \"from agents.training.config "
         "import preset_config; print(preset_config('NAME'))\"` shows a preset)"
     )
-    add_config_flags(
-        config_group, TrainConfig, skip=_OWN, show_defaults=False, aliases=_ALIASES,
-        helps=field_help(TaskConfig),  # a task field's help is the task's own
-    )  # fmt: skip
+    # Every family's fields are flags, so that one of another family gets a clear error.
+    added = set(_OWN)
+    for cls in (TrainConfig, *CONFIG_CLASSES.values()):
+        add_config_flags(
+            config_group, cls, skip=added, show_defaults=False, aliases=_ALIASES,
+            helps=field_help(TaskConfig),  # a task field's help is the task's own
+        )  # fmt: skip
+        added |= {f.name for f in dataclasses.fields(cls)}
     return parser
 
 
 def _agent_of(values: dict[str, Any]) -> str:
-    return values.get("agent", TrainConfig.agent)
+    return values.get("agent", "ram")
 
 
 def given_fields(args: argparse.Namespace) -> dict[str, Any]:
-    """The config fields given on the command line (flags left out are ``None``)."""
-    return config_fields(args, TrainConfig, skip=_OWN)
+    """The config fields of any family given on the command line (flags left out are
+    ``None``)."""
+    given: dict[str, Any] = {}
+    for cls in CONFIG_CLASSES.values():
+        given.update(config_fields(args, cls, skip=_OWN))
+    return given
 
 
 def config_from_args(args: argparse.Namespace, default_preset: str) -> TrainConfig:
@@ -190,17 +198,23 @@ def _run(
         else:
             if args.eval_split is not None:
                 raise ValueError("--eval-split only applies to --eval")
-            config = config_from_args(args, default_preset)
-            if config.agent != agent:
+            preset_agent = _agent_of(PRESETS.get(args.preset or default_preset, {}))
+            if args.preset in PRESETS and preset_agent != agent:
                 raise ValueError(
-                    f"preset {config.preset!r} is for agent {config.agent!r}; this script trains "
-                    f"{agent!r} (use train/{config.agent}_agent.py)"
+                    f"preset {args.preset!r} is for agent {preset_agent!r}; this script trains "
+                    f"{agent!r} (use train/{preset_agent}_agent.py)"
                 )
             foreign = foreign_fields(agent, given_fields(args))
             if foreign:
                 flags = ", ".join(_flag(name) for name in foreign)
                 verb = "does" if len(foreign) == 1 else "do"
                 raise ValueError(f"{flags} {verb} not apply to {agent.upper()}; drop them")
+            config = config_from_args(args, default_preset)
+            if config.agent != agent:
+                raise ValueError(
+                    f"--agent {config.agent!r}: this script trains {agent!r} (use "
+                    f"train/{config.agent}_agent.py)"
+                )
             config = _sized_to_the_run(config, given_fields(args))
             logdir = Path(args.logdir or "runs")
             name = config.preset

@@ -19,7 +19,7 @@ from typing import Any
 
 from agents.runs.directory import CHECKPOINT_FILE
 from agents.training.config import AGENTS as TRAINED_AGENTS
-from agents.training.config import TrainConfig
+from agents.training.config import TrainConfig, config_class
 from agents.training.presets import preset_config
 from agents.training.trainer import Trainer
 from glimpse_env.checks import check_int
@@ -133,10 +133,11 @@ class TrialSpec:
         agent family (builds one configuration with placeholder values)."""
         probe = {name: None for name in names}
         if self.agent in ATTENTION_AGENTS:
-            known = set(TrainConfig.__dataclass_fields__)
+            family = config_class(self.agent)
+            known = set(family.__dataclass_fields__)
             unknown = sorted((set(names) | set(self.fixed)) - known)
             if unknown:
-                raise ValueError(f"{unknown} are not fields of TrainConfig (see --help)")
+                raise ValueError(f"{unknown} are not fields of {family.__name__} (see --help)")
             self.train_config({})
         else:
             from agents.sb3.config import HYPER, apply_hyper_overrides

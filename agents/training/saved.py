@@ -145,7 +145,7 @@ def read_weights(path: str | os.PathLike) -> Weights:
     kind = payload.get("format") if isinstance(payload, dict) else None
     if kind == CHECKPOINT_FORMAT:
         payload = load_checkpoint(path)
-        config = TrainConfig.from_dict(payload["config"])
+        config = TrainConfig.from_dict(payload["config"], saved=True)
         lineage = run_lineage(
             path.parent, payload["update"], config.batch_size, payload.get("wall_clock_s", 0.0)
         )
@@ -160,7 +160,7 @@ def read_weights(path: str | os.PathLike) -> Weights:
         raise ValueError(f"zoo file {path} lacks {missing}")
     sha = check_sha256(payload["weights"], payload["weights_sha256"], str(path))
     card = _matching_card(path, sha)
-    config = TrainConfig.from_dict(payload["config"])
+    config = TrainConfig.from_dict(payload["config"], saved=True)
     return Weights(config, payload["weights"], sha, payload["lineage"], path, card)
 
 
@@ -186,7 +186,9 @@ def _read_zoo_file(path: Path) -> Weights:
     card = _matching_card(path, sha)
     state = {k: v.float() if v.is_floating_point() else v for k, v in stored.items()}
     dtype = metadata.get("weights_dtype", "float16")
-    return Weights(TrainConfig.from_dict(config_dict), state, sha, lineage, path, card, dtype)
+    return Weights(
+        TrainConfig.from_dict(config_dict, saved=True), state, sha, lineage, path, card, dtype
+    )
 
 
 def _matching_card(path: Path, sha: str) -> dict[str, Any]:
