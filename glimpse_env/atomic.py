@@ -70,15 +70,25 @@ class LockedError(ValueError):
     """Another process holds the lock."""
 
 
+#: The locks this process holds (resolved paths), so that taking one again is a no-op.
+_HELD: set[Path] = set()
+
+
 @contextlib.contextmanager
 def exclusive_lock(path: str | os.PathLike, what: str) -> Iterator[None]:
     """Hold an exclusive lock on the file ``path`` (created if needed) for the block.
 
     A second process asking for the same lock meanwhile gets :class:`LockedError` at once,
     naming ``what`` it was doing ("training in runs/x", "publishing 'name'"). The lock goes with
-    the process, also when it is killed. Without ``fcntl`` (not POSIX) nothing is locked.
+    the process, also when it is killed. The same process may take a lock it holds again (a
+    command line around a trainer that locks its run): the inner block runs without a second
+    lock. Without ``fcntl`` (not POSIX) nothing is locked.
     """
     path = Path(path)
+    key = path.resolve()
+    if key in _HELD:
+        yield
+        return
     try:
         handle = path.open("a")
     except OSError as error:
@@ -91,4 +101,8 @@ def exclusive_lock(path: str | os.PathLike, what: str) -> Iterator[None]:
                 raise LockedError(
                     f"another process is {what} (it holds {path}); wait for it to finish"
                 ) from None
-        yield
+        _HELD.add(key)
+        try:
+            yield
+        finally:
+            _HELD.discard(key)

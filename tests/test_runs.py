@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -213,3 +215,56 @@ def test_seeded_keys_are_the_keys_a_seeded_reset_gives(mnist_dir):
     again = GlimpseVectorEnv(3, **task)
     same, _ = again.reset_to(seeded_keys(11, 3), np.zeros(3, dtype=np.int64))
     assert np.array_equal(first["glimpse"], same["glimpse"])
+
+
+def _hold_lock(path) -> subprocess.Popen:
+    """Another process holding ``path``'s run lock (as a trainer does) until it is killed."""
+    code = (
+        "import sys, time\n"
+        "from glimpse_env.atomic import exclusive_lock\n"
+        f"with exclusive_lock({str(path)!r}, 'test'):\n"
+        "    print('held', flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+@pytest.mark.parametrize("family", ["attention", "supervised", "sb3"])
+def test_every_trainer_refuses_a_run_directory_another_process_trains(tmp_path, family):
+    """Two trainings of one run directory would log every update twice; the second one stops
+    before its first update, whoever started either (a script, a sweep's trial, a resume)."""
+    from agents.runs.directory import RUN_LOCK
+    from glimpse_env.atomic import LockedError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = _hold_lock(run / RUN_LOCK)
+    try:
+        with pytest.raises(LockedError, match="another process is training in"):
+            if family == "attention":
+                from agents.training.config import TrainConfig
+                from agents.training.trainer import Trainer
+
+                config = TrainConfig(
+                    env_id="MNIST-v0", updates=1, batch_size=4, hidden=8, glimpse_hidden=8,
+                    location_hidden=8, num_threads=1,
+                )  # fmt: skip
+                Trainer(config, run, progress=False).train()
+            elif family == "supervised":
+                from agents.supervised.config import SupervisedConfig
+                from agents.supervised.trainer import SupervisedTrainer
+
+                config = SupervisedConfig(env_id="MNIST-v0", model="fc", updates=1, batch_size=4)
+                SupervisedTrainer(config, run, progress=False).train()
+            else:
+                pytest.importorskip("sb3_contrib")
+                from agents.sb3.baselines import train_baseline
+                from agents.sb3.config import BaselineConfig
+
+                train_baseline(BaselineConfig(env_id="MNIST-v0", timesteps=8), run, progress=False)
+        assert not (run / "metrics.jsonl").exists()
+    finally:
+        holder.kill()
+        holder.wait()

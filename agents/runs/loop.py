@@ -26,9 +26,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from agents.evaluation import EvalResult
-from agents.runs.directory import BEST_FILE, CHECKPOINT_FILE, prepare
+from agents.runs.directory import BEST_FILE, CHECKPOINT_FILE, RUN_LOCK, prepare
 from agents.runs.final import FinalResult, best_valid_record, write_final
 from agents.runs.log import EVAL_KEY, RunLog
+from glimpse_env.atomic import exclusive_lock
 
 
 def evaluation_due(update: int, every: int, last: int) -> bool:
@@ -186,13 +187,16 @@ class TrainingLoop(ABC):
         Ctrl-C stops after the current update with a checkpoint (``interrupted=True``).
         """
         config = self.config
-        for stale in prepare(self.run_dir, config.to_dict(), self.parent_lineage):
-            tqdm.write(f"removed {stale.name}, an unfinished write of an earlier process")
-        log = RunLog(self.run_dir, resume_update=self.resumed_from)
-        try:
-            return self._train(log, final_evaluation)
-        finally:  # also on divergence or a failed final evaluation: the events are flushed
-            log.close()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        # One trainer per run directory, whoever starts it (a command line, a sweep, a script).
+        with exclusive_lock(self.run_dir / RUN_LOCK, f"training in {self.run_dir}"):
+            for stale in prepare(self.run_dir, config.to_dict(), self.parent_lineage):
+                tqdm.write(f"removed {stale.name}, an unfinished write of an earlier process")
+            log = RunLog(self.run_dir, resume_update=self.resumed_from)
+            try:
+                return self._train(log, final_evaluation)
+            finally:  # also on divergence or a failed final evaluation: the events are flushed
+                log.close()
 
     def _train(self, log: RunLog, final_evaluation: bool) -> TrainResult:
         """The body of :meth:`train`, logging to ``log`` (closed by the caller)."""

@@ -28,7 +28,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image
 
-from agents.runs.directory import prepare
+from agents.runs.directory import RUN_LOCK, prepare
 from agents.runs.final import FinalResult, best_valid_record, write_final
 from agents.runs.log import EVAL_KEY, RunLog
 from agents.runs.loop import StopOnSignal, TrainResult
@@ -36,6 +36,7 @@ from agents.sb3.algorithms import make_model, make_vec_env
 from agents.sb3.config import BaselineConfig
 from agents.sb3.evaluation import evaluate_baseline, save_trajectories_png, trajectory_image
 from agents.sb3.files import BEST, LATEST, load_model, read_checkpoint_state, save_checkpoint
+from glimpse_env.atomic import exclusive_lock
 from glimpse_env.envs import task_name
 
 
@@ -146,6 +147,21 @@ def train_baseline(
     evaluation; with ``final_evaluation=False`` (a sweep's trial) the run ends with its
     checkpoint, returns None and never reads the test canvases.
     """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(run_dir / RUN_LOCK, f"training in {run_dir}"):
+        return _train_baseline(config, run_dir, progress, resume, on_evaluation, final_evaluation)
+
+
+def _train_baseline(
+    config: BaselineConfig,
+    run_dir: Path,
+    progress: bool,
+    resume: bool,
+    on_evaluation: Callable[[int, float], None] | None,
+    final_evaluation: bool,
+) -> TrainResult | None:
+    """:func:`train_baseline` once its run directory is locked."""
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     venv, _ = make_vec_env(config, config.num_envs, "train")
