@@ -32,7 +32,7 @@ from agents.evaluation import EvalResult, Trajectories
 from agents.policy import AttentionPolicy
 from agents.training.config import TrainConfig, check_eval_overrides
 from agents.training.objectives import OBJECTIVES
-from agents.training.registry import build_agent, glimpse_shape
+from agents.training.registry import build_agent, glimpse_shape, state_shapes
 from agents.training.saved import (
     FORMAT,
     LEGACY_FORMAT,
@@ -222,6 +222,17 @@ def load(name_or_path: str | os.PathLike, device: str = "cpu", **config_changes:
     path = resolve(name_or_path)
     weights = read_weights(path)
     config = TrainConfig.from_dict({**weights.config.to_dict(), **config_changes, "device": device})
+    expected = state_shapes(config, glimpse_shape(config))
+    stored = {name: tuple(value.shape) for name, value in weights.state.items()}
+    if stored != expected:
+        differ = sorted(
+            n for n in expected.keys() | stored.keys() if expected.get(n) != stored.get(n)
+        )
+        raise ValueError(
+            f"{path}: its tensors do not fit the model its config describes (first: "
+            f"{differ[0]} is {stored.get(differ[0])} in the file, {expected.get(differ[0])} "
+            f"for the config; {len(differ)} differ); the file is damaged or crafted"
+        )
     model = build_agent(config, glimpse_shape(config))
     try:
         model.load_state_dict(weights.state)

@@ -218,3 +218,25 @@ def test_altered_or_damaged_zoo_files_are_one_clear_error(tmp_path):
         done = _run("train/ram_agent.py", "--eval", str(damaged))
         assert done.returncode == 2 and "not a readable" in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_zoo_file_whose_config_claims_a_huge_model_is_refused_before_building_it(tmp_path):
+    """A small file whose config says ``hidden=12000`` would have the loader build a 4.8 GB
+    model; its tensors are checked against the config's shapes first (on the meta device)."""
+    import dataclasses
+    import time
+
+    from agents import zoo
+    from agents.training.config import TrainConfig
+    from agents.training.registry import build_agent, glimpse_shape
+    from agents.training.saved import save_zoo_model
+
+    small = TrainConfig(env_id="MNIST-v0", hidden=8, glimpse_hidden=8, location_hidden=8)
+    model = build_agent(small, glimpse_shape(small))
+    claimed = dataclasses.replace(small, hidden=12000)
+    lineage = {"commands": [], "updates": 0, "samples": 0, "wall_clock_s": 0.0}
+    save_zoo_model(tmp_path / "crafted.safetensors", "crafted", claimed, model, lineage)
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match="do not fit the model its config describes"):
+        zoo.load(tmp_path / "crafted.safetensors")
+    assert time.perf_counter() - started < 5

@@ -93,3 +93,12 @@ def build_agent(config: TrainConfig, glimpse_shape: tuple[int, ...]) -> nn.Modul
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         return AGENT_BUILDERS[config.agent](config, glimpse_shape)
+
+
+def state_shapes(config: TrainConfig, glimpse_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    """The shape of every tensor of the model ``config`` builds, found on the ``meta`` device:
+    nothing is allocated, so a file's tensors can be checked against its config before a model
+    of a size the file claims is built."""
+    with torch.device("meta"):
+        model = build_agent(config, glimpse_shape)
+    return {name: tuple(value.shape) for name, value in model.state_dict().items()}
