@@ -284,3 +284,30 @@ def test_a_killed_publish_leaves_the_zoo_as_it_was(workspace, tmp_path):
     assert process.returncode == 130, err
     assert "was not published" in err
     assert sorted(p.name for p in models.iterdir() if not p.name.endswith(".lock")) == []
+
+
+@pytest.mark.parametrize(
+    "task, message",
+    [
+        (dict(num_glimpses=10**10), "lower num_glimpses"),
+        (dict(canvas_size=10**6), "lower canvas_size"),
+        (dict(glimpse_size=30000), "lower glimpse_size"),
+        (dict(num_distractors=10**9), "lower num_distractors"),
+        (dict(num_scales=2000), "lower num_scales or scale_factor"),
+        (dict(scale_factor=10**6), "lower num_scales or scale_factor"),
+    ],
+)
+def test_task_sizes_beyond_the_machine_are_refused_when_the_config_is_built(task, message):
+    """Each of these allocated gigabytes, or overflowed, at reset; now the TaskConfig refuses
+    it at once and names the field."""
+    from glimpse_env.envs import task_of
+
+    with pytest.raises(ValueError, match=message):
+        task_of("ClutteredMNIST-v0", **task)
+
+
+def test_a_vector_env_beyond_the_machine_is_refused_before_allocating():
+    import gymnasium as gym
+
+    with pytest.raises(ValueError, match="lower num_envs"):
+        gym.make_vec("ClutteredMNIST-v0", num_envs=2 * 10**6)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from glimpse_env.checks import check_int
+from glimpse_env.checks import check_int, check_memory
 from glimpse_env.data.canvas import (
     CanvasBatch,
     CanvasGenerator,
@@ -38,6 +38,8 @@ from glimpse_env.retina import (
 )
 
 NUM_CLASSES = 10
+#: The largest side, in pixels, a glimpse's coarsest patch may have.
+MAX_PATCH_SIDE = 1 << 20
 INITIAL_LOCATIONS = ("center", "random", "agent")
 #: What a multi-digit episode asks for: every digit in reading order, or their sum.
 TARGETS = ("sequence", "sum")
@@ -132,6 +134,29 @@ class TaskConfig:
         if self.channels is not None:
             check_int("channels", self.channels, note="or None: the source's")
         check_int("context_size", self.context_size, minimum=0)
+        largest = self.glimpse_size * self.scale_factor ** (self.num_scales - 1)
+        if largest > MAX_PATCH_SIDE:
+            raise ValueError(
+                f"the largest patch would be {self.glimpse_size} * {self.scale_factor}**"
+                f"{self.num_scales - 1} pixels a side, over {MAX_PATCH_SIDE:,}: lower num_scales "
+                "or scale_factor"
+            )
+        check_memory("one environment of this task", self.memory_needs())
+
+    def memory_needs(self) -> dict[str, int]:
+        """Bytes the largest allocations of one environment take, by the field that sizes them
+        (estimates: the canvas and its integral image, the glimpse and its space's bounds, the
+        per-step and per-distractor arrays)."""
+        planes = self.channels or 1
+        needs = {
+            "glimpse_size": 12 * planes * self.num_scales * self.glimpse_size**2,
+            "num_glimpses": 64 * (self.num_glimpses * self.num_digits + 1),
+            "num_distractors": 64 * distractor_range(self.num_distractors)[1],
+            "context_size": 12 * planes * self.context_size**2,
+        }
+        if self.dataset_path is None:  # a file's canvases are sized by the file
+            needs["canvas_size"] = 12 * planes * (self.canvas_size + 1) ** 2
+        return needs
 
     @property
     def episode_length(self) -> int:

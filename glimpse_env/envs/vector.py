@@ -21,6 +21,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from glimpse_env.checks import check_memory
 from glimpse_env.data.sources import ImageSource
 from glimpse_env.envs.cluttered_mnist import (
     action_space,
@@ -134,6 +135,8 @@ class GlimpseVectorEnv(VectorEnv):
         images, task = resolve_images(source, task)
         self.config = task_config(**task)
         self.num_envs = check_num_envs(num_envs)
+        per_env = sum(self.config.memory_needs().values())
+        check_memory(f"{num_envs:,} environments", {"num_envs": per_env}, copies=num_envs)
         self.output = output
         self.device = check_device(device)
         self._episodes = GlimpseEpisodes(self.config, num_envs, self.device, images=images)
