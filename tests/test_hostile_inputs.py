@@ -311,3 +311,29 @@ def test_a_vector_env_beyond_the_machine_is_refused_before_allocating():
 
     with pytest.raises(ValueError, match="lower num_envs"):
         gym.make_vec("ClutteredMNIST-v0", num_envs=2 * 10**6)
+
+
+@pytest.mark.parametrize("rows", [10**7, 10**5])
+def test_a_dataset_file_that_claims_rows_it_does_not_hold_is_refused(tmp_path, rows):
+    """A few-KB file whose never-written ``features`` claims millions of canvases took the
+    loader to gigabytes; its stored size is checked against its claim before reading."""
+    import h5py
+
+    from glimpse_env.data.sources import ImageSource
+
+    images = np.zeros((30, 28, 28, 1), np.uint8)
+    path = ImageSource.from_arrays((images, np.arange(30) % 3)).write_hdf5(tmp_path / "c.hdf5")
+    with h5py.File(path, "r+") as f:  # the same file, its tables now claiming `rows` rows
+        table = np.asarray(f.attrs["split"]).copy()
+        for name, shape, dtype in (
+            ("features", (rows, 1, 28, 28), np.uint8),
+            ("labels", (rows, *f["labels"].shape[1:]), f["labels"].dtype),
+            ("locations", (rows, *f["locations"].shape[1:]), np.float32),
+        ):
+            del f[name]
+            f.create_dataset(name, shape, dtype=dtype, chunks=(1, *shape[1:]))
+        table["stop"] = np.where(table["split"] == table["split"][0], rows, table["stop"])
+        f.attrs["split"] = table
+    assert path.stat().st_size < 100_000
+    with pytest.raises(ValueError, match=r"claims .* but the file stores"):
+        ImageSource.from_hdf5(path)

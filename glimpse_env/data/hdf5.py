@@ -28,13 +28,14 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
 from glimpse_env.atomic import atomic_path
-from glimpse_env.checks import check_int
+from glimpse_env.checks import check_int, check_memory
 from glimpse_env.data.canvas import CanvasGenerator, affine_to_bboxes, bboxes_to_affine
 from glimpse_env.data.mnist import load_mnist
 from glimpse_env.keyed_random import key_from_generator
@@ -379,6 +380,30 @@ def check_locations(affine: np.ndarray, path: str | os.PathLike, first_row: int 
         )
 
 
+#: How much smaller than its size a dataset may be stored (compression) before the file is
+#: taken to claim rows it does not hold.
+MAX_COMPRESSION = 1000
+
+
+def check_stored(path: Path, datasets: Mapping[str, Any], start: int, stop: int) -> None:
+    """Refuse, before reading rows ``[start, stop)``, datasets that claim more than the file
+    holds (never written, or far larger than what is stored) or more than this machine's
+    memory."""
+    needs = {}
+    for name, dataset in datasets.items():
+        row = int(np.prod(dataset.shape[1:], dtype=np.int64)) * dataset.dtype.itemsize
+        needs[f"'{name}' ({dataset.shape[0]:,} rows)"] = (stop - start) * row
+        nominal = dataset.shape[0] * row
+        stored = dataset.id.get_storage_size()
+        if nominal > (1 << 26) and stored * MAX_COMPRESSION < nominal:
+            raise ValueError(
+                f"{path}: dataset {name!r} claims {dataset.shape} ({nominal / 2**30:,.1f} GiB) "
+                f"but the file stores {stored:,} bytes of it: it was never written, or the file "
+                "is truncated or crafted"
+            )
+    check_memory(f"{path}: reading rows {start}..{stop}", needs)
+
+
 def read_canvas_hdf5(path: str | os.PathLike, split: str = "train") -> CanvasArrays:
     """Read one split of a canvas dataset (ours or any file in the same schema) into memory.
 
@@ -423,6 +448,7 @@ def read_canvas_hdf5(path: str | os.PathLike, split: str = "train") -> CanvasArr
         start, stop = split_rows(f, split)
         if not 0 <= start <= stop <= len(features):
             raise ValueError(f"{path}: split {split!r} rows [{start}, {stop}) outside the file")
+        check_stored(path, {name: f[name] for name in SOURCES}, start, stop)
         images = features[start:stop]
         if images.ndim == 4 and images.shape[1] == 1:  # one channel: (N, H, W)
             images = images[:, 0]
