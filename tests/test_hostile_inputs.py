@@ -337,3 +337,21 @@ def test_a_dataset_file_that_claims_rows_it_does_not_hold_is_refused(tmp_path, r
     assert path.stat().st_size < 100_000
     with pytest.raises(ValueError, match=r"claims .* but the file stores"):
         ImageSource.from_hdf5(path)
+
+
+def test_wide_grayscale_images_are_scaled_not_clipped(tmp_path):
+    """A 16-bit PNG ramp kept 2 of 400 pixels below 255 and a float TIFF in [0, 1] became
+    black; both are scaled to 0-255 now."""
+    from PIL import Image
+
+    from glimpse_env.data.folder import read_image_folder
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    ramp = np.arange(400).reshape(20, 20)
+    Image.fromarray((ramp * 163).astype(np.uint16)).save(tmp_path / "a" / "ramp16.png")
+    Image.fromarray((ramp / 399).astype(np.float32), "F").save(tmp_path / "b" / "ramp.tiff")
+    images = read_image_folder(tmp_path, 20).images
+    for image in images:
+        assert image.max() >= 253 and (image == image.max()).sum() < 5  # a ramp, not a plateau
+        assert len(np.unique(image)) > 200

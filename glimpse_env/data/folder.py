@@ -111,9 +111,39 @@ def _canvas(
     try:
         with Image.open(path) as opened:
             own = "L" if opened.mode in GRAYSCALE_MODES else "RGB"
-            image = opened.convert(mode or own)
+            if opened.mode in WIDE_MODES:  # 16-bit, 32-bit or float pixels: scaled, not clipped
+                grey = _wide_to_uint8(np.asarray(opened), opened.mode, path)
+                image = Image.fromarray(grey, "L").convert(mode or own)
+            else:
+                image = opened.convert(mode or own)
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"{path} is too large an image to read safely: {error}") from None
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(f"{path} is not a readable image: {error}") from None
     pixels = np.asarray(image, np.uint8)
     canvas, box = fit_image(pixels if pixels.ndim == 3 else pixels[..., None], size)
     return (canvas if image.mode == "RGB" else canvas[..., 0]), box, own
+
+
+#: Pillow's grayscale modes wider than 8 bits, read by :func:`_wide_to_uint8`.
+WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "F")
+
+
+def _wide_to_uint8(pixels: np.ndarray, mode: str, path: Path) -> np.ndarray:
+    """8-bit intensities of a wider grayscale image, scaled rather than clipped: 16-bit
+    integers (0-65535) by 255/65535, 32-bit integers by their own maximum, floats as [0, 1]
+    when none exceeds 1 and as 0-255 otherwise."""
+    values = pixels.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise ValueError(f"{path}: the image holds NaN or infinite pixel values")
+    if values.min() < 0:
+        raise ValueError(f"{path}: the image holds negative pixel values ({values.min()})")
+    if mode.startswith("I;16") or (mode == "I" and values.max() <= 65535 and values.max() > 255):
+        scaled = values * (255.0 / 65535.0)
+    elif mode == "F" and values.max() <= 1.0:
+        scaled = values * 255.0
+    elif mode == "I" and values.max() > 65535:
+        scaled = values * (255.0 / values.max())
+    else:
+        scaled = values
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
