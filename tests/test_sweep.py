@@ -231,3 +231,46 @@ def test_a_local_sweep_runs_its_trials_at_the_drivers_priority(monkeypatch):
     with pytest.raises(Started):
         cli.run_sweep(argparse.Namespace(address="auto", verbose=0), None, [], Path("unused"))
     assert seen == ["0", None]
+
+
+def test_trials_on_every_node_get_the_drivers_data_directory(monkeypatch, tmp_path):
+    """Ray workers on other nodes do not inherit the driver's environment: the data location
+    travels in the job's ``runtime_env``, locally and with ``--address``. ``ray.init`` is
+    replaced: no Ray starts."""
+    ray = pytest.importorskip("ray", reason="the sweep extra (ray[tune]) is not installed")
+    from agents.sweep import cli
+
+    class Started(Exception):
+        pass
+
+    seen = []
+
+    def init(**kwargs):
+        seen.append(kwargs.get("runtime_env"))
+        raise Started
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setenv("GLIMPSE_ENV_DATA", str(tmp_path))
+    for address in (None, "127.0.0.1:6379"):
+        args = argparse.Namespace(address=address, num_cpus=1, verbose=0)
+        with pytest.raises(Started):
+            cli.run_sweep(args, None, [], Path("unused"))
+    assert seen == [{"env_vars": {"GLIMPSE_ENV_DATA": str(tmp_path)}}] * 2
+
+
+def test_a_sweep_whose_trials_all_fail_says_why_in_one_line(monkeypatch, tmp_path, capsys):
+    from agents.sweep import cli
+
+    failed = [
+        {"trial_id": None, "params": {"lr": 1e-3}, "reports": [],
+         "error": "Traceback ...\nFileNotFoundError: MNIST files not found in /nowhere",
+         "log": str(tmp_path / "t0" / "error.txt")},
+    ] * 2  # fmt: skip
+    monkeypatch.setattr(cli, "run_sweep", lambda *args: failed)
+    argv = ["--agent", "ram", "--preset", "ram-quickstart", "--updates", "4", "--space",
+            "lr=loguniform(1e-4,1e-3)", "--storage", str(tmp_path / "s"),
+            "--name", "f"]  # fmt: skip
+    assert cli.main(argv) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "2 of 2 failed, the first with: FileNotFoundError: MNIST files not found" in line
+    assert str(tmp_path / "t0" / "error.txt") in line

@@ -38,6 +38,7 @@ from agents.training.presets import preset_config
 from agents.training.trainer import Trainer
 from glimpse_env.atomic import write_json_atomic
 from glimpse_env.checks import check_int
+from glimpse_env.data.mnist import ENV_VAR as DATA_ENV_VAR
 from glimpse_env.envs import task_name
 
 SEARCHERS = ("optuna", "random")
@@ -225,7 +226,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = run_sweep(args, spec, dimensions, root)
     best = summarise(results, dimensions, spec, root)
     if best is None:
-        print("error: no trial reported a validation error", file=sys.stderr)
+        failed = [r for r in results if r.get("error")]
+        why = ""
+        if failed:
+            first = failed[0]
+            line = next((ln for ln in reversed(first["error"].splitlines()) if ln.strip()), "")
+            why = f"; {len(failed)} of {len(results)} failed, the first with: {line.strip()}"
+            if first.get("log"):
+                why += f" (its log: {first['log']})"
+        print(f"error: no trial reported a validation error{why}", file=sys.stderr)
         return 1
     print(f"best: {json.dumps(best['params'])} valid error {best['valid_error']:.2f}% "
           f"({best['trial_id']}, {best['progress']} {best['progress_unit']})")  # fmt: skip
@@ -244,14 +253,23 @@ def run_sweep(
     from ray.tune.schedulers import ASHAScheduler
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    # Trials find the data where the driver does, on every node (docs/sweeps.md).
+    runtime_env = {
+        "env_vars": {key: os.environ[key] for key in (DATA_ENV_VAR,) if key in os.environ}
+    }
     if args.address:
-        ray.init(address=args.address, log_to_driver=args.verbose > 1)
+        ray.init(address=args.address, log_to_driver=args.verbose > 1, runtime_env=runtime_env)
     else:
         # Ray raises its workers' niceness 15 above the driver's (RayConfig worker_niceness), so
         # beside any other job on the same cores a trial gets a few percent of a core. A local
         # sweep's trials run at the driver's priority instead (start it with `nice` to lower it).
         os.environ.setdefault("RAY_worker_niceness", "0")
-        ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=args.verbose > 1)
+        ray.init(
+            num_cpus=args.num_cpus,
+            include_dashboard=False,
+            log_to_driver=args.verbose > 1,
+            runtime_env=runtime_env,
+        )
     cpus = ray.cluster_resources().get("CPU", 1)
     concurrent = args.max_concurrent or max(1, int(cpus // max(args.cpus_per_trial, 1e-9)))
     grid = any(d.dist == "grid" for d in dimensions)
@@ -312,12 +330,14 @@ def run_sweep(
             ]
         params = {d.name: result.config.get(d.name) for d in dimensions}
         run_dir = (result.metrics or {}).get("run_dir")
+        log = Path(result.path) / "error.txt" if result.path else None
         records.append(
             {
                 "trial_id": Path(run_dir).name if run_dir else None,
                 "params": params,
                 "reports": reports,
                 "error": str(result.error) if result.error else None,
+                "log": str(log) if result.error and log is not None and log.is_file() else None,
             }
         )
     ray.shutdown()
