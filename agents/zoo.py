@@ -96,7 +96,8 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
-    if path.suffix or os.sep in str(name_or_path):
+    is_name = isinstance(name_or_path, str) and _NAME.fullmatch(name_or_path) is not None
+    if not is_name or path.suffix in (SUFFIX, LEGACY_SUFFIX):  # a path ("." may be in a name)
         raise FileNotFoundError(f"no model file at {path}")
     for suffix in (SUFFIX, LEGACY_SUFFIX):
         candidate = models_dir() / f"{name_or_path}{suffix}"

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from agents import zoo_retire
@@ -256,11 +256,21 @@ def sync_card(model_path: str | os.PathLike) -> Path:
     """Rewrite the card beside a zoo file from the card embedded in the file (after a publish
     that was stopped between its two writes). Returns the card's path."""
     model_path = Path(model_path)
-    with safe_open(model_path, framework="pt") as stored:
-        metadata = stored.metadata() or {}
+    if not model_path.is_file():
+        raise ValueError(f"{model_path} is not a zoo file")
+    try:
+        with safe_open(model_path, framework="pt") as stored:
+            metadata = stored.metadata() or {}
+    except (SafetensorError, OSError) as error:
+        raise ValueError(f"{model_path} is not a safetensors zoo file: {error}") from None
     if CARD_KEY not in metadata:
         raise ValueError(f"{model_path} has no embedded card (published before cards were)")
-    card = json.loads(metadata[CARD_KEY])
+    try:
+        card = json.loads(metadata[CARD_KEY])
+    except (json.JSONDecodeError, RecursionError):
+        raise ValueError(f"{model_path}: its embedded card is not readable JSON") from None
+    if not isinstance(card, dict):
+        raise ValueError(f"{model_path}: its embedded card is not a JSON object")
     if card.get("weights_sha256") != metadata.get("weights_sha256"):
         raise ValueError(f"{model_path}: its embedded card describes other weights")
     card["weights_bytes"] = model_path.stat().st_size
@@ -313,8 +323,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.source, args.name, args.models_dir, args.if_better, args.notes,
             progress=not args.no_progress, retire_as=args.retire_as, why=args.why,
         )  # fmt: skip
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (ValueError, OSError, SafetensorError) as error:  # an unwritable dir, a full disk
+        text = error.strerror if isinstance(error, OSError) and error.strerror else error
+        where = f" ({error.filename})" if isinstance(error, OSError) and error.filename else ""
+        print(f"error: {text}{where}; the zoo is as it was", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"interrupted: {args.name} was not published; the zoo is as it was", file=sys.stderr)

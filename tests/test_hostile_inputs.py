@@ -355,3 +355,97 @@ def test_wide_grayscale_images_are_scaled_not_clipped(tmp_path):
     for image in images:
         assert image.max() >= 253 and (image == image.max()).sum() < 5  # a ramp, not a plateau
         assert len(np.unique(image)) > 200
+
+
+def test_a_zoo_name_with_a_dot_loads_by_name(tmp_path, monkeypatch):
+    from agents import zoo
+    from agents.training.config import TrainConfig
+    from agents.training.registry import build_agent, glimpse_shape
+    from agents.training.saved import save_zoo_model
+
+    config = TrainConfig(env_id="MNIST-v0", hidden=8, glimpse_hidden=8, location_hidden=8)
+    lineage = {"commands": [], "updates": 0, "samples": 0, "wall_clock_s": 0.0}
+    model = build_agent(config, glimpse_shape(config))
+    save_zoo_model(tmp_path / "tiny-v1.2.safetensors", "tiny-v1.2", config, model, lineage)
+    monkeypatch.setenv("GLIMPSE_ENV_MODELS", str(tmp_path))
+    assert "tiny-v1.2" in zoo.available()
+    assert zoo.load("tiny-v1.2").config.hidden == 8
+
+
+def test_a_zoo_file_whose_tensors_are_not_its_stated_dtype_is_refused(tmp_path):
+    """int8 tensors with a hash that agrees with them loaded silently and scored 85% error."""
+    import json
+
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from agents import zoo
+    from agents.training.config import TrainConfig
+    from agents.training.registry import build_agent, glimpse_shape
+    from agents.training.saved import save_zoo_model
+    from agents.weights import state_dict_sha256
+
+    config = TrainConfig(env_id="MNIST-v0", hidden=8, glimpse_hidden=8, location_hidden=8)
+    lineage = {"commands": [], "updates": 0, "samples": 0, "wall_clock_s": 0.0}
+    path = tmp_path / "m.safetensors"
+    save_zoo_model(path, "m", config, build_agent(config, glimpse_shape(config)), lineage)
+    with safe_open(path, framework="pt") as f:
+        metadata = f.metadata()
+    state = {k: (v * 100).to(torch.int8) for k, v in load_file(path).items()}
+    metadata["weights_sha256"] = state_dict_sha256(state)
+    save_file(state, str(path), metadata=metadata)
+    assert json.loads(metadata["config"])["hidden"] == 8
+    with pytest.raises(ValueError, match="is int8, its metadata says float16"):
+        zoo.load(path)
+
+
+def test_deeply_nested_cards_and_configs_are_one_clear_error(tmp_path):
+    from agents.sb3.config import saved_config
+    from agents.training.saved import read_card
+
+    deep = "[" * 200_000 + "]" * 200_000
+    (tmp_path / "card.json").write_text(deep)
+    with pytest.raises(ValueError, match="not a readable model card"):
+        read_card(tmp_path / "card.json")
+    (tmp_path / "config.json").write_text(deep)
+    with pytest.raises(ValueError, match="not a readable run config"):
+        saved_config(tmp_path)
+    (tmp_path / "config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a run config"):
+        saved_config(tmp_path)
+
+
+def test_sync_card_on_what_is_not_a_zoo_file_is_one_clear_error(tmp_path, capsys):
+    from agents.zoo_card import main
+
+    (tmp_path / "notes.txt").write_text("not a model")
+    for target in (tmp_path / "notes.txt", tmp_path):
+        assert main(["--sync-card", str(target)]) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith("error: ") and "zoo file" in line
+
+
+def test_image_arrays_with_string_labels_or_a_bad_seed_or_size_are_refused():
+    from glimpse_env.data.sources import ImageSource
+
+    images = np.zeros((20, 8, 8), np.uint8)
+    with pytest.raises(ValueError, match="labels must be integers"):
+        ImageSource.from_arrays((images, np.array(["a", "b"] * 10)))
+    with pytest.raises(ValueError, match="seed must be an int >= 0"):
+        ImageSource.from_arrays((images, np.arange(20) % 2), seed=-1)
+    with pytest.raises(ValueError, match="size must be a positive int"):
+        ImageSource.from_arrays((images, np.arange(20) % 2), size=0)
+
+
+def test_publishing_into_a_models_dir_it_cannot_write_is_one_clear_error(tmp_path, capsys):
+    """An unwritable --models-dir (here a file where the directory should be: root writes into
+    read-only directories) gave a raw traceback."""
+    from agents.zoo_card import main
+
+    blocked = tmp_path / "models"
+    blocked.write_text("a file, not a directory")
+    argv = ["ram-cluttered60-6g", "--name", "x", "--models-dir", str(blocked), "--no-progress"]
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: ") and "the zoo is as it was" in line

@@ -88,7 +88,15 @@ def saved_config(run_dir: Path, **overrides: Any) -> BaselineConfig:
     saved = run_dir / "config.json"
     if not saved.is_file():
         raise FileNotFoundError(f"{saved} (the run's config) is missing")
-    return BaselineConfig.from_dict({**json.loads(saved.read_text()), **overrides})
+    try:
+        values = json.loads(saved.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ValueError(f"{saved} is not a readable run config: {error}") from None
+    if not isinstance(values, dict):
+        raise ValueError(
+            f"{saved} is not a run config (a JSON object), got {type(values).__name__}"
+        )
+    return BaselineConfig.from_dict({**values, **overrides})
 
 
 #: Hyper-parameters per algorithm (first chosen on ClutteredMNIST-v0; :data:`TASK_HYPER` has

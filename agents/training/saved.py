@@ -178,14 +178,25 @@ def _read_zoo_file(path: Path) -> Weights:
     try:
         config_dict = json.loads(metadata["config"])
         lineage = json.loads(metadata["lineage"])
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:
         raise ValueError(f"zoo file {path}: its metadata is not valid JSON: {error}") from None
     if not isinstance(config_dict, dict) or not isinstance(lineage, dict):
         raise ValueError(f"zoo file {path}: its config and lineage must be JSON objects")
+    dtype = metadata.get("weights_dtype", "float16")
+    odd = sorted(
+        name
+        for name, value in stored.items()
+        if str(value.dtype).removeprefix("torch.") not in (dtype, "int64")
+    )
+    if odd:
+        found = str(stored[odd[0]].dtype).removeprefix("torch.")
+        raise ValueError(
+            f"zoo file {path}: {odd[0]} is {found}, its metadata says {dtype} "
+            f"({len(odd)} such tensors): the file is damaged or crafted"
+        )
     sha = check_sha256(stored, metadata["weights_sha256"], str(path))
     card = _matching_card(path, sha)
     state = {k: v.float() if v.is_floating_point() else v for k, v in stored.items()}
-    dtype = metadata.get("weights_dtype", "float16")
     return Weights(
         TrainConfig.from_dict(config_dict, saved=True), state, sha, lineage, path, card, dtype
     )
@@ -212,7 +223,7 @@ def read_card(path: Path) -> dict[str, Any]:
     the scores a card has (``valid``)."""
     try:
         card = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ValueError(f"{path} is not a readable model card: {error}") from None
     if not isinstance(card, dict) or "valid" not in card:
         raise ValueError(f"{path} is not a model card (no 'valid' scores)")

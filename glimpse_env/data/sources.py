@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from glimpse_env.checks import check_int
 from glimpse_env.data.folder import read_image_folder
 from glimpse_env.data.hdf5 import (
     SPLIT_ORDER,
@@ -177,6 +178,9 @@ class ImageSource:
                 channel counts, fractions that leave no training image; the message names the
                 split and the array.
         """
+        check_int("seed", seed, minimum=0)
+        if size is not None:
+            check_int("size", size, note="pixels")
         given = {"train": train, "valid": valid, "test": test}
         arrays = {
             name: _checked_arrays(name, *pair) for name, pair in given.items() if pair is not None
@@ -332,6 +336,12 @@ def _checked_arrays(name: str, images: Any, labels: Any) -> tuple[np.ndarray, np
     """``(images (N, H, W, C) uint8, labels (N,) int64)``, checked as a dataset file's split
     (:func:`glimpse_env.data.hdf5.checked_split`, so every source can be written), or one error
     naming the split."""
+    values = np.asarray(labels)
+    if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.bool_)):
+        raise ValueError(
+            f"split {name!r}: labels must be integers 0, 1, ... (class indices), got "
+            f"{values.dtype} (map names to indices and pass class_names=...)"
+        )
     checked, labels_, _ = checked_split(name, images, labels)
     if labels_.shape[1] != 1:
         raise ValueError(f"split {name!r}: labels must be (N,), one class per image")
