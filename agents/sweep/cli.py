@@ -338,6 +338,7 @@ def run_sweep(
                 "reports": reports,
                 "error": str(result.error) if result.error else None,
                 "log": str(log) if result.error and log is not None and log.is_file() else None,
+                "node": (result.metrics or {}).get("node"),
             }
         )
     ray.shutdown()

@@ -147,6 +147,7 @@ class TrialSpec:
 
 def run_trial(params: dict[str, Any], spec: TrialSpec) -> None:
     """The Ray Tune function trainable: train with ``params``, report at every evaluation."""
+    import ray
     import torch
     from ray import tune
 
@@ -154,9 +155,10 @@ def run_trial(params: dict[str, Any], spec: TrialSpec) -> None:
     run_dir = Path(spec.runs_dir) / tune.get_context().get_trial_id()
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "params.json").write_text(json.dumps(params, indent=2) + "\n")
+    node = ray.get_runtime_context().get_node_id()  # which Ray node ran the trial
 
     def report(progress: int, error: float) -> None:
-        tune.report({METRIC: error, PROGRESS: progress, "run_dir": str(run_dir)})
+        tune.report({METRIC: error, PROGRESS: progress, "run_dir": str(run_dir), "node": node})
 
     if spec.agent in ATTENTION_AGENTS:
         checkpoint = run_dir / CHECKPOINT_FILE
