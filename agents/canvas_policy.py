@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from agents.policy import Policy
-from glimpse_env.envs.core import TaskConfig
+from glimpse_env.envs.task import TaskConfig
 
 #: ``canvases (N, H, W) or (N, C, H, W) uint8 -> (labels (N, A), centres (N, T, 2) or None)``:
 #: a model's answers on whole canvases and, for a model that attends, its glimpse centres per

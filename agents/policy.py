@@ -39,7 +39,7 @@ from torch import nn
 
 from agents.evaluation import EvalResult, Player, evaluate
 from glimpse_env.envs import task_settings
-from glimpse_env.envs.core import TaskConfig
+from glimpse_env.envs.task import TaskConfig
 from glimpse_env.envs.vector import GlimpseVectorEnv
 from glimpse_env.evaluation import EVAL_SEED
 

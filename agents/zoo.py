@@ -49,7 +49,7 @@ from agents.training.saved import (
     save_zoo_model,
 )
 from agents.training.scorer import Scorer
-from glimpse_env.envs.core import TaskConfig, check_device, task_config
+from glimpse_env.envs.task import TaskConfig, check_device, task_config
 
 __all__ = [
     "FORMAT", "LEGACY_FORMAT", "LEGACY_SUFFIX", "MODELS_ENV_VAR", "STORED_DTYPE", "SUFFIX",

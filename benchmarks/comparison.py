@@ -45,7 +45,7 @@ from readme_section import write_or_check
 
 from agents.training.config import TrainConfig
 from glimpse_env.atomic import atomic_path, write_json_atomic
-from glimpse_env.envs.core import task_config
+from glimpse_env.envs.task import task_config
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The tasks the comparison covers first (the issue's bar), then any other task with cards.

@@ -10,7 +10,7 @@ import torch
 
 from glimpse_env.data.canvas import CanvasGenerator, min_canvas_size
 from glimpse_env.data.hdf5 import read_canvas_hdf5, write_canvas_hdf5
-from glimpse_env.envs.core import task_config
+from glimpse_env.envs.task import task_config
 from glimpse_env.keyed_random import random_integers
 from glimpse_env.retina import extract_glimpses, integral_image
 from tests.test_canvas import _reference_canvas

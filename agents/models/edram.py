@@ -54,7 +54,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from glimpse_env.affine_sensor import IDENTITY, affine_glimpse
-from glimpse_env.envs.core import NUM_CLASSES
+from glimpse_env.envs.task import NUM_CLASSES
 from glimpse_env.retina import coarse_view
 
 #: Weights of the six affine parameters in the location regression (the authors' choice).

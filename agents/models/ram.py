@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from glimpse_env.envs.core import NUM_CLASSES
+from glimpse_env.envs.task import NUM_CLASSES
 
 CORES = ("lstm", "rnn")
 

@@ -13,7 +13,7 @@ from agents.training.presets import preset_config
 from agents.training.registry import build_agent, glimpse_shape
 from glimpse_env.checks import check_int
 from glimpse_env.envs import task_name, task_of
-from glimpse_env.envs.core import TaskConfig
+from glimpse_env.envs.task import TaskConfig
 from glimpse_env.evaluation import EVAL_SEED
 
 #: Config fields a resumed run may change: they do not alter the course of training. (Not

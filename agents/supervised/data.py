@@ -1,7 +1,7 @@
 """Whole canvases and their answers for the supervised baselines, from the glimpse tasks.
 
 The canvases are the environments' own: a canvas is a pure function of (stream key, episode
-index) (:class:`glimpse_env.envs.core.GeneratedCanvases`), so
+index) (:class:`glimpse_env.envs.canvases.GeneratedCanvases`), so
 
 - training batch ``u`` is episode ``u`` of ``batch_size`` keyed streams, as for the attention
   agents' trainer: fresh canvases every update, from the ``train`` split's digits;
@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from agents.supervised.models import Answers
-from glimpse_env.envs.core import TaskConfig, make_canvas_source, task_answers
+from glimpse_env.envs.canvases import make_canvas_source
+from glimpse_env.envs.task import TaskConfig, task_answers
 from glimpse_env.evaluation import evaluation_key
 
 

@@ -17,7 +17,7 @@ from agents.models.dram import DRAM, DRAMForm
 from agents.models.edram import EDRAM, EDRAMSizes
 from agents.models.ram import RAM, RAMSizes
 from agents.training.config import TrainConfig
-from glimpse_env.envs.core import TaskConfig, task_config
+from glimpse_env.envs.task import TaskConfig, task_config
 
 
 def _ram_sizes(config: TrainConfig) -> RAMSizes:

@@ -38,7 +38,7 @@ from agents.training.objectives import OBJECTIVES, TrainingBatch
 from agents.training.registry import build_agent, glimpse_shape
 from agents.training.saved import lineage_valid_curve, read_weights
 from agents.training.scorer import Scorer, make_env
-from glimpse_env.envs.core import task_config
+from glimpse_env.envs.task import task_config
 from glimpse_env.keyed_random import seeded_keys
 
 __all__ = [

@@ -8,7 +8,8 @@ from typing import Any
 import gymnasium as gym
 
 from glimpse_env.envs.cluttered_mnist import ClutteredMNISTEnv
-from glimpse_env.envs.core import GlimpseEpisodes, TaskConfig, task_config
+from glimpse_env.envs.core import GlimpseEpisodes
+from glimpse_env.envs.task import TaskConfig, task_config
 from glimpse_env.envs.vector import GlimpseVectorEnv
 
 #: Every id is registered as ``GlimpseEnv/<name>`` (Gymnasium's namespace form, which no other
@@ -83,7 +84,7 @@ def task_name(env_id: str) -> str:
 def task_settings(env_id: str, **overrides: Any) -> dict[str, Any]:
     """The task fields of a registered id with ``overrides`` applied (None keeps the id's):
     what ``gym.make(env_id, **overrides)`` plays, as keyword arguments of
-    :class:`~glimpse_env.envs.core.TaskConfig` or of the envs."""
+    :class:`~glimpse_env.envs.task.TaskConfig` or of the envs."""
     return {
         **ENV_IDS[task_name(env_id)],
         **{name: value for name, value in overrides.items() if value is not None},
@@ -91,7 +92,7 @@ def task_settings(env_id: str, **overrides: Any) -> dict[str, Any]:
 
 
 def task_of(env_id: str, **overrides: Any) -> TaskConfig:
-    """The :class:`~glimpse_env.envs.core.TaskConfig` of a registered id
+    """The :class:`~glimpse_env.envs.task.TaskConfig` of a registered id
     (:func:`task_settings`); an unknown field is one clear error."""
     return task_config(**task_settings(env_id, **overrides))
 

@@ -11,14 +11,9 @@ import torch
 from gymnasium import spaces
 
 from glimpse_env.data.sources import ImageSource
-from glimpse_env.envs.core import (
-    NUM_CLASSES,
-    GlimpseEpisodes,
-    TaskConfig,
-    require_source,
-    resolve_images,
-    task_config,
-)
+from glimpse_env.envs.canvases import require_source, resolve_images
+from glimpse_env.envs.core import GlimpseEpisodes
+from glimpse_env.envs.task import NUM_CLASSES, TaskConfig, task_config
 from glimpse_env.evaluation import evaluation_options
 from glimpse_env.keyed_random import key_from_generator
 from glimpse_env.render import draw_trajectory
@@ -194,7 +189,7 @@ class ClutteredMNISTEnv(gym.Env):
 
     ## Arguments
 
-    Every field of :class:`glimpse_env.envs.core.TaskConfig` (``canvas_size``,
+    Every field of :class:`glimpse_env.envs.task.TaskConfig` (``canvas_size``,
     ``num_distractors``, ``glimpse_size``, ``num_scales``, ``num_glimpses``, ``num_digits``,
     ``target``, ``split``, ``initial_location``, ``context_size``, ``data_dir``,
     ``dataset_path``, ...), plus ``render_mode`` (``"rgb_array"``) and ``device`` (where canvases

@@ -23,6 +23,7 @@ from gymnasium.vector.utils import batch_space
 
 from glimpse_env.checks import check_memory
 from glimpse_env.data.sources import ImageSource
+from glimpse_env.envs.canvases import require_source, resolve_images
 from glimpse_env.envs.cluttered_mnist import (
     action_space,
     check_reset_options,
@@ -30,14 +31,8 @@ from glimpse_env.envs.cluttered_mnist import (
     observation_space,
     parse_action,
 )
-from glimpse_env.envs.core import (
-    GlimpseEpisodes,
-    check_device,
-    check_num_envs,
-    require_source,
-    resolve_images,
-    task_config,
-)
+from glimpse_env.envs.core import GlimpseEpisodes
+from glimpse_env.envs.task import check_device, check_num_envs, task_config
 from glimpse_env.evaluation import evaluation_options
 from glimpse_env.keyed_random import key_from_generator
 
@@ -80,8 +75,8 @@ class GlimpseVectorEnv(VectorEnv):
     - ``output``: ``"numpy"`` or ``"torch"`` (tensors on ``device``).
     - ``device``: where canvases and glimpses live (``"cpu"``, ``"cuda"``, ...).
     - ``source``: your images instead of MNIST (``GlimpseEnv/Images-v0``; see
-      :func:`glimpse_env.envs.core.resolve_images`).
-    - ``**task``: fields of :class:`glimpse_env.envs.core.TaskConfig` (``canvas_size``,
+      :func:`glimpse_env.envs.canvases.resolve_images`).
+    - ``**task``: fields of :class:`glimpse_env.envs.task.TaskConfig` (``canvas_size``,
       ``num_glimpses``, ...).
 
     ``reset(options={"reset_mask": mask})`` resets a subset (Gymnasium 1.x convention);
