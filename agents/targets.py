@@ -30,12 +30,16 @@ class Target:
         source: where ``best_public`` comes from.
         paper: the original paper's figure (None where the paper has no such row).
         paper_source: which paper and table.
+        anchor: where known, the compared figure's own task and protocol: ``source``,
+            ``task`` (task fields on which our model is also scored, like for like),
+            ``protocol``, ``matches`` (whether task and protocol are ours) and ``differs``.
     """
 
     best_public: float
     source: str
     paper: float | None = None
     paper_source: str = ""
+    anchor: dict[str, Any] | None = None
 
 
 def read_targets(path: str | Path = TARGETS_FILE) -> dict[str, Target]:

@@ -30,7 +30,7 @@ from torch import nn
 from agents.canvas_policy import CanvasPolicy
 from agents.evaluation import EvalResult, Trajectories
 from agents.policy import AttentionPolicy
-from agents.training.config import TrainConfig, check_eval_overrides
+from agents.training.config import TASK_FIELDS, TrainConfig, check_eval_overrides
 from agents.training.objectives import OBJECTIVES
 from agents.training.registry import build_agent, glimpse_shape, state_shapes
 from agents.training.saved import (
@@ -169,10 +169,27 @@ class ZooAgent:
         """The task the agent plays: canvas, glimpse size and scales, number of glimpses, ..."""
         return task_config(**self.config.task_kwargs())
 
-    def _scorer(self, **changes: float | None) -> Scorer:
-        """A scorer of the model with evaluation fields of the config changed (None: kept)."""
+    def _scorer(self, task: dict[str, Any] | None = None, **changes: float | None) -> Scorer:
+        """A scorer of the model with evaluation fields of the config changed (None: kept), on
+        its own task or on ``task``: other values of task fields (see :meth:`evaluate`)."""
         changed = {k: v for k, v in changes.items() if v is not None}
+        if task:
+            unknown = sorted(set(task) - set(TASK_FIELDS))
+            if unknown:
+                raise ValueError(
+                    f"task= takes task fields only ({list(TASK_FIELDS)}), got {unknown}"
+                )
+            changed.update(task)
         config = TrainConfig.from_dict({**self.config.to_dict(), **changed})
+        if task and (
+            glimpse_shape(config) != glimpse_shape(self.config)
+            or config.task_kwargs().get("context_size")
+            != self.config.task_kwargs().get("context_size")
+        ):
+            raise ValueError(
+                f"task={task} changes what the model observes (glimpse {glimpse_shape(config)} "
+                f"for {glimpse_shape(self.config)}, or the context view): it cannot play it"
+            )
         return Scorer(config, self.model, OBJECTIVES[config.agent])
 
     def evaluate(
@@ -183,12 +200,18 @@ class ZooAgent:
         mc_samples: int | None = None,
         progress: bool = False,
         location_std: float | None = None,
+        task: dict[str, Any] | None = None,
     ) -> tuple[EvalResult, EvalResult]:
         """Greedy and Monte-Carlo error on canvases ``0 .. num_canvases-1`` of ``split``
         (default: the config's ``final_eval_canvases``, ``eval_seed``, ``mc_samples`` and
         ``location_std``, the spread of the sampled paths in normalised units), as the
-        trainer's final evaluation and the model card score them. Unpacks as ``greedy, mc``."""
+        trainer's final evaluation and the model card score them. Unpacks as ``greedy, mc``.
+
+        ``task``: score on another task than the model's, e.g. ``{"num_distractors": 4}`` (a
+        published figure's own task, for a like-for-like comparison): task fields only, and
+        none that changes what the model observes (glimpse size, scales, context view)."""
         scorer = self._scorer(
+            task=task,
             final_eval_canvases=num_canvases,
             eval_seed=eval_seed,
             mc_samples=mc_samples,
