@@ -365,3 +365,18 @@ def test_the_training_script_publishes_through_the_one_publisher(monkeypatch, ca
     assert len(seen) == 1
     assert main("ram", "ram-cluttered60-6g", [*argv, "--retire-as", "s0", "--why", "seed"]) == 0
     assert seen[1][-4:] == ["--retire-as", "s0", "--why", "seed"]
+
+
+def test_a_zoo_model_scores_on_its_anchors_task_and_refuses_one_it_cannot_see():
+    """``evaluate(task=...)``: the canvases of another task (the compared figure's own), for a
+    like-for-like figure; a task that changes the glimpse is refused, not played blind."""
+    agent = zoo.load("ram-cluttered100-8g")
+    ours, _ = agent.evaluate("valid", 40)
+    fewer, _ = agent.evaluate("valid", 40, task={"num_distractors": 4})
+    assert fewer.total == ours.total == 40
+    clutter = [int((r.examples.canvases > 0).sum()) for r in (ours, fewer)]
+    assert clutter[1] < clutter[0]  # the same digits, half the distractor patches
+    with pytest.raises(ValueError, match="changes what the model observes"):
+        agent.evaluate("valid", 10, task={"num_scales": 3})
+    with pytest.raises(ValueError, match="task fields only"):
+        agent.evaluate("valid", 10, task={"hidden": 3})
