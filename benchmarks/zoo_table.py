@@ -136,10 +136,11 @@ def render_summary(cards: dict[str, dict], baselines_dir: Path) -> str:
     """The README's table: each paper row, ours (MC and greedy test error, the training, the
     machine and the command of the zoo model), and the task's best baseline."""
     baselines = best_baselines(baselines_dir)
+    on_anchor = anchor_figures()
     lines = [
-        "| model | paper | best public | ours: test MC | ours: test greedy | training, machine "
-        "| command | best baseline (test) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| model | paper | best public | ours: test MC | ours on the anchor's task (MC) | "
+        "ours: test greedy | training, machine | command | best baseline (test) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, target in TARGETS.items():
         card = cards.get(name)
@@ -148,7 +149,7 @@ def render_summary(cards: dict[str, dict], baselines_dir: Path) -> str:
         base = f"{baseline[1]:.2f}% (`{baseline[0]}`)" if baseline else "—"
         row = f"| `{name}` | {_pct(target.paper)} | {_pct(target.best_public)} | "
         if card is None:
-            lines.append(row + f"not trained yet | | | | {base} |")
+            lines.append(row + f"not trained yet | | | | | {base} |")
             continue
         greedy = f"{card['test']['greedy']['error_pct']:.2f}%"
         mc = f"{card['test']['mc']['error_pct']:.2f}%"
@@ -159,8 +160,31 @@ def render_summary(cards: dict[str, dict], baselines_dir: Path) -> str:
         training = (
             f"{card['updates']:,} updates, {_minutes(card['wall_clock_s'])}, {machine_text(card)}"
         )
-        lines.append(row + f"{mc} | {greedy} | {training} | {_command(card)} | {base} |")
+        if target.anchor is None:
+            anchor = "not traced"
+        elif target.anchor.get("matches"):
+            anchor = "like for like"
+        else:
+            anchor = on_anchor.get(name, "not scored yet")
+        lines.append(row + f"{mc} | {anchor} | {greedy} | {training} | {_command(card)} | {base} |")
     return "\n".join(lines) + "\n"
+
+
+#: The figures of ``benchmarks/anchor_tasks.py``.
+ANCHOR_FILE = ROOT / "results" / "anchor_tasks.json"
+
+
+def anchor_figures() -> dict[str, str]:
+    """``{row: "x.xx% (task)"}``: each row's MC test error on its anchor's task, where the
+    anchor's task differs from ours (``results/anchor_tasks.json``; empty before it is made)."""
+    if not ANCHOR_FILE.is_file():
+        return {}
+    figures: dict[str, str] = {}
+    for entry in json.loads(ANCHOR_FILE.read_text())["rows"]:
+        if entry["on"] == "anchor":
+            task = ", ".join(f"{k}={v}" for k, v in entry["task"].items())
+            figures[entry["row"]] = f"{entry['ours_on_this_task_mc']:.2f}% ({task})"
+    return figures
 
 
 def plot_valid_curves(cards: dict[str, dict], out: Path) -> int:

@@ -449,3 +449,15 @@ def test_publishing_into_a_models_dir_it_cannot_write_is_one_clear_error(tmp_pat
     assert main(argv) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: ") and "the zoo is as it was" in line
+
+
+def test_an_image_too_large_to_decode_safely_is_one_error_naming_it(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from glimpse_env.data.folder import read_image_folder
+
+    (tmp_path / "a").mkdir()
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "a" / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 64x64 is then a decompression bomb
+    with pytest.raises(ValueError, match=r"big\.png is too large an image to read safely"):
+        read_image_folder(tmp_path, 32)

@@ -268,3 +268,33 @@ def test_every_trainer_refuses_a_run_directory_another_process_trains(tmp_path, 
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_resume_killed_while_it_rewrites_the_log_loses_no_record(tmp_path, monkeypatch):
+    """Resuming rewrites ``metrics.jsonl`` without the records after the checkpoint; a process
+    killed during that rewrite left 0 bytes. The rewrite goes to a temporary file that replaces
+    the log in one rename, so a write that dies half-way leaves the old log whole."""
+    import agents.runs.log as log_module
+    from agents.runs.log import METRICS_FILE, RunLog, read_metrics
+
+    run = tmp_path / "run"
+    first = RunLog(run, tensorboard=False)
+    for update in range(1, 301):
+        first.scalars(update, {"train/accuracy": update / 300})
+    first.close()
+    before = (run / METRICS_FILE).read_bytes()
+    calls = {"n": 0}
+    real_dumps = json.dumps
+
+    def dies_half_way(record, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 100:
+            raise KeyboardInterrupt  # the kill, in the middle of the rewrite
+        return real_dumps(record, *args, **kwargs)
+
+    monkeypatch.setattr(log_module.json, "dumps", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        RunLog(run, resume_update=250, tensorboard=False)
+    monkeypatch.setattr(log_module.json, "dumps", real_dumps)
+    assert (run / METRICS_FILE).read_bytes() == before
+    assert len(read_metrics(run)) == 300 and not list(run.glob(".*.tmp"))
