@@ -2,6 +2,7 @@
 
     python benchmarks/anchor_tasks.py                 # every row with an anchor task
     python benchmarks/anchor_tasks.py --canvases 2000 # a quicker, noisier table
+    python benchmarks/anchor_tasks.py --table         # rewrite the .md from the .json
 
 For every row of ``agents/targets.json`` with an ``anchor`` whose task differs from ours
 (``matches`` false), the zoo model is scored, greedy and Monte-Carlo, on the 10,000 ``test``
@@ -44,7 +45,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--canvases", type=int, default=10_000)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "anchor_tasks.json")
+    parser.add_argument("--table", action="store_true", help="only rewrite the .md table")
     args = parser.parse_args()
+    if args.table:
+        args.out.with_suffix(".md").write_text(markdown(json.loads(args.out.read_text())))
+        return
     rows = []
     for name in sorted(TARGETS):
         if name not in zoo.available() or not tasks_of(name):
@@ -86,12 +91,14 @@ def markdown(record: dict) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in record["rows"]:
-        differs = (r["anchor"] or {}).get("differs", "")
+        own = r["on"] == "anchor"  # else PrincipalComponent/ram's task, not this row's anchor
+        differs = (r["anchor"] or {}).get("differs", "") if own else "not this row's anchor"
+        public = f"{r['best_public']:.2f}%" if own else "—"
         task = ", ".join(f"{k}={v}" for k, v in r["task"].items())
         lines.append(
             f"| `{r['row']}` | {r['on']} ({task}) | {r['ours_on_our_task_mc']:.2f}% | "
             f"**{r['ours_on_this_task_mc']:.2f}%** | {r['ours_on_this_task_greedy']:.2f}% | "
-            f"{r['best_public']:.2f}% | {differs} |"
+            f"{public} | {differs} |"
         )
     return "\n".join(lines) + "\n"
 
