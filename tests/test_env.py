@@ -335,3 +335,18 @@ def test_unknown_reset_options_are_an_error_not_ignored():
     with pytest.raises(ValueError, match=r"unknown reset options \['reset_masks'\]"):
         venv.reset(options={"reset_masks": [True, False]})
     env.reset(options={})  # empty options are fine
+
+
+@pytest.mark.parametrize("make", ["make", "make_vec"])
+def test_an_unknown_keyword_is_a_type_error_worded_as_pythons(make):
+    """torchrl's ``GymEnv`` passes ``frameskip`` first and retries without it on Python's own
+    ``TypeError``; existing ``except ValueError`` code still catches it."""
+    from glimpse_env.envs.task import UnexpectedArgumentError
+
+    kwargs = {"num_envs": 2} if make == "make_vec" else {}
+    with pytest.raises(TypeError, match="unexpected keyword argument 'frameskip'") as caught:
+        getattr(gym, make)("ClutteredMNIST-v0", frameskip=4, **kwargs)
+    assert isinstance(caught.value, ValueError) and isinstance(
+        caught.value, UnexpectedArgumentError
+    )
+    assert "the task fields are" in str(caught.value)

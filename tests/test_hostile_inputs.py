@@ -30,7 +30,6 @@ SINGLE_ENV_CASES = {
     "label 10": ({}, {"location": GOOD_LOCATION, "label": 10}, "0..9"),
     "float label": ({}, {"location": GOOD_LOCATION, "label": 2.5}, "integer class"),
     "no label key": ({}, {"location": GOOD_LOCATION}, "keys 'location' and 'label'"),
-    "unknown kwarg": ({"canvas_sise": 80}, None, "unknown task argument"),
     "float canvas": ({"canvas_size": 60.5}, None, "canvas_size must be a positive int"),
     "bad split": ({"split": "validation"}, None, "split must be one of"),
     "zero glimpse": ({"glimpse_size": 0}, None, "glimpse_size must be a positive int"),
@@ -461,3 +460,13 @@ def test_an_image_too_large_to_decode_safely_is_one_error_naming_it(tmp_path, mo
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 64x64 is then a decompression bomb
     with pytest.raises(ValueError, match=r"big\.png is too large an image to read safely"):
         read_image_folder(tmp_path, 32)
+
+
+def test_an_unknown_env_keyword_is_one_error_naming_it_and_the_fields():
+    """Python's ``TypeError`` for an unknown keyword (Gymnasium re-raises it with the env's id
+    and kwargs appended, as for any env), and a ``ValueError`` too."""
+    import gymnasium as gym
+
+    with pytest.raises(ValueError, match=r"unexpected keyword argument 'canvas_sise'") as caught:
+        gym.make("ClutteredMNIST-v0", canvas_sise=80)
+    assert isinstance(caught.value, TypeError) and "the task fields are" in str(caught.value)

@@ -203,10 +203,25 @@ def task_answers(labels: torch.Tensor, target: str) -> torch.Tensor:
     return labels.sum(1, keepdim=True) if target == "sum" else labels
 
 
+class UnexpectedArgumentError(TypeError, ValueError):
+    """An unknown keyword given to an env or a task. A ``TypeError`` worded as Python words it
+    (``"... unexpected keyword argument 'frameskip'"``), so that clients that retry without an
+    argument the env does not take (torchrl's ``GymEnv`` and ``frameskip``) can; and a
+    ``ValueError``, as every other bad value here."""
+
+
 def task_config(**task: Any) -> TaskConfig:
-    """:class:`TaskConfig` from keyword arguments, with one clear error for an unknown name."""
+    """:class:`TaskConfig` from keyword arguments, with one clear error for an unknown name.
+
+    Raises:
+        UnexpectedArgumentError: a keyword that is not a task field (the first is named as
+            Python names it, every one is listed with the task fields).
+    """
     known = [f.name for f in dataclasses.fields(TaskConfig)]
     unknown = sorted(set(task) - set(known))
     if unknown:
-        raise ValueError(f"unknown task argument(s) {unknown}; the task fields are {known}")
+        raise UnexpectedArgumentError(
+            f"got an unexpected keyword argument {unknown[0]!r} (unknown task argument(s) "
+            f"{unknown}; the task fields are {known})"
+        )
     return TaskConfig(**task)
