@@ -154,3 +154,27 @@ def test_after_a_partial_reset_episodes_end_on_their_own_steps():
     np.testing.assert_array_equal(terminated, [True, False, True, False])
     np.testing.assert_array_equal(reward, [1.0, 0.0, 1.0, 0.0])
     np.testing.assert_array_equal(info["_is_success"], [True, False, True, False])
+
+
+def test_the_disabled_autoreset_mode_leaves_resets_to_the_caller():
+    """Gymnasium's third mode (``AutoresetMode.DISABLED``, what torchrl prefers): ``step`` never
+    resets; the caller resets the ended environments with ``reset_mask``, and stepping one first
+    is an error naming it."""
+    from gymnasium.vector import AutoresetMode
+
+    venv = gym.make_vec("MNIST-v0", num_envs=3, autoreset_mode="Disabled")
+    assert venv.metadata["autoreset_mode"] == AutoresetMode.DISABLED
+    obs, _ = venv.reset(seed=0)
+    steps = venv.unwrapped.config.episode_length
+    action = {"location": np.zeros((3, 2), np.float32), "label": np.zeros(3, np.int64)}
+    for _ in range(steps):
+        last, _, terminated, _, _ = venv.step(action)
+    assert terminated.all()
+    with pytest.raises(RuntimeError, match=r"environments \[0, 1, 2\] have ended"):
+        venv.step(action)
+    fresh, _ = venv.reset(options={"reset_mask": np.array([True, False, True])})
+    assert fresh["step"][0, 0] == 0 and fresh["step"][2, 0] == 0
+    with pytest.raises(RuntimeError, match=r"environments \[1\] have ended"):
+        venv.step(action)
+    with pytest.raises(ValueError, match="autoreset_mode must be one of"):
+        gym.make_vec("MNIST-v0", num_envs=2, autoreset_mode="Sometimes")

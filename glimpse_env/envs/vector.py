@@ -71,7 +71,10 @@ class GlimpseVectorEnv(VectorEnv):
       ``SyncVectorEnv``: the step after a termination returns the reset observation, reward 0,
       and ignores the action) or ``"SameStep"`` (the terminating step already returns the next
       episode's first observation; the terminal ones are in ``info["final_obs"]``, a batched
-      dict like the observation, with ``info["final_info"]`` likewise).
+      dict like the observation, with ``info["final_info"]`` likewise) or ``"Disabled"`` (no
+      environment is reset by ``step``: reset the ended ones with
+      ``reset(options={"reset_mask": mask})``; stepping one first is an error). The mode is
+      ``metadata["autoreset_mode"]``.
     - ``output``: ``"numpy"`` or ``"torch"`` (tensors on ``device``).
     - ``device``: where canvases and glimpses live (``"cpu"``, ``"cuda"``, ...).
     - ``source``: your images instead of MNIST (``GlimpseEnv/Images-v0``; see
@@ -123,9 +126,13 @@ class GlimpseVectorEnv(VectorEnv):
             )
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-        self.autoreset_mode = AutoresetMode(autoreset_mode)
-        if self.autoreset_mode == AutoresetMode.DISABLED:
-            raise ValueError("autoreset_mode 'Disabled' is not supported; use NextStep or SameStep")
+        try:
+            self.autoreset_mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            modes = [mode.value for mode in AutoresetMode]
+            raise ValueError(
+                f"autoreset_mode must be one of {modes}, got {autoreset_mode!r}"
+            ) from None
         self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
         images, task = resolve_images(source, task)
         self.config = task_config(**task)
@@ -292,6 +299,11 @@ class GlimpseVectorEnv(VectorEnv):
             raise RuntimeError("call reset() before step()")
         locations, labels = parse_action(actions, self.num_envs, self.config.num_classes)
         pending = self._autoreset
+        if self.autoreset_mode == AutoresetMode.DISABLED and pending.any():
+            raise RuntimeError(
+                f"environments {np.flatnonzero(pending).tolist()} have ended and autoreset_mode "
+                "is Disabled: reset them first, reset(options={'reset_mask': mask})"
+            )
         if self.autoreset_mode == AutoresetMode.NEXT_STEP and pending.any():
             if not pending.all():
                 # Mixed: only possible after a partial reset. Step the others, then reset these.
