@@ -470,3 +470,18 @@ def test_an_unknown_env_keyword_is_one_error_naming_it_and_the_fields():
     with pytest.raises(ValueError, match=r"unexpected keyword argument 'canvas_sise'") as caught:
         gym.make("ClutteredMNIST-v0", canvas_sise=80)
     assert isinstance(caught.value, TypeError) and "the task fields are" in str(caught.value)
+
+
+def test_a_class_folder_whose_name_is_not_utf8_is_named_in_the_error(tmp_path):
+    import os
+
+    from PIL import Image
+
+    from glimpse_env.data.folder import read_image_folder
+
+    bad = os.fsdecode(b"caf\xe9")  # Latin-1 bytes: not UTF-8
+    for name in (bad, "good"):
+        (tmp_path / name).mkdir()
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / name / "a.png")
+    with pytest.raises(ValueError, match=r"class folder b'caf\\xe9' .* is not a UTF-8 name"):
+        read_image_folder(tmp_path, 8)

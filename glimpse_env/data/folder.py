@@ -73,6 +73,15 @@ def read_image_folder(
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise ValueError(f"{root} holds no class folders (expected {root}/<class>/<image>)")
+    for folder in classes:  # class names are written into dataset files and cards as UTF-8
+        try:
+            folder.name.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = os.fsencode(folder.name)
+            raise ValueError(
+                f"class folder {raw!r} in {root} is not a UTF-8 name; rename it (its name is "
+                "the class's name)"
+            ) from None
     images, labels, boxes = [], [], []
     files: list[Path] = []
     mode = {1: "L", 3: "RGB", None: None}[channels]
