@@ -231,12 +231,7 @@ class TrainConfig(DictConfig):
                 f"{target.agent!r}; another family's)"
             )
         kept = {k: v for k, v in values.items() if k not in others}
-        return DictConfig.from_dict.__func__(target, kept)  # type: ignore[attr-defined]
-
-    @property
-    def family_fields(self) -> frozenset[str]:
-        """The fields this family adds to :class:`TrainConfig`."""
-        return AGENT_FIELDS[self.agent]
+        return super(TrainConfig, target).from_dict(kept)  # type: ignore[return-value]
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as JSON-ready values, without task fields left to the env id (None).

@@ -39,6 +39,7 @@ from agents.training.registry import build_agent, glimpse_shape
 from agents.training.saved import lineage_valid_curve, read_weights
 from agents.training.scorer import Scorer, make_env
 from glimpse_env.envs.task import task_config
+from glimpse_env.evaluation import check_canvas_count
 from glimpse_env.keyed_random import seeded_keys
 
 __all__ = [
@@ -152,25 +153,21 @@ class Trainer(TrainingLoop):
 
     def _check_evaluation_sizes(self, final_evaluation: bool) -> None:
         """Refuse, before the first update, evaluations that would score a dataset file's
-        canvases more than once (:func:`glimpse_env.evaluation.check_canvas_count`), so that
-        no run fails at its first validation or after training."""
+        canvases more than once (:func:`glimpse_env.evaluation.check_canvas_count`, naming the
+        flag), so that no run fails at its first validation or after training."""
         if self.config.dataset_path is None:
             return  # generated canvases: every evaluation canvas is a new one
         config = self.config
-        final = ("--final-eval-canvases", config.final_eval_canvases)
-        asked: dict[str, list[tuple[str, int]]] = {"valid": [], "test": []}
+        asked = [("valid", "--eval-canvases", config.eval_canvases)] if config.eval_every else []
         if final_evaluation:
-            asked = {"valid": [final], "test": [final]}
-        if config.eval_every:
-            asked["valid"].append(("--eval-canvases", config.eval_canvases))
-        for split, counts in asked.items():
-            distinct = make_env(config, split, 1).distinct_canvases
-            for flag, count in counts:
-                if distinct is not None and count > distinct:
-                    raise ValueError(
-                        f"the {split!r} split has {distinct} distinct canvases; {flag} {count} "
-                        f"would count some twice: give {flag} {distinct} or fewer"
-                    )
+            asked += [(split, "--final-eval-canvases", config.final_eval_canvases)
+                      for split in ("valid", "test")]  # fmt: skip
+        for split, flag, count in asked:
+            env = self.scorer.env("greedy", split)  # the env the evaluation itself will use
+            try:
+                check_canvas_count(count, env.distinct_canvases, split)
+            except ValueError as error:
+                raise ValueError(f"{flag} {count}: {error}") from None
 
     def _init_from(self, path: str) -> None:
         """Start from the weights of a zoo file or checkpoint (fresh optimiser and schedule).
